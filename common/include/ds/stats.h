@@ -1,0 +1,38 @@
+/* Statistics per axis: count, min, max, sum and the exact median, and their
+ * JSON form (the same shape everywhere in the HTTP API). */
+#ifndef DS_STATS_H
+#define DS_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ds/buf.h"
+#include "ds/err.h"
+
+struct ds_axis_stats {
+  uint64_t count;
+  double min, max, sum, median;
+};
+
+struct ds_stats {
+  uint64_t count;
+  struct ds_axis_stats x, y, z;
+};
+
+/* Exact median of v[0..n) (n > 0): the middle value, or the mean of the two
+ * middle values for even n, computed without overflow.  Reorders v. */
+double ds_median(double *v, size_t n);
+
+/* Fills *out from one axis: min, max, a compensated (Neumaier) sum and the
+ * median.  Reorders v.  n may be 0 (all zero). */
+void ds_axis_compute(double *v, size_t n, struct ds_axis_stats *out);
+
+/* Appends the statistics object:
+ *   {"device_id": id-or-omitted, "start": ..|null, "end": ..|null,
+ *    "count": N, "x": {...}, "y": {...}, "z": {...}}
+ * key_name/key_value name the subject ("device_id", "dev-7"); key_name NULL
+ * omits it.  start/end are DS_TIME_NONE for null. */
+DS_MUSTCHECK int ds_stats_to_json(struct ds_buf *b, const char *key_name, const char *key_value,
+                                  int64_t start_us, int64_t end_us, const struct ds_stats *s);
+
+#endif

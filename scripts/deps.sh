@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages DeviceStats needs to build, test and run.
+# As root it installs them; otherwise it prints the one sudo line to run.
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config
+      libpaho-mqtt-dev mosquitto mosquitto-clients
+      libpq-dev postgresql postgresql-contrib
+      libjson-c-dev libcurl4-openssl-dev libcunit1-dev libmicrohttpd-dev
+      curl)
+# Only the benchmark needs these; DEVICESTATS_BENCH_DEPS=1 adds them.
+if [ "${DEVICESTATS_BENCH_DEPS:-0}" = 1 ]; then
+  PKGS+=(wrk)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages; run:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian packages start system-wide services; DeviceStats runs its own
+# private broker and cluster, so leave the system ones as they were found.
