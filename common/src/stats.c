@@ -1,0 +1,254 @@
+/* Statistics per axis: min, max, a compensated sum and the exact median
+ * (quickselect, in place, expected O(n)), and their JSON form. */
+#include "ds/stats.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ds/time.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void insertion_sort(double *v, size_t lo, size_t hi)
+{
+  for (size_t i = lo + 1; i <= hi; i++) {
+    double t = v[i];
+    size_t j = i;
+    while (j > lo && t < v[j - 1]) {
+      v[j] = v[j - 1];
+      j--;
+    }
+    v[j] = t;
+  }
+}
+
+static void swap(double *v, size_t a, size_t b)
+{
+  double t = v[a];
+  v[a] = v[b];
+  v[b] = t;
+}
+
+/* Rearranges v[0..n) so that v[k] holds the value it would hold if sorted,
+ * with v[0..k) <= v[k] <= v[k+1..n).  Quickselect with a median-of-three
+ * pivot and Hoare partitioning (balanced on runs of equal values); after
+ * 2*log2(n) rounds without convergence the rest is sorted, which bounds the
+ * worst case at O(n log n).  NaNs make the result meaningless but never
+ * take an index out of bounds: every scan stops at an element that
+ * compares false. */
+static void select_kth(double *v, size_t n, size_t k)
+{
+  size_t lo = 0, hi = n - 1;
+  unsigned budget = 8;
+  for (size_t m = n; m > 1; m >>= 1)
+    budget += 2;
+
+  while (hi > lo) {
+    if (hi - lo < 16) {
+      insertion_sort(v, lo, hi);
+      return;
+    }
+    if (budget-- == 0) {
+      qsort(v + lo, hi - lo + 1, sizeof *v, cmp_double);
+      return;
+    }
+    size_t mid = lo + (hi - lo) / 2;
+    if (v[mid] < v[lo])
+      swap(v, mid, lo);
+    if (v[hi] < v[mid])
+      swap(v, hi, mid);
+    if (v[mid] < v[lo])
+      swap(v, mid, lo);
+    double pivot = v[mid];
+
+    /* Hoare partition of [lo, hi]: ends with v[lo..j] <= pivot <= v[j+1..hi]
+     * and lo <= j < hi. */
+    size_t i = lo, j = hi;
+    for (;;) {
+      while (v[i] < pivot)
+        i++;
+      while (pivot < v[j])
+        j--;
+      if (i >= j)
+        break;
+      swap(v, i, j);
+      i++;
+      j--;
+    }
+    if (k <= j)
+      hi = j;
+    else
+      lo = j + 1;
+  }
+}
+
+/* The mean of a and b without overflow, correctly rounded: a + b is exact or
+ * rounded once, halving is exact unless subnormal (then a + b was exact); on
+ * overflow both are large, so halving each first is exact. */
+static double mean2(double a, double b)
+{
+  double s = a + b;
+  if (isfinite(s))
+    return s / 2;
+  return a / 2 + b / 2;
+}
+
+double ds_median(double *v, size_t n)
+{
+  if (n == 0)
+    return 0.0;
+  size_t k = n / 2;
+  select_kth(v, n, k);
+  if (n % 2 == 1)
+    return v[k];
+  /* v[0..k) <= v[k]: the lower middle is their maximum. */
+  double lower = v[0];
+  for (size_t i = 1; i < k; i++)
+    if (v[i] > lower)
+      lower = v[i];
+  return mean2(lower, v[k]);
+}
+
+/* Neumaier's compensated sum of v[0..n), each value multiplied by scale
+ * (a power of two, so exact short of subnormals). */
+static double neumaier(const double *v, size_t n, double scale)
+{
+  double sum = 0.0, c = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double x = v[i] * scale;
+    double t = sum + x;
+    if (fabs(sum) >= fabs(x))
+      c += (sum - t) + x;
+    else
+      c += (x - t) + sum;
+    sum = t;
+  }
+  return sum + c;
+}
+
+/* The sum, even when partial sums overflow though the total would not:
+ * retry scaled down by 2^-(bits of n), then scale back up (which gives
+ * +-inf only if the true total is beyond the double range). */
+static double compensated_sum(const double *v, size_t n)
+{
+  double s = neumaier(v, n, 1.0);
+  if (isfinite(s) || n == 0)
+    return s;
+  int e = 1;
+  for (size_t m = n; m > 1; m >>= 1)
+    e++;
+  return ldexp(neumaier(v, n, ldexp(1.0, -e)), e);
+}
+
+void ds_axis_compute(double *v, size_t n, struct ds_axis_stats *out)
+{
+  out->count = n;
+  if (n == 0) {
+    out->min = out->max = out->sum = out->median = 0.0;
+    return;
+  }
+  double lo = v[0], hi = v[0];
+  for (size_t i = 1; i < n; i++) {
+    if (v[i] < lo)
+      lo = v[i];
+    if (v[i] > hi)
+      hi = v[i];
+  }
+  out->min = lo;
+  out->max = hi;
+  out->sum = compensated_sum(v, n);
+  out->median = ds_median(v, n);
+}
+
+/* A finite number, or null (a sum beyond the double range is +-inf). */
+static int append_number(struct ds_buf *b, double v)
+{
+  if (!isfinite(v))
+    return ds_buf_append_str(b, "null");
+  return ds_buf_append_double(b, v);
+}
+
+static int append_time(struct ds_buf *b, int64_t us)
+{
+  if (us == DS_TIME_NONE)
+    return ds_buf_append_str(b, "null");
+  char t[DS_TIME_STRLEN];
+  return ds_buf_appendf(b, "\"%s\"", ds_time_format(us, t));
+}
+
+/* {"count":N,"min":..,"max":..,"sum":..,"median":..}; with no values, min,
+ * max and median are null and sum is 0. */
+static int append_axis(struct ds_buf *b, const char *name, const struct ds_axis_stats *a)
+{
+  int rc = ds_buf_appendf(b, "\"%s\":{\"count\":%" PRIu64 ",\"min\":", name, a->count);
+  bool none = a->count == 0;
+  if (rc == DS_OK)
+    rc = none ? ds_buf_append_str(b, "null") : append_number(b, a->min);
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, ",\"max\":");
+  if (rc == DS_OK)
+    rc = none ? ds_buf_append_str(b, "null") : append_number(b, a->max);
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, ",\"sum\":");
+  if (rc == DS_OK)
+    rc = none ? ds_buf_append_str(b, "0") : append_number(b, a->sum);
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, ",\"median\":");
+  if (rc == DS_OK)
+    rc = none ? ds_buf_append_str(b, "null") : append_number(b, a->median);
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, "}");
+  return rc;
+}
+
+int ds_stats_to_json(struct ds_buf *b, const char *key_name, const char *key_value,
+                     int64_t start_us, int64_t end_us, const struct ds_stats *s)
+{
+  size_t mark = b->len;
+  int rc = ds_buf_append_str(b, "{");
+  if (rc == DS_OK && key_name != NULL) {
+    rc = ds_buf_append_json_str(b, key_name, strlen(key_name));
+    if (rc == DS_OK)
+      rc = ds_buf_append_str(b, ":");
+    if (rc == DS_OK)
+      rc = key_value != NULL ? ds_buf_append_json_str(b, key_value, strlen(key_value))
+                             : ds_buf_append_str(b, "null");
+    if (rc == DS_OK)
+      rc = ds_buf_append_str(b, ",");
+  }
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, "\"start\":");
+  if (rc == DS_OK)
+    rc = append_time(b, start_us);
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, ",\"end\":");
+  if (rc == DS_OK)
+    rc = append_time(b, end_us);
+  if (rc == DS_OK)
+    rc = ds_buf_appendf(b, ",\"count\":%" PRIu64 ",", s->count);
+  if (rc == DS_OK)
+    rc = append_axis(b, "x", &s->x);
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, ",");
+  if (rc == DS_OK)
+    rc = append_axis(b, "y", &s->y);
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, ",");
+  if (rc == DS_OK)
+    rc = append_axis(b, "z", &s->z);
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, "}");
+  if (rc != DS_OK && b->len > mark) {
+    /* Leave the buffer as it was, NUL included. */
+    b->len = mark;
+    b->data[mark] = '\0';
+  }
+  return rc;
+}
