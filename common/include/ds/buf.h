@@ -43,7 +43,8 @@ DS_MUSTCHECK int ds_buf_append_be32(struct ds_buf *b, uint32_t v);
 DS_MUSTCHECK int ds_buf_append_be64(struct ds_buf *b, uint64_t v);
 
 /* Writes the shortest round-trip form of finite v into out (at least 32
- * bytes); returns its length. */
+ * bytes); returns its length.  Integral values get a ".0" ("4.0", as in the
+ * contract's examples) and -0 prints as "-0.0". */
 size_t ds_double_format(double v, char out[32]);
 
 #endif

@@ -19,6 +19,11 @@ struct ds_mqtt_opts {
   const char *password;  /* NULL for none */
   bool clean_session;    /* false: the broker keeps our subscriptions and queue */
   int keepalive_s;
+  /* true: a Paho background thread keeps the connection alive (pings,
+   * acknowledgements) for a client that only publishes; ds_mqtt_receive is
+   * then unavailable.  false: the caller polls ds_mqtt_receive at least
+   * once per keepalive interval. */
+  bool publish_only;
 };
 
 /* Creates a client (not yet connected).  *out is freed by ds_mqtt_free. */

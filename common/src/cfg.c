@@ -1,0 +1,182 @@
+/* Table-driven configuration from the environment (see ds/cfg.h). */
+#include "ds/cfg.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ds/log.h"
+
+const char *ds_cfg_env_lookup(const char *name, void *ctx)
+{
+  (void)ctx;
+  return getenv(name);
+}
+
+static int parse_int(const char *s, long long *out)
+{
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0')
+    return DS_EINVAL;
+  *out = v;
+  return DS_OK;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+  static const char *const yes[] = {"1", "true", "yes", "on"};
+  static const char *const no[] = {"0", "false", "no", "off"};
+  for (size_t i = 0; i < 4; i++) {
+    if (strcasecmp(s, yes[i]) == 0) {
+      *out = true;
+      return DS_OK;
+    }
+    if (strcasecmp(s, no[i]) == 0) {
+      *out = false;
+      return DS_OK;
+    }
+  }
+  return DS_EINVAL;
+}
+
+int ds_cfg_load(const struct ds_cfg_var *vars, size_t n, void *out, ds_cfg_lookup_fn lookup,
+                void *ctx, char err[DS_ERRLEN])
+{
+  char *base = out;
+  for (size_t i = 0; i < n; i++) {
+    const struct ds_cfg_var *v = &vars[i];
+    const char *val = lookup(v->name, ctx);
+    bool from_env = val != NULL && val[0] != '\0';
+    if (!from_env) {
+      if (v->required) {
+        snprintf(err, DS_ERRLEN, "%s is required (%s)", v->name, v->help);
+        return DS_EINVAL;
+      }
+      val = v->def;
+    }
+    switch (v->type) {
+    case DS_CFG_STR: {
+      char **field = (char **)(void *)(base + v->offset);
+      *field = NULL;
+      if (val != NULL) {
+        size_t len = strlen(val);
+        if (v->max > 0 && (long long)len > v->max) {
+          snprintf(err, DS_ERRLEN, "%s: value is %zu bytes, at most %lld allowed", v->name, len,
+                   v->max);
+          return DS_EINVAL;
+        }
+        *field = strdup(val);
+        if (*field == NULL)
+          return DS_ENOMEM;
+      }
+      break;
+    }
+    case DS_CFG_INT: {
+      long long x = 0;
+      if (val == NULL || parse_int(val, &x) != DS_OK) {
+        snprintf(err, DS_ERRLEN, "%s: '%.64s' is not an integer", v->name, val ? val : "");
+        return DS_EINVAL;
+      }
+      if (x < v->min || x > v->max) {
+        snprintf(err, DS_ERRLEN, "%s: %lld is out of range [%lld, %lld]", v->name, x, v->min,
+                 v->max);
+        return DS_EINVAL;
+      }
+      *(long long *)(void *)(base + v->offset) = x;
+      break;
+    }
+    case DS_CFG_BOOL: {
+      bool b = false;
+      if (val == NULL || parse_bool(val, &b) != DS_OK) {
+        snprintf(err, DS_ERRLEN, "%s: '%.64s' is not a boolean (use 1/0, true/false)", v->name,
+                 val ? val : "");
+        return DS_EINVAL;
+      }
+      *(bool *)(void *)(base + v->offset) = b;
+      break;
+    }
+    }
+  }
+  return DS_OK;
+}
+
+void ds_cfg_cleanup(const struct ds_cfg_var *vars, size_t n, void *out)
+{
+  char *base = out;
+  for (size_t i = 0; i < n; i++)
+    if (vars[i].type == DS_CFG_STR)
+      DS_FREE(*(char **)(void *)(base + vars[i].offset));
+}
+
+void ds_cfg_log(const struct ds_cfg_var *vars, size_t n, const void *cfg)
+{
+  const char *base = cfg;
+  struct ds_logline l;
+  if (!ds_log_begin(&l, DS_LOG_INFO, "config"))
+    return;
+  for (size_t i = 0; i < n; i++) {
+    const struct ds_cfg_var *v = &vars[i];
+    switch (v->type) {
+    case DS_CFG_STR: {
+      const char *s = *(char *const *)(const void *)(base + v->offset);
+      if (v->secret && s != NULL)
+        ds_log_str(&l, v->name, "***");
+      else
+        ds_log_str(&l, v->name, s ? s : "");
+      break;
+    }
+    case DS_CFG_INT:
+      ds_log_int(&l, v->name, *(const long long *)(const void *)(base + v->offset));
+      break;
+    case DS_CFG_BOOL:
+      ds_log_str(&l, v->name, *(const bool *)(const void *)(base + v->offset) ? "1" : "0");
+      break;
+    }
+  }
+  ds_log_end(&l);
+}
+
+void ds_cfg_warn_unknown(const struct ds_cfg_var *vars, size_t n, const char *prefix,
+                         char *const *envp)
+{
+  size_t plen = strlen(prefix);
+  for (char *const *e = envp; e != NULL && *e != NULL; e++) {
+    if (strncmp(*e, prefix, plen) != 0)
+      continue;
+    const char *eq = strchr(*e, '=');
+    size_t nlen = eq ? (size_t)(eq - *e) : strlen(*e);
+    bool known = false;
+    for (size_t i = 0; i < n && !known; i++)
+      known = strlen(vars[i].name) == nlen && strncmp(vars[i].name, *e, nlen) == 0;
+    if (!known) {
+      struct ds_logline l;
+      if (ds_log_begin(&l, DS_LOG_WARN, "config_unknown_var")) {
+        ds_log_strn(&l, "name", *e, nlen);
+        ds_log_end(&l);
+      }
+    }
+  }
+}
+
+void ds_cfg_print_markdown(const char *svc, const struct ds_cfg_var *vars, size_t n)
+{
+  printf("## %s\n\n| variable | type | default | range | description |\n| --- | --- | --- | --- | "
+         "--- |\n",
+         svc);
+  for (size_t i = 0; i < n; i++) {
+    const struct ds_cfg_var *v = &vars[i];
+    const char *type = v->type == DS_CFG_STR ? "string" : v->type == DS_CFG_INT ? "integer" : "bool";
+    char range[64] = "";
+    if (v->type == DS_CFG_INT)
+      snprintf(range, sizeof range, "%lld..%lld", v->min, v->max);
+    printf("| `%s` | %s | %s | %s | %s%s%s |\n", v->name, type,
+           v->required ? "(required)" : v->def ? v->def : "(unset)", range, v->help,
+           v->secret ? " (secret)" : "", "");
+  }
+  printf("\n");
+}

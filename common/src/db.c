@@ -1,0 +1,260 @@
+/* PostgreSQL helpers: connect, retry with capped backoff, migrations. */
+#include "ds/db.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ds/log.h"
+#include "ds/signal.h"
+#include "ds/time.h"
+
+void ds_db_errmsg(PGconn *conn, PGresult *res, char err[DS_ERRLEN])
+{
+  const char *m = res ? PQresultErrorMessage(res) : NULL;
+  if (m == NULL || m[0] == '\0')
+    m = conn ? PQerrorMessage(conn) : "no connection";
+  if (m == NULL || m[0] == '\0')
+    m = "unknown database error";
+  size_t n = strcspn(m, "\n");
+  if (n >= DS_ERRLEN)
+    n = DS_ERRLEN - 1;
+  memcpy(err, m, n);
+  err[n] = '\0';
+}
+
+int ds_db_connect(const char *url, const char *application_name, PGconn **out,
+                  char err[DS_ERRLEN])
+{
+  /* Keywords and values, so a URL and the PG* variables both work and the
+   * application name and connect timeout apply either way. */
+  const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+  const char *vals[] = {url && url[0] ? url : NULL, application_name, "5", NULL};
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
+  if (c == NULL) {
+    snprintf(err, DS_ERRLEN, "out of memory");
+    return DS_ENOMEM;
+  }
+  if (PQstatus(c) != CONNECTION_OK) {
+    ds_db_errmsg(c, NULL, err);
+    PQfinish(c);
+    return DS_EDB;
+  }
+  PGresult *r = PQexec(c, "SET TIME ZONE 'UTC'");
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  PQclear(r);
+  if (!ok) {
+    ds_db_errmsg(c, NULL, err);
+    PQfinish(c);
+    return DS_EDB;
+  }
+  *out = c;
+  return DS_OK;
+}
+
+int ds_db_connect_retry(const char *url, const char *application_name, long max_backoff_ms,
+                        long timeout_ms, PGconn **out)
+{
+  long backoff = 100;
+  int64_t start = ds_time_mono_ms();
+  bool reported = false;
+  for (;;) {
+    char err[DS_ERRLEN];
+    if (ds_db_connect(url, application_name, out, err) == DS_OK) {
+      if (reported)
+        ds_log_msg(DS_LOG_INFO, "db_connected", "database is reachable again");
+      return DS_OK;
+    }
+    if (!reported) {
+      ds_log_msg(DS_LOG_WARN, "db_unavailable", "%s; retrying with backoff up to %ld ms", err,
+                 max_backoff_ms);
+      reported = true;
+    }
+    if (timeout_ms >= 0 && ds_time_mono_ms() - start >= timeout_ms)
+      return DS_ETIMEOUT;
+    if (!ds_signal_sleep_ms(backoff))
+      return DS_ESTOPPED;
+    backoff = backoff * 2 > max_backoff_ms ? max_backoff_ms : backoff * 2;
+  }
+}
+
+bool ds_db_broken(PGconn *conn) { return conn == NULL || PQstatus(conn) != CONNECTION_OK; }
+
+static int exec_ok(PGconn *c, const char *sql, char err[DS_ERRLEN])
+{
+  PGresult *r = PQexec(c, sql);
+  ExecStatusType st = PQresultStatus(r);
+  int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? DS_OK : DS_EDB;
+  if (rc != DS_OK)
+    ds_db_errmsg(c, r, err);
+  PQclear(r);
+  return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads a whole file (at most 4 MiB) into a new NUL-terminated string. */
+static int read_file(const char *path, char **out, char err[DS_ERRLEN])
+{
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    snprintf(err, DS_ERRLEN, "%s: %s", path, strerror(errno));
+    return DS_EIO;
+  }
+  size_t cap = 4u << 20, len = 0;
+  char *s = malloc(cap + 1);
+  if (s == NULL) {
+    fclose(f);
+    return DS_ENOMEM;
+  }
+  len = fread(s, 1, cap, f);
+  int rc = DS_OK;
+  if (ferror(f) || !feof(f)) {
+    snprintf(err, DS_ERRLEN, "%s: unreadable or larger than 4 MiB", path);
+    rc = DS_EIO;
+    free(s);
+  } else {
+    s[len] = '\0';
+    *out = s;
+  }
+  fclose(f);
+  return rc;
+}
+
+/* Migration files are NNN_name.sql: three digits, underscore. */
+static bool migration_name(const char *n, int *version)
+{
+  size_t len = strlen(n);
+  if (len < 9 || strcmp(n + len - 4, ".sql") != 0 || n[3] != '_')
+    return false;
+  for (int i = 0; i < 3; i++)
+    if (n[i] < '0' || n[i] > '9')
+      return false;
+  *version = (n[0] - '0') * 100 + (n[1] - '0') * 10 + (n[2] - '0');
+  return true;
+}
+
+int ds_db_migrate(PGconn *c, const char *dir, int *applied, char err[DS_ERRLEN])
+{
+  char **names = NULL;
+  size_t nnames = 0, cap = 0;
+  char *sql = NULL;
+  int rc = DS_OK, count = 0;
+  bool locked = false;
+
+  DIR *d = opendir(dir);
+  if (d == NULL) {
+    snprintf(err, DS_ERRLEN, "migrations directory %s: %s", dir, strerror(errno));
+    return DS_EIO;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    int v;
+    if (!migration_name(e->d_name, &v))
+      continue;
+    if (nnames == cap) {
+      cap = cap ? cap * 2 : 16;
+      char **nn = realloc(names, cap * sizeof *nn);
+      if (nn == NULL) {
+        rc = DS_ENOMEM;
+        goto out;
+      }
+      names = nn;
+    }
+    names[nnames] = strdup(e->d_name);
+    if (names[nnames] == NULL) {
+      rc = DS_ENOMEM;
+      goto out;
+    }
+    nnames++;
+  }
+  qsort(names, nnames, sizeof *names, cmp_names);
+
+  /* A session lock serialises concurrent migrators (several services or
+   * containers starting at once). */
+  rc = exec_ok(c, "SELECT pg_advisory_lock(7345001)", err);
+  if (rc != DS_OK)
+    goto out;
+  locked = true;
+  rc = exec_ok(c,
+               "CREATE TABLE IF NOT EXISTS schema_migrations ("
+               " version integer PRIMARY KEY, name text NOT NULL,"
+               " applied_at timestamptz NOT NULL DEFAULT now())",
+               err);
+  if (rc != DS_OK)
+    goto out;
+
+  for (size_t i = 0; i < nnames; i++) {
+    int v = 0;
+    (void)migration_name(names[i], &v);
+    char vtext[16];
+    snprintf(vtext, sizeof vtext, "%d", v);
+    const char *p1[1] = {vtext};
+    PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
+                               NULL, p1, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      ds_db_errmsg(c, r, err);
+      PQclear(r);
+      rc = DS_EDB;
+      goto out;
+    }
+    bool done = PQntuples(r) > 0;
+    PQclear(r);
+    if (done)
+      continue;
+
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path) {
+      snprintf(err, DS_ERRLEN, "migration path too long");
+      rc = DS_EINVAL;
+      goto out;
+    }
+    rc = read_file(path, &sql, err);
+    if (rc != DS_OK)
+      goto out;
+    rc = exec_ok(c, "BEGIN", err);
+    if (rc != DS_OK)
+      goto out;
+    char inner[DS_ERRLEN];
+    rc = exec_ok(c, sql, inner);
+    if (rc == DS_OK) {
+      const char *p2[2] = {vtext, names[i]};
+      r = PQexecParams(c, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2,
+                       NULL, p2, NULL, NULL, 0);
+      if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        ds_db_errmsg(c, r, inner);
+        rc = DS_EDB;
+      }
+      PQclear(r);
+    }
+    if (rc != DS_OK) {
+      char ignored[DS_ERRLEN];
+      (void)exec_ok(c, "ROLLBACK", ignored);
+      snprintf(err, DS_ERRLEN, "%.64s: %.180s", names[i], inner);
+      goto out;
+    }
+    rc = exec_ok(c, "COMMIT", err);
+    if (rc != DS_OK)
+      goto out;
+    DS_FREE(sql);
+    count++;
+  }
+  *applied = count;
+
+out:
+  if (locked) {
+    char ignored[DS_ERRLEN];
+    (void)exec_ok(c, "SELECT pg_advisory_unlock(7345001)", ignored);
+  }
+  free(sql);
+  for (size_t i = 0; i < nnames; i++)
+    free(names[i]);
+  free(names);
+  closedir(d);
+  return rc;
+}

@@ -1,0 +1,223 @@
+/* MQTT helpers over Paho's synchronous MQTTClient (see ds/mqtt.h). */
+#include "ds/mqtt.h"
+
+#include <MQTTClient.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ds/log.h"
+#include "ds/signal.h"
+#include "ds/time.h"
+
+struct ds_mqtt {
+  MQTTClient client;
+  char *url, *client_id, *username, *password;
+  bool clean_session;
+  bool publish_only;
+  int keepalive_s;
+};
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+/* Callbacks for publish-only clients: Paho then runs its own thread that
+ * sends pings and handles acknowledgements. */
+static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message *msg)
+{
+  (void)ctx;
+  (void)topic_len;
+  MQTTClient_freeMessage(&msg);
+  MQTTClient_free(topic);
+  return 1;
+}
+
+static void on_lost(void *ctx, char *cause)
+{
+  (void)ctx;
+  (void)cause;
+}
+
+int ds_mqtt_new(const struct ds_mqtt_opts *opts, struct ds_mqtt **out, char err[DS_ERRLEN])
+{
+  struct ds_mqtt *m = calloc(1, sizeof *m);
+  if (m == NULL)
+    return DS_ENOMEM;
+  m->url = dup_or_null(opts->url);
+  m->client_id = dup_or_null(opts->client_id);
+  m->username = dup_or_null(opts->username);
+  m->password = dup_or_null(opts->password);
+  m->clean_session = opts->clean_session;
+  m->publish_only = opts->publish_only;
+  m->keepalive_s = opts->keepalive_s > 0 ? opts->keepalive_s : 30;
+  if (m->url == NULL || m->client_id == NULL) {
+    snprintf(err, DS_ERRLEN, "MQTT url and client id are required");
+    ds_mqtt_free(m, 0);
+    return DS_EINVAL;
+  }
+  int rc = MQTTClient_create(&m->client, m->url, m->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL);
+  if (rc != MQTTCLIENT_SUCCESS) {
+    snprintf(err, DS_ERRLEN, "cannot create MQTT client for %s: %s", m->url,
+             MQTTClient_strerror(rc));
+    m->client = NULL;
+    ds_mqtt_free(m, 0);
+    return DS_EINVAL;
+  }
+  if (m->publish_only) {
+    rc = MQTTClient_setCallbacks(m->client, m, on_lost, on_message, NULL);
+    if (rc != MQTTCLIENT_SUCCESS) {
+      snprintf(err, DS_ERRLEN, "MQTT callbacks: %s", MQTTClient_strerror(rc));
+      ds_mqtt_free(m, 0);
+      return DS_EMQTT;
+    }
+  }
+  *out = m;
+  return DS_OK;
+}
+
+void ds_mqtt_free(struct ds_mqtt *m, int timeout_ms)
+{
+  if (m == NULL)
+    return;
+  if (m->client != NULL) {
+    if (MQTTClient_isConnected(m->client))
+      MQTTClient_disconnect(m->client, timeout_ms);
+    MQTTClient_destroy(&m->client);
+  }
+  free(m->url);
+  free(m->client_id);
+  free(m->username);
+  free(m->password);
+  free(m);
+}
+
+int ds_mqtt_connect(struct ds_mqtt *m, char err[DS_ERRLEN])
+{
+  MQTTClient_connectOptions co = MQTTClient_connectOptions_initializer;
+  co.keepAliveInterval = m->keepalive_s;
+  co.cleansession = m->clean_session ? 1 : 0;
+  co.username = m->username;
+  co.password = m->password;
+  co.connectTimeout = 5;
+  co.MQTTVersion = MQTTVERSION_3_1_1;
+  int rc = MQTTClient_connect(m->client, &co);
+  if (rc != MQTTCLIENT_SUCCESS) {
+    const char *why = rc == 4   ? "bad user name or password"
+                      : rc == 5 ? "not authorised"
+                      : rc == 2 ? "client id rejected"
+                      : rc == 3 ? "server unavailable"
+                                : MQTTClient_strerror(rc);
+    snprintf(err, DS_ERRLEN, "connect to %s as %s: %s", m->url, m->client_id,
+             why ? why : "failed");
+    return DS_EMQTT;
+  }
+  return DS_OK;
+}
+
+int ds_mqtt_connect_retry(struct ds_mqtt *m, long max_backoff_ms, long timeout_ms)
+{
+  long backoff = 100;
+  int64_t start = ds_time_mono_ms();
+  bool reported = false;
+  for (;;) {
+    char err[DS_ERRLEN];
+    if (ds_mqtt_connect(m, err) == DS_OK) {
+      if (reported)
+        ds_log_msg(DS_LOG_INFO, "mqtt_connected", "broker is reachable again");
+      return DS_OK;
+    }
+    if (!reported) {
+      ds_log_msg(DS_LOG_WARN, "mqtt_unavailable", "%s; retrying with backoff up to %ld ms", err,
+                 max_backoff_ms);
+      reported = true;
+    }
+    if (timeout_ms >= 0 && ds_time_mono_ms() - start >= timeout_ms)
+      return DS_ETIMEOUT;
+    if (!ds_signal_sleep_ms(backoff))
+      return DS_ESTOPPED;
+    backoff = backoff * 2 > max_backoff_ms ? max_backoff_ms : backoff * 2;
+  }
+}
+
+bool ds_mqtt_is_connected(struct ds_mqtt *m)
+{
+  return m != NULL && m->client != NULL && MQTTClient_isConnected(m->client);
+}
+
+int ds_mqtt_subscribe(struct ds_mqtt *m, const char *filter, int qos, char err[DS_ERRLEN])
+{
+  int rc = MQTTClient_subscribe(m->client, filter, qos);
+  /* Paho returns the granted QoS (0..2) as success; 0x80 is a refusal. */
+  if (rc != MQTTCLIENT_SUCCESS && rc != qos) {
+    snprintf(err, DS_ERRLEN, "subscribe %s: %s", filter,
+             rc == 0x80 ? "refused by broker (ACL?)" : MQTTClient_strerror(rc));
+    return DS_EMQTT;
+  }
+  return DS_OK;
+}
+
+int ds_mqtt_receive(struct ds_mqtt *m, int timeout_ms, bool *got, struct ds_mqtt_message *msg)
+{
+  char *topic = NULL;
+  int topic_len = 0;
+  MQTTClient_message *pm = NULL;
+  *got = false;
+  if (!MQTTClient_isConnected(m->client))
+    return DS_EMQTT;
+  int rc = MQTTClient_receive(m->client, &topic, &topic_len, &pm,
+                              (unsigned long)(timeout_ms < 0 ? 0 : timeout_ms));
+  if (rc != MQTTCLIENT_SUCCESS && rc != MQTTCLIENT_TOPICNAME_TRUNCATED) {
+    if (pm != NULL)
+      MQTTClient_freeMessage(&pm);
+    if (topic != NULL)
+      MQTTClient_free(topic);
+    return DS_EMQTT;
+  }
+  if (pm == NULL) {
+    if (topic != NULL)
+      MQTTClient_free(topic);
+    return MQTTClient_isConnected(m->client) ? DS_OK : DS_EMQTT;
+  }
+  msg->topic = topic;
+  msg->topic_len = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+  msg->payload = pm->payload;
+  msg->payload_len = pm->payloadlen > 0 ? (size_t)pm->payloadlen : 0;
+  msg->qos = pm->qos;
+  msg->impl = pm;
+  *got = true;
+  return DS_OK;
+}
+
+void ds_mqtt_message_free(struct ds_mqtt_message *msg)
+{
+  if (msg->impl != NULL) {
+    MQTTClient_message *pm = msg->impl;
+    MQTTClient_freeMessage(&pm);
+  }
+  if (msg->topic != NULL)
+    MQTTClient_free(msg->topic);
+  memset(msg, 0, sizeof *msg);
+}
+
+int ds_mqtt_publish(struct ds_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                    bool retain, int timeout_ms, char err[DS_ERRLEN])
+{
+  if (len > (size_t)268435455) {
+    snprintf(err, DS_ERRLEN, "payload too large for MQTT");
+    return DS_EINVAL;
+  }
+  MQTTClient_message pm = MQTTClient_message_initializer;
+  pm.payload = (void *)(uintptr_t)payload;
+  pm.payloadlen = (int)len;
+  pm.qos = qos;
+  pm.retained = retain ? 1 : 0;
+  MQTTClient_deliveryToken tok = 0;
+  int rc = MQTTClient_publishMessage(m->client, topic, &pm, &tok);
+  if (rc == MQTTCLIENT_SUCCESS && qos > 0)
+    rc = MQTTClient_waitForCompletion(m->client, tok, (unsigned long)timeout_ms);
+  if (rc != MQTTCLIENT_SUCCESS) {
+    snprintf(err, DS_ERRLEN, "publish to %s: %s", topic,
+             MQTTClient_strerror(rc) ? MQTTClient_strerror(rc) : "failed");
+    return DS_EMQTT;
+  }
+  return DS_OK;
+}

@@ -1,0 +1,91 @@
+/* devicestats-migrate: applies the pending migrations of deploy/sql to the
+ * database named by DATABASE_URL or the PG* variables, then exits. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ds/cfg.h"
+#include "ds/db.h"
+#include "ds/log.h"
+#include "ds/signal.h"
+
+#ifndef DS_DEFAULT_SQL_DIR
+#define DS_DEFAULT_SQL_DIR "deploy/sql"
+#endif
+
+struct migrate_cfg {
+  char *database_url;
+  char *sql_dir;
+  long long wait_s;
+  char *log_level;
+};
+
+static const struct ds_cfg_var vars[] = {
+    {"DATABASE_URL", DS_CFG_STR, NULL, 0, 4096, false, true,
+     "libpq connection URI; when unset the PG* variables apply",
+     offsetof(struct migrate_cfg, database_url)},
+    {"DEVICESTATS_SQL_DIR", DS_CFG_STR, DS_DEFAULT_SQL_DIR, 0, 4096, false, false,
+     "directory holding the NNN_*.sql migrations", offsetof(struct migrate_cfg, sql_dir)},
+    {"MIGRATE_WAIT_S", DS_CFG_INT, "30", 0, 3600, false, false,
+     "how long to wait for the database to accept connections",
+     offsetof(struct migrate_cfg, wait_s)},
+    {"LOG_LEVEL", DS_CFG_STR, "info", 0, 16, false, false, "error, warn, info or debug",
+     offsetof(struct migrate_cfg, log_level)},
+};
+#define NVARS (sizeof vars / sizeof vars[0])
+
+int main(int argc, char **argv)
+{
+  struct migrate_cfg cfg;
+  char err[DS_ERRLEN];
+  PGconn *conn = NULL;
+  int status = 1;
+
+  memset(&cfg, 0, sizeof cfg);
+  ds_log_init("migrate", DS_LOG_INFO);
+  ds_signal_install();
+  if (argc > 1 && strcmp(argv[1], "--help-config") == 0) {
+    ds_cfg_print_markdown("devicestats-migrate", vars, NVARS);
+    return 0;
+  }
+  if (ds_cfg_load(vars, NVARS, &cfg, ds_cfg_env_lookup, NULL, err) != DS_OK) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);
+    ds_cfg_cleanup(vars, NVARS, &cfg);
+    return 2;
+  }
+  int level = ds_log_level_parse(cfg.log_level);
+  if (level < 0) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "LOG_LEVEL: '%s' is not error/warn/info/debug",
+               cfg.log_level);
+    ds_cfg_cleanup(vars, NVARS, &cfg);
+    return 2;
+  }
+  ds_log_init("migrate", (enum ds_log_level)level);
+  if (argc > 1 && strcmp(argv[1], "--check-config") == 0) {
+    ds_cfg_log(vars, NVARS, &cfg);
+    status = 0;
+    goto out;
+  }
+  if (ds_db_connect_retry(cfg.database_url, "devicestats-migrate", 1000, cfg.wait_s * 1000,
+                          &conn) != DS_OK) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "database unreachable for %lld s", cfg.wait_s);
+    goto out;
+  }
+  int applied = 0;
+  if (ds_db_migrate(conn, cfg.sql_dir, &applied, err) != DS_OK) {
+    ds_log_msg(DS_LOG_ERROR, "migrate_failed", "%s", err);
+    goto out;
+  }
+  struct ds_logline l;
+  if (ds_log_begin(&l, DS_LOG_INFO, "migrated")) {
+    ds_log_int(&l, "applied", applied);
+    ds_log_str(&l, "dir", cfg.sql_dir);
+    ds_log_end(&l);
+  }
+  status = 0;
+out:
+  if (conn != NULL)
+    PQfinish(conn);
+  ds_cfg_cleanup(vars, NVARS, &cfg);
+  return status;
+}

@@ -1,0 +1,32 @@
+/* devicestats-ingest configuration: the table and the struct it fills. */
+#ifndef INGEST_CFG_H
+#define INGEST_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ds/cfg.h"
+
+struct ingest_cfg {
+  char *mqtt_url, *mqtt_username, *mqtt_password;
+  char *database_url;
+  char *client_id;
+  char *topic;
+  char *share_group;
+  long long qos;
+  bool clean_session;
+  long long batch_max;
+  long long flush_ms;
+  long long buffer_max;
+  long long reject_keep_bytes;
+  long long device_cache_max;
+  long long retry_max_ms;
+  long long shutdown_timeout_ms;
+  long long stats_period_s;
+  char *log_level;
+};
+
+extern const struct ds_cfg_var ingest_cfg_vars[];
+extern const size_t ingest_cfg_nvars;
+
+#endif

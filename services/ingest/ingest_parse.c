@@ -1,0 +1,24 @@
+/* MQTT message -> queue item (see ingest_parse.h). */
+#include "ingest_parse.h"
+
+#include <stdio.h>
+
+#include "ds/sample.h"
+
+struct ingest_item *ingest_parse_message(const char *topic, size_t topic_len, const void *payload,
+                                         size_t payload_len, int64_t now_us, size_t keep_max,
+                                         struct ds_sample scratch[DS_SAMPLES_MAX])
+{
+  char dev[DS_DEVICE_ID_MAX + 1];
+  char err[DS_ERRLEN];
+  if (ds_topic_device(topic, topic_len, dev, err) != DS_OK) {
+    char reason[DS_ERRLEN + 16];
+    snprintf(reason, sizeof reason, "%s: %s", ds_reject_code(DS_REJECT_BAD_TOPIC), err);
+    return ingest_item_new_rejected(topic, topic_len, payload, payload_len, keep_max, reason);
+  }
+  size_t n = 0;
+  enum ds_reject why = DS_REJECT_NONE;
+  if (ds_sample_decode(payload, payload_len, now_us, scratch, &n, &why, err) != DS_OK)
+    return ingest_item_new_rejected(topic, topic_len, payload, payload_len, keep_max, err);
+  return ingest_item_new_samples(dev, scratch, n);
+}
