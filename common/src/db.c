@@ -25,6 +25,18 @@ void ds_db_errmsg(PGconn *conn, PGresult *res, char err[DS_ERRLEN])
   err[n] = '\0';
 }
 
+/* Server notices ("relation exists, skipping") become debug log lines
+ * instead of free text on stderr. */
+static void on_notice(void *arg, const char *message)
+{
+  (void)arg;
+  struct ds_logline l;
+  if (ds_log_begin(&l, DS_LOG_DEBUG, "db_notice")) {
+    ds_log_strn(&l, "msg", message, strcspn(message, "\n"));
+    ds_log_end(&l);
+  }
+}
+
 int ds_db_connect(const char *url, const char *application_name, PGconn **out,
                   char err[DS_ERRLEN])
 {
@@ -42,6 +54,7 @@ int ds_db_connect(const char *url, const char *application_name, PGconn **out,
     PQfinish(c);
     return DS_EDB;
   }
+  PQsetNoticeProcessor(c, on_notice, NULL);
   PGresult *r = PQexec(c, "SET TIME ZONE 'UTC'");
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   PQclear(r);
