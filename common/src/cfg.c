@@ -18,6 +18,9 @@ const char *ds_cfg_env_lookup(const char *name, void *ctx)
 
 static int parse_int(const char *s, long long *out)
 {
+  /* strtoll skips leading blanks; a value with them is a typo here. */
+  if (!((s[0] >= '0' && s[0] <= '9') || s[0] == '-' || s[0] == '+'))
+    return DS_EINVAL;
   char *end = NULL;
   errno = 0;
   long long v = strtoll(s, &end, 10);
