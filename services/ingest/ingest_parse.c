@@ -18,7 +18,10 @@ struct ingest_item *ingest_parse_message(const char *topic, size_t topic_len, co
   }
   size_t n = 0;
   enum ds_reject why = DS_REJECT_NONE;
-  if (ds_sample_decode(payload, payload_len, now_us, scratch, &n, &why, err) != DS_OK)
+  int rc = ds_sample_decode(payload, payload_len, now_us, scratch, &n, &why, err);
+  if (rc == DS_ENOMEM)
+    return NULL;
+  if (rc != DS_OK)
     return ingest_item_new_rejected(topic, topic_len, payload, payload_len, keep_max, err);
   return ingest_item_new_samples(dev, scratch, n);
 }
