@@ -108,7 +108,7 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_queue *q,
       if (connect_and_subscribe(m, cfg, filter) != DS_OK)
         break;
       struct ds_logline l;
-      if (ds_log_begin(&l, DS_LOG_INFO, ready_logged ? "mqtt_connected" : "ready")) {
+      if (ds_log_begin(&l, DS_LOG_INFO, ready_logged ? "mqtt_subscribed" : "ready")) {
         ds_log_str(&l, "broker", cfg->mqtt_url);
         ds_log_str(&l, "subscription", filter);
         ds_log_str(&l, "client_id", cfg->client_id);
