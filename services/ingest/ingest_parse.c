@@ -11,11 +11,9 @@ struct ingest_item *ingest_parse_message(const char *topic, size_t topic_len, co
 {
   char dev[DS_DEVICE_ID_MAX + 1];
   char err[DS_ERRLEN];
-  if (ds_topic_device(topic, topic_len, dev, err) != DS_OK) {
-    char reason[DS_ERRLEN + 16];
-    snprintf(reason, sizeof reason, "%s: %s", ds_reject_code(DS_REJECT_BAD_TOPIC), err);
-    return ingest_item_new_rejected(topic, topic_len, payload, payload_len, keep_max, reason);
-  }
+  /* Both codec calls write "<code>: <detail>" into err. */
+  if (ds_topic_device(topic, topic_len, dev, err) != DS_OK)
+    return ingest_item_new_rejected(topic, topic_len, payload, payload_len, keep_max, err);
   size_t n = 0;
   enum ds_reject why = DS_REJECT_NONE;
   int rc = ds_sample_decode(payload, payload_len, now_us, scratch, &n, &why, err);

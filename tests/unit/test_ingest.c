@@ -42,7 +42,7 @@ static void test_parse_rejected(void)
       {"devices/dev-7/data", "nonsense", "bad_json: "},
       {"devices/dev-7/data", "{\"x\":1,\"y\":2}", "missing_field: "},
       {"devices/dev-7/data", "{\"x\":1e400,\"y\":2,\"z\":3}", "bad_number: "},
-      {"devices/dev-7/data", "", "empty"},
+      {"devices/dev-7/data", "", "empty: "},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct ingest_item *it = parse(cases[i].topic, cases[i].payload);
@@ -55,6 +55,8 @@ static void test_parse_rejected(void)
       fprintf(stderr, "case %zu: reason '%s'\n", i, it->reason);
     CU_ASSERT_EQUAL(strncmp(it->reason, cases[i].reason_prefix, strlen(cases[i].reason_prefix)),
                     0);
+    /* The code appears once: "bad_topic: device id ...", not doubled. */
+    CU_ASSERT_PTR_NULL(strstr(it->reason + 1, cases[i].reason_prefix));
     ingest_item_free(it);
   }
 }
