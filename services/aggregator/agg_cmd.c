@@ -1,0 +1,221 @@
+/* Recalculation command parsing and status event formatting (see
+ * agg_cmd.h).  Strict: a command the aggregator does not fully understand is
+ * recorded as failed with the reason rather than half-run. */
+#include "agg_cmd.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+bool agg_request_id_valid(const char *s, size_t len)
+{
+  if (s == NULL || len == 0 || len > AGG_REQUEST_ID_MAX)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+      return false;
+  return true;
+}
+
+void agg_request_id_format(const unsigned char rnd[16], char out[AGG_REQUEST_ID_MAX + 1])
+{
+  unsigned char b[16];
+  memcpy(b, rnd, sizeof b);
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (size_t i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10)
+      out[o++] = '-';
+    out[o++] = hex[b[i] >> 4];
+    out[o++] = hex[b[i] & 0x0f];
+  }
+  out[o] = '\0';
+}
+
+static bool all_space(const char *s, size_t len)
+{
+  for (size_t i = 0; i < len; i++)
+    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+      return false;
+  return true;
+}
+
+/* Reads the request_id first, so that a command failing for another reason
+ * is still recorded under the id its sender will look for. */
+static int read_request_id(struct json_object *root, struct agg_cmd *out, char err[DS_ERRLEN])
+{
+  struct json_object *v = NULL;
+  if (!json_object_object_get_ex(root, "request_id", &v))
+    return DS_OK;
+  if (!json_object_is_type(v, json_type_string)) {
+    snprintf(err, DS_ERRLEN, "request_id must be a string");
+    return DS_EINVAL;
+  }
+  const char *s = json_object_get_string(v);
+  size_t len = (size_t)json_object_get_string_len(v);
+  if (!agg_request_id_valid(s, len)) {
+    snprintf(err, DS_ERRLEN, "request_id must be 1-%d printable ASCII characters",
+             AGG_REQUEST_ID_MAX);
+    return DS_EINVAL;
+  }
+  memcpy(out->request_id, s, len);
+  out->request_id[len] = '\0';
+  out->has_request_id = true;
+  return DS_OK;
+}
+
+static int read_field(const char *key, struct json_object *v, struct agg_cmd *out, bool *dev,
+                      bool *user, char err[DS_ERRLEN])
+{
+  if (strcmp(key, "request_id") == 0)
+    return DS_OK; /* read already */
+  if (strcmp(key, "device_id") == 0) {
+    if (!json_object_is_type(v, json_type_string)) {
+      snprintf(err, DS_ERRLEN, "device_id must be a string");
+      return DS_EINVAL;
+    }
+    const char *s = json_object_get_string(v);
+    size_t len = (size_t)json_object_get_string_len(v);
+    if (!ds_device_id_valid(s, len)) {
+      snprintf(err, DS_ERRLEN, "device_id must be 1-%d characters of A-Z a-z 0-9 _ . -",
+               DS_DEVICE_ID_MAX);
+      return DS_EINVAL;
+    }
+    memcpy(out->device_id, s, len);
+    out->device_id[len] = '\0';
+    *dev = true;
+    return DS_OK;
+  }
+  if (strcmp(key, "user_id") == 0) {
+    if (!json_object_is_type(v, json_type_int)) {
+      snprintf(err, DS_ERRLEN, "user_id must be an integer");
+      return DS_EINVAL;
+    }
+    int64_t id = json_object_get_int64(v);
+    if (id < 1 || id > INT32_MAX) {
+      snprintf(err, DS_ERRLEN, "user_id must be between 1 and %d", INT32_MAX);
+      return DS_EINVAL;
+    }
+    out->user_id = (int32_t)id;
+    *user = true;
+    return DS_OK;
+  }
+  if (strcmp(key, "full") == 0) {
+    if (!json_object_is_type(v, json_type_boolean)) {
+      snprintf(err, DS_ERRLEN, "full must be true or false");
+      return DS_EINVAL;
+    }
+    out->full = json_object_get_boolean(v) != 0;
+    return DS_OK;
+  }
+  snprintf(err, DS_ERRLEN, "unknown field \"%.64s\"", key);
+  return DS_EINVAL;
+}
+
+int agg_cmd_parse(const char *payload, size_t len, struct agg_cmd *out, char err[DS_ERRLEN])
+{
+  memset(out, 0, sizeof *out);
+  out->scope = AGG_SCOPE_ALL;
+  if (len == 0 || payload == NULL || all_space(payload, len))
+    return DS_OK;
+  if (len > AGG_CMD_PAYLOAD_MAX) {
+    snprintf(err, DS_ERRLEN, "command larger than %d bytes", AGG_CMD_PAYLOAD_MAX);
+    return DS_EINVAL;
+  }
+  if (memchr(payload, '\0', len) != NULL) {
+    snprintf(err, DS_ERRLEN, "command is not valid JSON: contains a NUL byte");
+    return DS_EINVAL;
+  }
+  struct json_tokener *tok = json_tokener_new();
+  if (tok == NULL)
+    return DS_ENOMEM;
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+  struct json_object *root = json_tokener_parse_ex(tok, payload, (int)len);
+  enum json_tokener_error jerr = json_tokener_get_error(tok);
+  size_t end = json_tokener_get_parse_end(tok);
+  json_tokener_free(tok);
+  int rc = DS_EINVAL;
+  if (root == NULL || jerr != json_tokener_success) {
+    snprintf(err, DS_ERRLEN, "command is not valid JSON: %s",
+             jerr == json_tokener_continue ? "unexpected end" : json_tokener_error_desc(jerr));
+    goto out;
+  }
+  if (end < len && !all_space(payload + end, len - end)) {
+    snprintf(err, DS_ERRLEN, "command is not valid JSON: trailing data");
+    goto out;
+  }
+  if (!json_object_is_type(root, json_type_object)) {
+    snprintf(err, DS_ERRLEN, "command must be a JSON object");
+    goto out;
+  }
+  if ((rc = read_request_id(root, out, err)) != DS_OK)
+    goto out;
+  bool dev = false, user = false;
+  json_object_object_foreach(root, key, val)
+  {
+    if ((rc = read_field(key, val, out, &dev, &user, err)) != DS_OK)
+      goto out;
+  }
+  if (dev && user) {
+    snprintf(err, DS_ERRLEN, "device_id and user_id are exclusive");
+    rc = DS_EINVAL;
+    goto out;
+  }
+  out->scope = dev ? AGG_SCOPE_DEVICE : user ? AGG_SCOPE_USER : AGG_SCOPE_ALL;
+  rc = DS_OK;
+out:
+  json_object_put(root);
+  if (rc != DS_OK) {
+    /* Keep only the request id of a failed command. */
+    out->scope = AGG_SCOPE_ALL;
+    out->device_id[0] = '\0';
+    out->user_id = 0;
+    out->full = false;
+  }
+  return rc;
+}
+
+int agg_cmd_to_json(struct ds_buf *b, const struct agg_cmd *c)
+{
+  int rc = ds_buf_append_str(b, "{");
+  const char *sep = "";
+  if (rc == DS_OK && c->scope == AGG_SCOPE_DEVICE) {
+    rc = ds_buf_append_str(b, "\"device_id\":");
+    if (rc == DS_OK)
+      rc = ds_buf_append_json_str(b, c->device_id, strlen(c->device_id));
+    sep = ",";
+  } else if (rc == DS_OK && c->scope == AGG_SCOPE_USER) {
+    rc = ds_buf_appendf(b, "\"user_id\":%ld", (long)c->user_id);
+    sep = ",";
+  }
+  if (rc == DS_OK && c->full)
+    rc = ds_buf_appendf(b, "%s\"full\":true", sep);
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, "}");
+  return rc;
+}
+
+int agg_status_json(struct ds_buf *b, const char *request_id, const char *state,
+                    long long devices, long long elapsed_ms, const char *error)
+{
+  int rc = ds_buf_append_str(b, "{\"request_id\":");
+  if (rc == DS_OK)
+    rc = ds_buf_append_json_str(b, request_id, strlen(request_id));
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, ",\"state\":");
+  if (rc == DS_OK)
+    rc = ds_buf_append_json_str(b, state, strlen(state));
+  if (rc == DS_OK)
+    rc = ds_buf_appendf(b, ",\"devices\":%lld,\"elapsed_ms\":%lld", devices, elapsed_ms);
+  if (rc == DS_OK && strcmp(state, "failed") == 0) {
+    const char *e = error ? error : "";
+    rc = ds_buf_append_str(b, ",\"error\":");
+    if (rc == DS_OK)
+      rc = ds_buf_append_json_str(b, e, strlen(e));
+  }
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(b, "}");
+  return rc;
+}

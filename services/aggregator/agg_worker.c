@@ -1,0 +1,305 @@
+/* Worker threads: claim, compute and store one device or user at a time
+ * (see agg_worker.h and deploy/sql/003_aggregator.sql for the protocol). */
+#include "agg_worker.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agg_db.h"
+#include "ds/db.h"
+#include "ds/log.h"
+#include "ds/signal.h"
+#include "ds/time.h"
+
+/* A work item that fails this many times in a row on database errors is
+ * marked failed, so a poison item cannot hold a run for ever. */
+#define ITEM_MAX_ATTEMPTS 3
+
+int agg_worker_compact_device(PGconn *c, int32_t key, long long chunk_rows, long long *rows,
+                              char err[DS_ERRLEN])
+{
+  for (;;) {
+    int moved = 0;
+    int rc = ds_store_compact(c, key, (int)chunk_rows, &moved, err);
+    if (rc != DS_OK)
+      return rc;
+    *rows += moved;
+    if (moved < chunk_rows)
+      return DS_OK;
+  }
+}
+
+/* Compacts one device in its own transaction, unless a snapshot or another
+ * compactor holds the device (it will be compacted there, or next pass). */
+static int compact_one(PGconn *c, int32_t key, long long chunk_rows, long long *rows,
+                       char err[DS_ERRLEN])
+{
+  PGresult *r = PQexec(c, "BEGIN");
+  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok)
+    ds_db_errmsg(c, r, err);
+  PQclear(r);
+  if (!ok)
+    return DS_EDB;
+  bool got = false;
+  long long moved = 0;
+  int rc = agg_db_lock_device(c, key, true, &got, err);
+  if (rc == DS_OK && got)
+    rc = agg_worker_compact_device(c, key, chunk_rows, &moved, err);
+  if (rc != DS_OK) {
+    agg_db_rollback(c);
+    return rc;
+  }
+  r = PQexec(c, "COMMIT");
+  ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok)
+    ds_db_errmsg(c, r, err);
+  PQclear(r);
+  if (!ok) {
+    agg_db_rollback(c);
+    return DS_EDB;
+  }
+  *rows += moved;
+  return DS_OK;
+}
+
+int agg_worker_compact_pass(PGconn *c, const struct agg_cfg *cfg, long long *rows,
+                            char err[DS_ERRLEN])
+{
+  int32_t *keys = NULL;
+  size_t n = 0;
+  int rc = agg_db_compact_candidates(c, cfg->compact_min_rows, cfg->compact_max_age_s, &keys, &n,
+                                     err);
+  for (size_t i = 0; rc == DS_OK && i < n; i++) {
+    if (ds_signal_stop_requested()) {
+      rc = DS_ESTOPPED;
+      break;
+    }
+    rc = compact_one(c, keys[i], cfg->chunk_rows, rows, err);
+  }
+  DS_FREE(keys);
+  return rc;
+}
+
+static void log_item_error(struct agg_worker *w, const char *rid, char kind, int32_t key,
+                           int code, const char *err)
+{
+  struct ds_logline l;
+  if (ds_log_begin(&l, DS_LOG_WARN, "item_error")) {
+    ds_log_str(&l, "request_id", rid);
+    ds_log_str(&l, "kind", kind == 'd' ? "device" : "user");
+    ds_log_int(&l, "key", key);
+    ds_log_int(&l, "worker", w->index);
+    ds_log_str(&l, "code", ds_strerror(code));
+    ds_log_str(&l, "msg", err);
+    ds_log_end(&l);
+  }
+}
+
+/* Computes the claimed item inside its open transaction and stores it. */
+static int compute_item(struct agg_worker *w, const char *rid, char kind, int32_t key,
+                        char err[DS_ERRLEN])
+{
+  int32_t *keys = NULL;
+  size_t nkeys = 0;
+  int rc;
+  if (kind == 'd') {
+    keys = malloc(sizeof *keys);
+    if (keys == NULL)
+      return DS_ENOMEM;
+    keys[0] = key;
+    nkeys = 1;
+  } else if ((rc = agg_db_user_devices(w->conn, key, &keys, &nkeys, err)) != DS_OK) {
+    return rc;
+  }
+  /* Snapshots read compacted data: move the recent rows into chunks first
+   * (in this same transaction, so the snapshot commits with it). */
+  long long moved = 0;
+  for (size_t i = 0; i < nkeys; i++) {
+    bool got = false;
+    if ((rc = agg_db_lock_device(w->conn, keys[i], false, &got, err)) != DS_OK ||
+        (rc = agg_worker_compact_device(w->conn, keys[i], w->cfg->chunk_rows, &moved, err)) !=
+            DS_OK)
+      goto out;
+  }
+  atomic_fetch_add(&w->counters.compacted_rows, moved);
+  ds_values_reset(&w->values);
+  if (nkeys > 0 && (rc = ds_store_fetch(w->conn, keys, nkeys, DS_TIME_NONE, DS_TIME_NONE, false,
+                                        &w->values, err)) != DS_OK)
+    goto out;
+  atomic_fetch_add(&w->counters.samples, (long long)w->values.n);
+  struct ds_stats st;
+  ds_values_stats(&w->values, &st);
+  if (kind == 'd') {
+    rc = agg_db_store_device(w->conn, rid, key, &st, w->me, err);
+    if (rc == DS_OK)
+      atomic_fetch_add(&w->counters.devices, 1);
+  } else {
+    rc = agg_db_store_user(w->conn, rid, key, keys, nkeys, &st, w->me, err);
+    if (rc == DS_OK)
+      atomic_fetch_add(&w->counters.users, 1);
+  }
+out:
+  DS_FREE(keys);
+  return rc;
+}
+
+/* Handles a failed item: database errors are retried (the rollback makes
+ * the item pending again) up to ITEM_MAX_ATTEMPTS; anything else (too many
+ * samples, out of memory) fails the item at once. */
+static void item_failed(struct agg_worker *w, const char *rid, char kind, int32_t key, int code,
+                        const char *why)
+{
+  log_item_error(w, rid, kind, key, code, why);
+  agg_db_rollback(w->conn);
+  if (code == DS_EDB) {
+    atomic_fetch_add(&w->counters.db_errors, 1);
+    if (strcmp(w->fail_rid, rid) == 0 && w->fail_kind == kind && w->fail_key == key) {
+      w->fail_count++;
+    } else {
+      snprintf(w->fail_rid, sizeof w->fail_rid, "%s", rid);
+      w->fail_kind = kind;
+      w->fail_key = key;
+      w->fail_count = 1;
+    }
+    if (w->fail_count < ITEM_MAX_ATTEMPTS || ds_db_broken(w->conn))
+      return;
+  }
+  char reason[DS_ERRLEN], err[DS_ERRLEN] = "";
+  snprintf(reason, sizeof reason, "%s: %s", ds_strerror(code), why);
+  if (agg_db_fail_item(w->conn, rid, kind, key, reason, w->me, err) == DS_OK)
+    atomic_fetch_add(&w->counters.failed, 1);
+  else
+    log_item_error(w, rid, kind, key, DS_EDB, err);
+}
+
+/* Works on run rid until it has no pending work left or a stop is asked. */
+static void work_run(struct agg_worker *w, const char *rid)
+{
+  char err[DS_ERRLEN] = "";
+  while (!ds_signal_stop_requested() && !ds_db_broken(w->conn)) {
+    bool got = false;
+    char kind = 0;
+    int32_t key = 0;
+    if (agg_db_claim(w->conn, rid, &got, &kind, &key, err) != DS_OK) {
+      ds_log_msg(DS_LOG_WARN, "db_error", "claim: %s", err);
+      return;
+    }
+    if (!got)
+      break;
+    int rc = compute_item(w, rid, kind, key, err);
+    if (rc != DS_OK)
+      item_failed(w, rid, kind, key, rc, err);
+    struct agg_status st;
+    if (agg_db_progress(w->conn, rid, &got, &st, err) == DS_OK && got) {
+      agg_outbox_push(w->outbox, &st);
+    }
+  }
+  if (ds_signal_stop_requested() || ds_db_broken(w->conn))
+    return;
+  bool done = false;
+  struct agg_status st;
+  if (agg_db_finish(w->conn, rid, &done, &st, err) != DS_OK)
+    ds_log_msg(DS_LOG_WARN, "db_error", "finish: %s", err);
+  else if (done)
+    agg_outbox_push(w->outbox, &st);
+}
+
+static void maybe_compact(struct agg_worker *w)
+{
+  if (w->index != 0 || w->cfg->compact_interval_s <= 0 || ds_time_mono_ms() < w->next_compact_ms)
+    return;
+  char err[DS_ERRLEN] = "";
+  long long rows = 0;
+  int64_t t0 = ds_time_mono_ms();
+  int rc = agg_worker_compact_pass(w->conn, w->cfg, &rows, err);
+  atomic_fetch_add(&w->counters.compacted_rows, rows);
+  w->next_compact_ms = ds_time_mono_ms() + w->cfg->compact_interval_s * 1000;
+  if (rc == DS_EDB) {
+    ds_log_msg(DS_LOG_WARN, "compact_failed", "%s", err);
+    agg_db_rollback(w->conn);
+  } else if (rows > 0) {
+    struct ds_logline l;
+    if (ds_log_begin(&l, DS_LOG_DEBUG, "compacted")) {
+      ds_log_int(&l, "rows", rows);
+      ds_log_int(&l, "dur_ms", ds_time_mono_ms() - t0);
+      ds_log_end(&l);
+    }
+  }
+}
+
+static int ensure_conn(struct agg_worker *w)
+{
+  if (w->conn != NULL && !ds_db_broken(w->conn))
+    return DS_OK;
+  if (w->conn != NULL) {
+    PQfinish(w->conn);
+    w->conn = NULL;
+  }
+  char app[64], err[DS_ERRLEN] = "";
+  snprintf(app, sizeof app, "devicestats-aggregator-w%d", w->index);
+  int rc = ds_db_connect_retry(w->cfg->database_url, app, 5000, -1, &w->conn);
+  if (rc != DS_OK)
+    return rc;
+  if (agg_db_listen(w->conn, err) != DS_OK) {
+    ds_log_msg(DS_LOG_WARN, "db_error", "listen: %s", err);
+    PQfinish(w->conn);
+    w->conn = NULL;
+    return DS_EDB;
+  }
+  return DS_OK;
+}
+
+static void *worker_main(void *arg)
+{
+  struct agg_worker *w = arg;
+  char err[DS_ERRLEN] = "";
+  while (!ds_signal_stop_requested()) {
+    if (ensure_conn(w) != DS_OK) {
+      ds_signal_sleep_ms(500);
+      continue;
+    }
+    char rid[AGG_REQUEST_ID_MAX + 1];
+    bool got = false;
+    if (agg_db_active_run(w->conn, &got, rid, err) != DS_OK) {
+      ds_log_msg(DS_LOG_WARN, "db_error", "active run: %s", err);
+      ds_signal_sleep_ms(w->cfg->poll_ms);
+      continue;
+    }
+    if (got) {
+      work_run(w, rid);
+      continue;
+    }
+    maybe_compact(w);
+    if (agg_db_wait(w->conn, (int)w->cfg->poll_ms, err) != DS_OK)
+      ds_signal_sleep_ms(w->cfg->poll_ms);
+  }
+  agg_db_rollback(w->conn);
+  return NULL;
+}
+
+int agg_worker_start(struct agg_worker *w)
+{
+  ds_values_init(&w->values, (size_t)w->cfg->max_samples);
+  w->next_compact_ms = ds_time_mono_ms();
+  w->conn = NULL;
+  if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    ds_values_cleanup(&w->values);
+    return DS_ENOMEM;
+  }
+  w->started = true;
+  return DS_OK;
+}
+
+void agg_worker_join(struct agg_worker *w)
+{
+  if (!w->started)
+    return;
+  pthread_join(w->thread, NULL);
+  w->started = false;
+  if (w->conn != NULL)
+    PQfinish(w->conn);
+  w->conn = NULL;
+  ds_values_cleanup(&w->values);
+}

@@ -1,0 +1,63 @@
+/* Worker threads: each has its own database connection, waits for a running
+ * run with pending work (woken by NOTIFY, else every poll_ms), claims one
+ * device or user at a time (FOR UPDATE SKIP LOCKED), compacts, fetches,
+ * computes and stores its snapshot in the claiming transaction, and finishes
+ * the run when no work is left.  Worker 0 also runs periodic compaction when
+ * idle.  A stop request is honoured between devices: the device in hand is
+ * finished and committed, the rest stays pending for the next aggregator. */
+#ifndef AGG_WORKER_H
+#define AGG_WORKER_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "agg_cfg.h"
+#include "agg_outbox.h"
+#include "ds/store.h"
+
+/* Counters read by the main thread for event=stats (atomics, written only
+ * by their worker). */
+struct agg_worker_counters {
+  atomic_llong devices;
+  atomic_llong users;
+  atomic_llong failed;
+  atomic_llong samples;
+  atomic_llong compacted_rows;
+  atomic_llong db_errors;
+};
+
+struct agg_worker {
+  int index;
+  const struct agg_cfg *cfg;  /* borrowed for the thread's life */
+  const char *me;             /* this aggregator's client id, borrowed */
+  struct agg_outbox *outbox;  /* borrowed */
+  struct agg_worker_counters counters;
+  /* Owned by the thread: */
+  pthread_t thread;
+  bool started;
+  PGconn *conn;
+  struct ds_values values;
+  long long next_compact_ms;
+  /* The last item whose processing hit a database error, and how often. */
+  char fail_rid[AGG_REQUEST_ID_MAX + 1];
+  char fail_kind;
+  int32_t fail_key;
+  int fail_count;
+};
+
+/* Starts the thread; w's cfg, me, outbox and index must be set. */
+DS_MUSTCHECK int agg_worker_start(struct agg_worker *w);
+/* Waits for the thread (it exits once ds_signal_stop_requested()). */
+void agg_worker_join(struct agg_worker *w);
+
+/* One pass of compaction over the devices due (also used by tests).
+ * Returns DS_OK or DS_EDB / DS_ESTOPPED. */
+DS_MUSTCHECK int agg_worker_compact_pass(PGconn *c, const struct agg_cfg *cfg, long long *rows,
+                                         char err[DS_ERRLEN]);
+/* Compacts one device's recent rows completely (chunks of chunk_rows). */
+DS_MUSTCHECK int agg_worker_compact_device(PGconn *c, int32_t key, long long chunk_rows,
+                                           long long *rows, char err[DS_ERRLEN]);
+
+#endif
