@@ -36,18 +36,60 @@ static void swap(double *v, size_t a, size_t b)
   v[b] = t;
 }
 
-/* Rearranges v[0..n) so that v[k] holds the value it would hold if sorted,
- * with v[0..k) <= v[k] <= v[k+1..n).  Quickselect with a median-of-three
- * pivot and Hoare partitioning (balanced on runs of equal values); after
- * 2*log2(n) rounds without convergence the rest is sorted, which bounds the
- * worst case at O(n log n).  NaNs make the result meaningless but never
- * take an index out of bounds: every scan stops at an element that
- * compares false. */
-static void select_kth(double *v, size_t n, size_t k)
+/* A uniform-enough index in [lo, hi] from a local xorshift state. */
+static size_t pick(uint64_t *state, size_t lo, size_t hi)
 {
-  size_t lo = 0, hi = n - 1;
+  uint64_t x = *state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *state = x;
+  return lo + (size_t)(x % (uint64_t)(hi - lo + 1));
+}
+
+/* Places in v[mid] a pivot for selecting k in [lo, hi] (size above
+ * SAMPLE_MIN), Floyd-Rivest style: a random sample of about m^(2/3)
+ * elements is gathered around position k, the sample is itself selected at
+ * k, and its k-th value, nudged slightly toward the middle of the range,
+ * becomes the pivot.  One partition of the whole range then usually leaves
+ * only a small slice around k. */
+#define SAMPLE_MIN 4096
+static void select_range(double *v, size_t lo, size_t hi, size_t k, uint64_t *state);
+
+static void sample_pivot(double *v, size_t lo, size_t hi, size_t k, size_t mid, uint64_t *state)
+{
+  double m = (double)(hi - lo + 1);
+  double i = (double)(k - lo + 1);
+  double z = log(m);
+  double s = 0.5 * exp(2 * z / 3);
+  double sd = 0.5 * sqrt(z * s * (m - s) / m) * (i < m / 2 ? -1 : 1);
+  double l = (double)k - i * s / m + sd;
+  double r = (double)k + (m - i) * s / m + sd;
+  size_t sl = l <= (double)lo ? lo : (size_t)l;
+  size_t sr = r >= (double)hi ? hi : (size_t)r;
+  if (sl > k)
+    sl = k;
+  if (sr < k)
+    sr = k;
+  for (size_t p = sl; p <= sr; p++)
+    swap(v, p, pick(state, lo, hi));
+  select_range(v, sl, sr, k, state);
+  swap(v, k, mid);
+}
+
+/* Rearranges v[lo..hi] so that v[k] holds the value it would hold if the
+ * range were sorted, with smaller-or-equal values before it and
+ * greater-or-equal after.  Quickselect with Hoare partitioning (balanced on
+ * runs of equal values); the pivot comes from a sample for large ranges and
+ * is the median of three pseudo-randomly placed elements otherwise (fixed
+ * positions lose on structured input such as organ pipes).  After 2*log2(n)
+ * rounds without convergence the rest is sorted, bounding the worst case at
+ * O(n log n).  NaNs make the result meaningless but never take an index out
+ * of bounds: every scan stops at an element that compares false. */
+static void select_range(double *v, size_t lo, size_t hi, size_t k, uint64_t *state)
+{
   unsigned budget = 8;
-  for (size_t m = n; m > 1; m >>= 1)
+  for (size_t m = hi - lo + 1; m > 1; m >>= 1)
     budget += 2;
 
   while (hi > lo) {
@@ -59,17 +101,27 @@ static void select_kth(double *v, size_t n, size_t k)
       qsort(v + lo, hi - lo + 1, sizeof *v, cmp_double);
       return;
     }
+    /* The pivot ends up in v[mid], mid < hi, so each round shrinks the
+     * range (see the partition's bounds below). */
     size_t mid = lo + (hi - lo) / 2;
-    if (v[mid] < v[lo])
-      swap(v, mid, lo);
-    if (v[hi] < v[mid])
-      swap(v, hi, mid);
-    if (v[mid] < v[lo])
-      swap(v, mid, lo);
+    if (hi - lo >= SAMPLE_MIN) {
+      sample_pivot(v, lo, hi, k, mid, state);
+    } else {
+      swap(v, lo, pick(state, lo, hi));
+      swap(v, mid, pick(state, lo, hi));
+      swap(v, hi, pick(state, lo, hi));
+      if (v[mid] < v[lo])
+        swap(v, mid, lo);
+      if (v[hi] < v[mid])
+        swap(v, hi, mid);
+      if (v[mid] < v[lo])
+        swap(v, mid, lo);
+    }
     double pivot = v[mid];
 
-    /* Hoare partition of [lo, hi]: ends with v[lo..j] <= pivot <= v[j+1..hi]
-     * and lo <= j < hi. */
+    /* Hoare partition of [lo, hi].  The first scans stop at mid at the
+     * latest; after each swap the swapped values stop the next scans.  Ends
+     * with v[lo..j] <= pivot <= v[j+1..hi] and lo <= j < hi. */
     size_t i = lo, j = hi;
     for (;;) {
       while (v[i] < pivot)
@@ -87,6 +139,12 @@ static void select_kth(double *v, size_t n, size_t k)
     else
       lo = j + 1;
   }
+}
+
+static void select_kth(double *v, size_t n, size_t k)
+{
+  uint64_t state = 0x9e3779b97f4a7c15u ^ (uint64_t)n;
+  select_range(v, 0, n - 1, k, &state);
 }
 
 /* The mean of a and b without overflow, correctly rounded: a + b is exact or
