@@ -58,6 +58,34 @@ static int connect_and_subscribe(struct ds_mqtt *m, const struct ingest_cfg *cfg
   }
 }
 
+/* Turns a received message into a queue item (and frees the message),
+ * counting it; NULL only when out of memory, which is logged. */
+static struct ingest_item *take_message(const struct ingest_cfg *cfg,
+                                        struct ingest_counters *counters,
+                                        struct ds_mqtt_message *msg, struct ds_sample *scratch)
+{
+  atomic_fetch_add(&counters->received, 1);
+  struct ingest_item *it =
+      ingest_parse_message(msg->topic, msg->topic_len, msg->payload, msg->payload_len,
+                           ds_time_now_us(), (size_t)cfg->reject_keep_bytes, scratch);
+  if (it == NULL) {
+    ds_log_msg(DS_LOG_ERROR, "message_dropped", "out of memory (%zu bytes)", msg->payload_len);
+  } else if (it->kind == INGEST_ITEM_REJECTED) {
+    atomic_fetch_add(&counters->rejected, 1);
+    struct ds_logline l;
+    if (ds_log_begin(&l, DS_LOG_DEBUG, "message_rejected")) {
+      ds_log_str(&l, "topic", it->topic);
+      ds_log_int(&l, "bytes", (long long)msg->payload_len);
+      ds_log_str(&l, "reason", it->reason);
+      ds_log_end(&l);
+    }
+  } else {
+    atomic_fetch_add(&counters->accepted, it->n);
+  }
+  ds_mqtt_message_free(msg);
+  return it;
+}
+
 int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_queue *q,
                     struct ingest_counters *counters)
 {
@@ -120,31 +148,24 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_queue *q,
     struct ds_mqtt_message msg;
     if (ds_mqtt_receive(m, 250, &got, &msg) != DS_OK || !got)
       continue;
-    atomic_fetch_add(&counters->received, 1);
-    struct ingest_item *it =
-        ingest_parse_message(msg.topic, msg.topic_len, msg.payload, msg.payload_len,
-                             ds_time_now_us(), (size_t)cfg->reject_keep_bytes, scratch);
-    if (it == NULL) {
-      /* Out of memory: nothing sensible to keep; say so loudly. */
-      ds_log_msg(DS_LOG_ERROR, "message_dropped", "out of memory (%zu bytes)", msg.payload_len);
-    } else if (it->kind == INGEST_ITEM_REJECTED) {
-      atomic_fetch_add(&counters->rejected, 1);
-      struct ds_logline l;
-      if (ds_log_begin(&l, DS_LOG_DEBUG, "message_rejected")) {
-        ds_log_str(&l, "topic", it->topic);
-        ds_log_int(&l, "bytes", (long long)msg.payload_len);
-        ds_log_str(&l, "reason", it->reason);
-        ds_log_end(&l);
-      }
-    } else {
-      atomic_fetch_add(&counters->accepted, it->n);
-    }
-    ds_mqtt_message_free(&msg);
+    struct ingest_item *it = take_message(cfg, counters, &msg, scratch);
     if (it != NULL && !ingest_queue_push(q, it, 0))
       pending = it;
   }
-  /* Stop taking messages first: the broker keeps queueing for our session
-   * while we store what we hold. */
+  /* Paho may hold messages it has already acknowledged (those that arrived
+   * while it waited for a SUBACK); take them before disconnecting.  Each
+   * receive reads at most one more packet, so this is bounded. */
+  for (int i = 0; i < 100 && ds_mqtt_is_connected(m); i++) {
+    bool got = false;
+    struct ds_mqtt_message msg;
+    if (ds_mqtt_receive(m, 0, &got, &msg) != DS_OK || !got)
+      break;
+    struct ingest_item *it = take_message(cfg, counters, &msg, scratch);
+    if (it != NULL)
+      ingest_queue_push_force(q, it);
+  }
+  /* Stop taking messages: the broker keeps queueing for our session while
+   * we store what we hold. */
   ds_mqtt_free(m, 1000);
   m = NULL;
   /* The message received last is ours (the broker has its PUBACK): keep it
