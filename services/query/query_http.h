@@ -86,6 +86,8 @@ PGconn *q_db(struct q_req *req);
  * broken (it is dropped and reconnected by a later request), else 500 with
  * the libpq error; res may be NULL.  Returns DS_OK like q_error. */
 int q_db_fail(struct q_req *req, PGconn *conn, PGresult *res);
+/* The thread's current connection without connecting (NULL if none). */
+PGconn *q_db_current(const struct q_req *req);
 /* Runs a statement prepared once per connection under name (a string
  * literal; pointer identity is the key).  Text parameters (NULL = SQL NULL);
  * result_format 0 text, 1 binary.  Returns the PGresult (caller PQclear) or

@@ -1,0 +1,95 @@
+/* devicestats-query: the HTTP API.  Loads the configuration, connects the
+ * MQTT publisher (for POST /devices/{id}/data; the broker may come later),
+ * starts the HTTP server and, on SIGTERM, finishes in-flight requests. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ds/cfg.h"
+#include "ds/log.h"
+#include "ds/mqtt.h"
+#include "ds/signal.h"
+#include "query_cfg.h"
+#include "query_server.h"
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+  struct q_cfg cfg;
+  struct ds_mqtt *mqtt = NULL;
+  struct q_server *srv = NULL;
+  char err[DS_ERRLEN] = "";
+  char client_id[64];
+  int status = 1;
+
+  memset(&cfg, 0, sizeof cfg);
+  ds_log_init("query", DS_LOG_INFO);
+  ds_signal_install();
+  if (argc > 1 && strcmp(argv[1], "--help-config") == 0) {
+    ds_cfg_print_markdown("devicestats-query", q_cfg_vars, q_cfg_vars_n);
+    return 0;
+  }
+  if (ds_cfg_load(q_cfg_vars, q_cfg_vars_n, &cfg, ds_cfg_env_lookup, NULL, err) != DS_OK) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);
+    status = 2;
+    goto out;
+  }
+  int level = ds_log_level_parse(cfg.log_level);
+  if (level < 0) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "LOG_LEVEL: '%s' is not error/warn/info/debug",
+               cfg.log_level);
+    status = 2;
+    goto out;
+  }
+  ds_log_init("query", (enum ds_log_level)level);
+  ds_cfg_warn_unknown(q_cfg_vars, q_cfg_vars_n, "QUERY_", environ);
+  ds_cfg_log(q_cfg_vars, q_cfg_vars_n, &cfg);
+  if (argc > 1 && strcmp(argv[1], "--check-config") == 0) {
+    status = 0;
+    goto out;
+  }
+  if (cfg.api_token == NULL || cfg.api_token[0] == '\0')
+    ds_log_msg(DS_LOG_WARN, "api_token_unset", "write routes will answer 401");
+
+  snprintf(client_id, sizeof client_id, "devicestats-query-%ld", (long)getpid());
+  struct ds_mqtt_opts mo = {
+      .url = cfg.mqtt_url,
+      .client_id = cfg.mqtt_client_id != NULL ? cfg.mqtt_client_id : client_id,
+      .username = cfg.mqtt_username,
+      .password = cfg.mqtt_password,
+      .clean_session = true,
+      .keepalive_s = 30,
+      .publish_only = true,
+  };
+  if (ds_mqtt_new(&mo, &mqtt, err) != DS_OK) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "MQTT: %s", err);
+    status = 2;
+    goto out;
+  }
+  /* One attempt now; the server loop keeps trying while the broker is away. */
+  if (ds_mqtt_connect(mqtt, err) != DS_OK)
+    ds_log_msg(DS_LOG_WARN, "mqtt_unavailable", "%s", err);
+
+  if (q_server_start(&cfg, mqtt, &srv, err) != DS_OK) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);
+    goto out;
+  }
+  struct ds_logline l;
+  if (ds_log_begin(&l, DS_LOG_INFO, "ready")) {
+    ds_log_str(&l, "addr", cfg.http_addr);
+    ds_log_int(&l, "port", q_server_port(srv));
+    ds_log_int(&l, "threads", cfg.threads);
+    ds_log_end(&l);
+  }
+  q_server_run(srv);
+  status = 0;
+
+out:
+  q_server_free(srv);
+  ds_mqtt_free(mqtt, 1000);
+  if (status != 2)
+    ds_log_msg(DS_LOG_INFO, "shutdown_complete", "exit %d", status);
+  ds_cfg_cleanup(q_cfg_vars, q_cfg_vars_n, &cfg);
+  return status;
+}

@@ -1,0 +1,38 @@
+/* Configuration of devicestats-query: the variable table and the struct it
+ * fills (see docs/config.md, generated from the table). */
+#ifndef Q_CFG_H
+#define Q_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ds/cfg.h"
+
+struct q_cfg {
+  long long http_port;
+  char *http_addr;
+  char *database_url;
+  char *mqtt_url;
+  char *mqtt_username;
+  char *mqtt_password;
+  char *mqtt_client_id;
+  char *api_token;
+  char *log_level;
+  long long stats_period_s;
+  long long shutdown_timeout_ms;
+  long long threads;
+  long long conn_timeout_s;
+  long long max_connections;
+  long long body_max;
+  long long mem_budget_mb;
+  long long max_samples;
+  long long series_max_buckets;
+  long long publish_timeout_ms;
+  long long statement_timeout_ms;
+  long long rejected_max;
+};
+
+extern const struct ds_cfg_var q_cfg_vars[];
+extern const size_t q_cfg_vars_n;
+
+#endif

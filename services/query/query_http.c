@@ -1,0 +1,105 @@
+/* Routing and request helpers of the query service; pure (no sockets, no
+ * database), so the routing is unit-tested on its own. */
+#include "query_http.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Matches one pattern against path; fills params on success. */
+static bool pattern_match(const char *pattern, const char *path, size_t *nparams,
+                          char names[][32], char values[][Q_PATH_MAX])
+{
+  const char *p = pattern, *s = path;
+  size_t n = 0;
+  while (*p != '\0' && *s != '\0') {
+    if (*p != '/' || *s != '/')
+      return false;
+    p++;
+    s++;
+    const char *pe = strchr(p, '/'), *se = strchr(s, '/');
+    size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+    size_t sl = se ? (size_t)(se - s) : strlen(s);
+    if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
+      if (sl == 0 || sl >= Q_PATH_MAX || pl - 2 >= 32 || n >= Q_PATH_PARAMS_MAX)
+        return false;
+      memcpy(names[n], p + 1, pl - 2);
+      names[n][pl - 2] = '\0';
+      memcpy(values[n], s, sl);
+      values[n][sl] = '\0';
+      n++;
+    } else if (pl != sl || memcmp(p, s, pl) != 0) {
+      return false;
+    }
+    p += pl;
+    s += sl;
+  }
+  if (*p != '\0' || *s != '\0')
+    return false;
+  *nparams = n;
+  return true;
+}
+
+int q_route_match(const struct q_route *routes, size_t n, const char *method, const char *path,
+                  struct q_req *req, char *allow, size_t allow_len)
+{
+  /* Path parameter storage lives as long as the thread's current request:
+   * handlers run on the thread that matched the route. */
+  static _Thread_local char names[Q_PATH_PARAMS_MAX][32];
+  static _Thread_local char values[Q_PATH_PARAMS_MAX][Q_PATH_MAX];
+  bool path_known = false;
+  size_t alen = 0;
+  if (allow_len > 0)
+    allow[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    size_t np = 0;
+    if (!pattern_match(routes[i].pattern, path, &np, names, values))
+      continue;
+    if (strcmp(routes[i].method, method) == 0) {
+      req->n_path_params = np;
+      for (size_t k = 0; k < np; k++) {
+        req->path_params[k].key = names[k];
+        req->path_params[k].value = values[k];
+      }
+      req->route = routes[i].pattern;
+      return (int)i;
+    }
+    path_known = true;
+    if (allow_len > 0 && strstr(allow, routes[i].method) == NULL) {
+      int w = snprintf(allow + alen, allow_len - alen, "%s%s", alen ? ", " : "", routes[i].method);
+      if (w > 0 && (size_t)w < allow_len - alen)
+        alen += (size_t)w;
+    }
+  }
+  return path_known ? -405 : -404;
+}
+
+const char *q_path_param(const struct q_req *req, const char *name)
+{
+  for (size_t i = 0; i < req->n_path_params; i++)
+    if (strcmp(req->path_params[i].key, name) == 0)
+      return req->path_params[i].value;
+  return NULL;
+}
+
+const char *q_query_param(const struct q_req *req, const char *name)
+{
+  for (size_t i = 0; i < req->n_query; i++)
+    if (strcmp(req->query[i].key, name) == 0)
+      return req->query[i].value != NULL ? req->query[i].value : "";
+  return NULL;
+}
+
+int q_error(struct q_req *req, int status, const char *code, const char *detail)
+{
+  ds_buf_reset(req->out);
+  req->status = status;
+  req->content_type = "application/json";
+  int rc;
+  if ((rc = ds_buf_append_str(req->out, "{\"error\": ")) != DS_OK ||
+      (rc = ds_buf_append_json_str(req->out, code, strlen(code))) != DS_OK ||
+      (rc = ds_buf_append_str(req->out, ", \"detail\": ")) != DS_OK ||
+      (rc = ds_buf_append_json_str(req->out, detail, strlen(detail))) != DS_OK ||
+      (rc = ds_buf_append_str(req->out, "}\n")) != DS_OK)
+    return rc;
+  return DS_OK;
+}

@@ -1,0 +1,427 @@
+/* Statistics routes: one device over a range or all time, a device's
+ * series of buckets, and a user's devices together.  Samples are read by
+ * ds_store_fetch in one REPEATABLE READ snapshot after reserving their
+ * memory from the server's shared budget, so concurrent large requests
+ * cannot push the process past its memory bound. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ds/db.h"
+#include "ds/sample.h"
+#include "ds/stats.h"
+#include "ds/store.h"
+#include "ds/time.h"
+#include "query_handlers.h"
+#include "query_params.h"
+#include "query_server.h"
+
+#define BUDGET_WAIT_MS 30000
+#define USER_DEVICES_MAX 10000
+
+/* A statistics read in progress: transaction, memory reservation, values. */
+struct fetch {
+  PGconn *db;
+  bool in_tx;
+  size_t reserved; /* bytes taken from the budget */
+  struct ds_values v;
+};
+
+static void fetch_end(struct q_req *req, struct fetch *f)
+{
+  /* q_db_fail may have closed a broken connection: use only the live one. */
+  bool live = req->thread == NULL || q_db_current(req) == f->db;
+  if (f->in_tx && live && PQstatus(f->db) == CONNECTION_OK) {
+    PGresult *res = PQexec(f->db, "COMMIT");
+    PQclear(res);
+  }
+  ds_values_cleanup(&f->v);
+  q_budget_release(req->server, f->reserved);
+  f->reserved = 0;
+  f->in_tx = false;
+}
+
+/* Binary timestamptz parameter: microseconds since 2000, +-infinity for an
+ * open bound. */
+static uint64_t ts_param(int64_t us, bool is_start)
+{
+  int64_t pg = us == DS_TIME_NONE ? (is_start ? INT64_MIN : INT64_MAX) : ds_pg_ts_from_unix(us);
+  uint64_t u = (uint64_t)pg;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  u = __builtin_bswap64(u);
+#endif
+  return u;
+}
+
+static int keys_text(const int32_t *keys, size_t n, struct ds_buf *b)
+{
+  int rc = ds_buf_append_str(b, "{");
+  for (size_t i = 0; rc == DS_OK && i < n; i++)
+    rc = ds_buf_appendf(b, "%s%" PRId32, i ? "," : "", keys[i]);
+  return rc == DS_OK ? ds_buf_append_str(b, "}") : rc;
+}
+
+/* Begins the snapshot, counts the samples the range may hold (an upper
+ * bound: whole chunks) and reserves bytes_per_sample for each.  Answers the
+ * request itself and returns false on failure. */
+static bool fetch_begin(struct q_req *req, struct fetch *f, const int32_t *keys, size_t nkeys,
+                        int64_t start, int64_t end, size_t bytes_per_sample, int *rc)
+{
+  *rc = DS_OK;
+  PGresult *res = PQexec(f->db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    *rc = q_db_fail(req, f->db, res);
+    PQclear(res);
+    return false;
+  }
+  PQclear(res);
+  f->in_tx = true;
+  struct ds_buf kb;
+  ds_buf_init(&kb, 16 * (nkeys + 2));
+  if ((*rc = keys_text(keys, nkeys, &kb)) != DS_OK) {
+    ds_buf_cleanup(&kb);
+    return false;
+  }
+  uint64_t s = ts_param(start, true), e = ts_param(end, false);
+  const char *vals[3] = {kb.data, (const char *)&s, (const char *)&e};
+  int lens[3] = {0, 8, 8}, fmts[3] = {0, 1, 1};
+  res = PQexecParams(
+      f->db,
+      "SELECT (SELECT coalesce(sum(n), 0) FROM sample_chunks"
+      "         WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2)"
+      "     + (SELECT count(*) FROM samples_recent"
+      "         WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3)",
+      3, (const Oid[]){0, 1184, 1184}, vals, lens, fmts, 0);
+  ds_buf_cleanup(&kb);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    *rc = q_db_fail(req, f->db, res);
+    PQclear(res);
+    return false;
+  }
+  long long n = 0;
+  bool ok = q_parse_int(PQgetvalue(res, 0, 0), 0, INT64_MAX, &n) == DS_OK;
+  PQclear(res);
+  if (!ok) {
+    *rc = q_error(req, 500, "internal", "bad sample count");
+    return false;
+  }
+  if (n > req->cfg->max_samples) {
+    char d[160];
+    snprintf(d, sizeof d, "the range holds %lld samples, more than QUERY_MAX_SAMPLES (%lld)", n,
+             req->cfg->max_samples);
+    *rc = q_error(req, 413, "too_large", d);
+    return false;
+  }
+  size_t bytes = (size_t)n * bytes_per_sample;
+  if (q_budget_acquire(req->server, bytes, BUDGET_WAIT_MS) != DS_OK) {
+    *rc = q_error(req, 503, "busy", "too many large requests at once; retry later");
+    return false;
+  }
+  f->reserved = bytes;
+  ds_values_init(&f->v, (size_t)n);
+  return true;
+}
+
+/* Appends the samples of keys; answers and returns false on failure. */
+static bool fetch_keys(struct q_req *req, struct fetch *f, const int32_t *keys, size_t nkeys,
+                       int64_t start, int64_t end, bool want_ts, int *rc)
+{
+  char err[DS_ERRLEN] = "";
+  int frc = ds_store_fetch(f->db, keys, nkeys, start, end, want_ts, &f->v, err);
+  if (frc == DS_OK)
+    return true;
+  if (frc == DS_EDB)
+    *rc = q_db_fail(req, f->db, NULL);
+  else if (frc == DS_ERANGE)
+    *rc = q_error(req, 413, "too_large", err);
+  else
+    *rc = frc;
+  return false;
+}
+
+/* The device named by {id}: DS_OK with *key, else answers 400/404/503. */
+static bool device_key(struct q_req *req, PGconn *db, int32_t *key, const char **name, int *rc)
+{
+  *rc = DS_OK;
+  const char *id = q_path_param(req, "id");
+  if (id == NULL || !ds_device_id_valid(id, strlen(id))) {
+    *rc = q_error(req, 400, "bad_device_id", "a device id is 1-64 of A-Z a-z 0-9 _ . -");
+    return false;
+  }
+  *name = id;
+  char err[DS_ERRLEN] = "";
+  int krc = ds_store_device_key(db, id, key, err);
+  if (krc == DS_OK)
+    return true;
+  if (krc == DS_ENOTFOUND)
+    *rc = q_error(req, 404, "not_found", "unknown device");
+  else
+    *rc = q_db_fail(req, db, NULL);
+  return false;
+}
+
+static int device_stats(struct q_req *req, int64_t start, int64_t end)
+{
+  PGconn *db = q_db(req);
+  if (db == NULL)
+    return DS_OK;
+  int rc;
+  int32_t key;
+  const char *name;
+  if (!device_key(req, db, &key, &name, &rc))
+    return rc;
+  struct fetch f = {.db = db};
+  if (fetch_begin(req, &f, &key, 1, start, end, 3 * sizeof(double), &rc) &&
+      fetch_keys(req, &f, &key, 1, start, end, false, &rc)) {
+    if (f.v.n == 0) {
+      rc = q_error(req, 404, "not_found", "no samples in the range");
+    } else {
+      struct ds_stats st;
+      ds_values_stats(&f.v, &st);
+      if ((rc = ds_stats_to_json(req->out, "device_id", name, start, end, &st)) == DS_OK)
+        rc = ds_buf_append_str(req->out, "\n");
+    }
+  }
+  fetch_end(req, &f);
+  return rc;
+}
+
+int q_h_device_data(struct q_req *req)
+{
+  int64_t start, end;
+  char err[DS_ERRLEN];
+  if (q_parse_range(req, &start, &end, err) != DS_OK)
+    return q_error(req, 400, "bad_request", err);
+  return device_stats(req, start, end);
+}
+
+int q_h_device_all(struct q_req *req) { return device_stats(req, DS_TIME_NONE, DS_TIME_NONE); }
+
+/* ---- series ---- */
+
+/* Groups the fetched samples into buckets (a counting sort by bucket, one
+ * axis at a time through one scratch array) and appends each non-empty
+ * bucket's statistics. */
+static int series_json(struct q_req *req, struct ds_values *v, int64_t first, int64_t nb,
+                       int64_t iv)
+{
+  size_t n = v->n;
+  int rc = DS_ENOMEM;
+  uint32_t *bucket = malloc(n * sizeof *bucket + 1);
+  double *tmp = malloc(n * sizeof *tmp + 1);
+  size_t *off = calloc((size_t)nb + 1, sizeof *off);
+  size_t *pos = malloc(((size_t)nb + 1) * sizeof *pos);
+  struct ds_stats *st = calloc((size_t)nb, sizeof *st);
+  if (bucket == NULL || tmp == NULL || off == NULL || pos == NULL || st == NULL)
+    goto out;
+  int64_t b0 = q_floor_div(first, iv);
+  for (size_t i = 0; i < n; i++) {
+    bucket[i] = (uint32_t)(q_floor_div(v->ts[i], iv) - b0);
+    off[bucket[i] + 1]++;
+  }
+  for (int64_t b = 0; b < nb; b++)
+    off[b + 1] += off[b];
+  double *axes[3] = {v->x, v->y, v->z};
+  for (int a = 0; a < 3; a++) {
+    memcpy(pos, off, ((size_t)nb + 1) * sizeof *pos);
+    for (size_t i = 0; i < n; i++)
+      tmp[pos[bucket[i]]++] = axes[a][i];
+    for (int64_t b = 0; b < nb; b++) {
+      size_t cnt = off[b + 1] - off[b];
+      if (cnt == 0)
+        continue;
+      struct ds_axis_stats *as = a == 0 ? &st[b].x : a == 1 ? &st[b].y : &st[b].z;
+      ds_axis_compute(tmp + off[b], cnt, as);
+      st[b].count = cnt;
+    }
+  }
+  rc = ds_buf_append_str(req->out, ", \"buckets\": [");
+  bool firstb = true;
+  for (int64_t b = 0; rc == DS_OK && b < nb; b++) {
+    if (st[b].count == 0)
+      continue;
+    if (!firstb)
+      rc = ds_buf_append_str(req->out, ",\n");
+    firstb = false;
+    int64_t bs = first + b * iv;
+    if (rc == DS_OK)
+      rc = ds_stats_to_json(req->out, NULL, NULL, bs, bs + iv, &st[b]);
+  }
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(req->out, "]}\n");
+out:
+  free(bucket);
+  free(tmp);
+  free(off);
+  free(pos);
+  free(st);
+  return rc;
+}
+
+int q_h_device_series(struct q_req *req)
+{
+  int64_t start, end, iv;
+  char err[DS_ERRLEN];
+  if (q_parse_range(req, &start, &end, err) != DS_OK)
+    return q_error(req, 400, "bad_request", err);
+  const char *ivs = q_query_param(req, "interval");
+  if (ivs == NULL)
+    return q_error(req, 400, "bad_request", "interval is required (e.g. 500ms, 10s, 5m, 1h, 1d)");
+  if (ds_interval_parse(ivs, &iv) != DS_OK)
+    return q_error(req, 400, "bad_request",
+                   "interval: a positive integer and a unit: ms, s, m, h or d (e.g. 60s)");
+  int64_t first, nb;
+  char d[160];
+  snprintf(d, sizeof d, "the range spans more than %lld buckets (QUERY_SERIES_MAX_BUCKETS)",
+           req->cfg->series_max_buckets);
+  if (start != DS_TIME_NONE && end != DS_TIME_NONE &&
+      q_series_buckets(start, end, iv, req->cfg->series_max_buckets, &first, &nb) != DS_OK)
+    return q_error(req, 400, "too_many_buckets", d);
+  PGconn *db = q_db(req);
+  if (db == NULL)
+    return DS_OK;
+  int rc;
+  int32_t key;
+  const char *name;
+  if (!device_key(req, db, &key, &name, &rc))
+    return rc;
+  struct fetch f = {.db = db};
+  /* values + times + bucket numbers + one scratch axis */
+  size_t per = 3 * sizeof(double) + sizeof(int64_t) + sizeof(uint32_t) + sizeof(double);
+  if (!fetch_begin(req, &f, &key, 1, start, end, per, &rc) ||
+      !fetch_keys(req, &f, &key, 1, start, end, true, &rc))
+    goto out;
+  int64_t lo = start, hi = end;
+  if (f.v.n > 0 && (lo == DS_TIME_NONE || hi == DS_TIME_NONE)) {
+    int64_t mn = f.v.ts[0], mx = f.v.ts[0];
+    for (size_t i = 1; i < f.v.n; i++) {
+      mn = f.v.ts[i] < mn ? f.v.ts[i] : mn;
+      mx = f.v.ts[i] > mx ? f.v.ts[i] : mx;
+    }
+    lo = lo == DS_TIME_NONE ? mn : lo;
+    hi = hi == DS_TIME_NONE ? mx + 1 : hi;
+  }
+  if (f.v.n == 0) {
+    first = 0;
+    nb = 0;
+  } else if (q_series_buckets(lo, hi, iv, req->cfg->series_max_buckets, &first, &nb) != DS_OK) {
+    rc = q_error(req, 400, "too_many_buckets", d);
+    goto out;
+  }
+  if ((rc = ds_buf_append_str(req->out, "{\"device_id\": ")) != DS_OK ||
+      (rc = ds_buf_append_json_str(req->out, name, strlen(name))) != DS_OK ||
+      (rc = ds_buf_append_str(req->out, ", \"interval\": ")) != DS_OK ||
+      (rc = ds_buf_append_json_str(req->out, ivs, strlen(ivs))) != DS_OK)
+    goto out;
+  char t[DS_TIME_STRLEN];
+  if (start == DS_TIME_NONE)
+    rc = ds_buf_append_str(req->out, ", \"start\": null");
+  else
+    rc = ds_buf_appendf(req->out, ", \"start\": \"%s\"", ds_time_format(start, t));
+  if (rc == DS_OK) {
+    if (end == DS_TIME_NONE)
+      rc = ds_buf_append_str(req->out, ", \"end\": null");
+    else
+      rc = ds_buf_appendf(req->out, ", \"end\": \"%s\"", ds_time_format(end, t));
+  }
+  if (rc == DS_OK)
+    rc = series_json(req, &f.v, first, nb, iv);
+out:
+  fetch_end(req, &f);
+  return rc;
+}
+
+/* ---- users ---- */
+
+int q_h_user_data(struct q_req *req)
+{
+  int64_t start, end;
+  char err[DS_ERRLEN];
+  long long uid;
+  if (q_parse_int(q_path_param(req, "uid"), 1, INT32_MAX, &uid) != DS_OK)
+    return q_error(req, 400, "bad_user_id", "a user id is a positive integer");
+  if (q_parse_range(req, &start, &end, err) != DS_OK)
+    return q_error(req, 400, "bad_request", err);
+  PGconn *db = q_db(req);
+  if (db == NULL)
+    return DS_OK;
+  char uids[24];
+  snprintf(uids, sizeof uids, "%lld", uid);
+  const char *vals[1] = {uids};
+  int rc = DS_OK;
+  struct fetch f = {.db = db};
+  int32_t *keys = NULL;
+  size_t *offs = NULL;
+  PGresult *res = q_db_exec(req, db, "q_user_devices",
+                            "SELECT u.id, d.id, d.name FROM users u"
+                            " LEFT JOIN devices d ON d.user_id = u.id"
+                            " WHERE u.id = $1::int4 ORDER BY d.name",
+                            1, vals, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    rc = q_db_fail(req, db, res);
+    goto out;
+  }
+  int nrows = PQntuples(res);
+  if (nrows == 0) {
+    rc = q_error(req, 404, "not_found", "unknown user");
+    goto out;
+  }
+  size_t nd = PQgetisnull(res, 0, 1) ? 0 : (size_t)nrows;
+  if (nd > USER_DEVICES_MAX) {
+    rc = q_error(req, 413, "too_large", "the user has too many devices");
+    goto out;
+  }
+  keys = malloc((nd + 1) * sizeof *keys);
+  offs = malloc((nd + 1) * sizeof *offs);
+  if (keys == NULL || offs == NULL) {
+    rc = DS_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < nd; i++) {
+    long long k;
+    if (q_parse_int(PQgetvalue(res, (int)i, 1), 0, INT32_MAX, &k) != DS_OK) {
+      rc = q_error(req, 500, "internal", "bad device key");
+      goto out;
+    }
+    keys[i] = (int32_t)k;
+  }
+  if (!fetch_begin(req, &f, keys, nd, start, end, 3 * sizeof(double), &rc))
+    goto out;
+  /* One device at a time into the same arrays, so each device is a slice. */
+  for (size_t i = 0; i < nd; i++) {
+    offs[i] = f.v.n;
+    if (!fetch_keys(req, &f, &keys[i], 1, start, end, false, &rc))
+      goto out;
+  }
+  offs[nd] = f.v.n;
+  if (f.v.n == 0) {
+    rc = q_error(req, 404, "not_found", "no samples in the range");
+    goto out;
+  }
+  if ((rc = ds_buf_appendf(req->out, "{\"user_id\": %lld, \"devices\": [", uid)) != DS_OK)
+    goto out;
+  for (size_t i = 0; i < nd; i++) {
+    size_t o = offs[i], cnt = offs[i + 1] - offs[i];
+    struct ds_stats st = {.count = cnt};
+    ds_axis_compute(f.v.x + o, cnt, &st.x);
+    ds_axis_compute(f.v.y + o, cnt, &st.y);
+    ds_axis_compute(f.v.z + o, cnt, &st.z);
+    if ((i > 0 && (rc = ds_buf_append_str(req->out, ",\n")) != DS_OK) ||
+        (rc = ds_stats_to_json(req->out, "device_id", PQgetvalue(res, (int)i, 2), start, end,
+                               &st)) != DS_OK)
+      goto out;
+  }
+  /* The total is over the union of the samples, its median a true one. */
+  struct ds_stats total;
+  ds_values_stats(&f.v, &total);
+  if ((rc = ds_buf_append_str(req->out, "],\n\"total\": ")) != DS_OK ||
+      (rc = ds_stats_to_json(req->out, NULL, NULL, start, end, &total)) != DS_OK ||
+      (rc = ds_buf_append_str(req->out, "}\n")) != DS_OK)
+    goto out;
+out:
+  fetch_end(req, &f);
+  PQclear(res);
+  free(keys);
+  free(offs);
+  return rc;
+}
