@@ -128,21 +128,30 @@ int agg_cmd_parse(const char *payload, size_t len, struct agg_cmd *out, char err
     snprintf(err, DS_ERRLEN, "command is not valid JSON: contains a NUL byte");
     return DS_EINVAL;
   }
+  /* A NUL-terminated copy, parsed with its terminator, so that a bare
+   * literal ("null", "42") ends where the payload ends. */
+  char text[AGG_CMD_PAYLOAD_MAX + 1];
+  memcpy(text, payload, len);
+  text[len] = '\0';
   struct json_tokener *tok = json_tokener_new();
   if (tok == NULL)
     return DS_ENOMEM;
   json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-  struct json_object *root = json_tokener_parse_ex(tok, payload, (int)len);
+  struct json_object *root = json_tokener_parse_ex(tok, text, (int)len + 1);
   enum json_tokener_error jerr = json_tokener_get_error(tok);
   size_t end = json_tokener_get_parse_end(tok);
   json_tokener_free(tok);
   int rc = DS_EINVAL;
+  if (root == NULL && jerr == json_tokener_success) { /* "null" */
+    snprintf(err, DS_ERRLEN, "command must be a JSON object");
+    goto out;
+  }
   if (root == NULL || jerr != json_tokener_success) {
     snprintf(err, DS_ERRLEN, "command is not valid JSON: %s",
              jerr == json_tokener_continue ? "unexpected end" : json_tokener_error_desc(jerr));
     goto out;
   }
-  if (end < len && !all_space(payload + end, len - end)) {
+  if (end < len && !all_space(text + end, len - end)) {
     snprintf(err, DS_ERRLEN, "command is not valid JSON: trailing data");
     goto out;
   }

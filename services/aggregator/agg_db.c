@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agg_snap.h"
 #include "ds/buf.h"
 #include "ds/db.h"
 
@@ -253,6 +254,16 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
    * finish it, before its "running" event is out. */
   if (on_change != NULL)
     on_change(st, ctx);
+  if (prc == DS_OK) {
+    /* The run's clock starts now, not before the (acknowledged, so slow)
+     * publication of its first event. */
+    const char *sp[1] = {rid};
+    if (run_cmd(c,
+                "UPDATE recalc_runs SET started_at = clock_timestamp(),"
+                " progress_at = clock_timestamp() WHERE request_id = $1",
+                1, sp, err) != DS_OK)
+      return fail_rollback(c);
+  }
   if (run_cmd(c, "COMMIT", 0, NULL, err) != DS_OK)
     return fail_rollback(c);
   *got = true;
@@ -321,36 +332,6 @@ int agg_db_user_devices(PGconn *c, int32_t user, int32_t **keys, size_t *n, char
   return DS_OK;
 }
 
-/* Text of the 16 statistics parameters (count, then min/max/sum/median per
- * axis... in the column order of the snapshot tables). */
-struct stat_params {
-  char text[16][32];
-};
-
-static void axis_params(const struct ds_axis_stats *a, char (*t)[32])
-{
-  snprintf(t[0], 32, "%" PRIu64, a->count);
-  ds_double_format(a->min, t[1]);
-  ds_double_format(a->max, t[2]);
-  ds_double_format(a->sum, t[3]);
-  ds_double_format(a->median, t[4]);
-}
-
-static void stats_params(const struct ds_stats *s, struct stat_params *sp, const char **p)
-{
-  snprintf(sp->text[0], 32, "%" PRIu64, s->count);
-  axis_params(&s->x, &sp->text[1]);
-  axis_params(&s->y, &sp->text[6]);
-  axis_params(&s->z, &sp->text[11]);
-  for (int i = 0; i < 16; i++)
-    p[i] = sp->text[i];
-  if (s->count == 0) /* no samples: min/max/median/sum are not numbers */
-    for (int a = 0; a < 3; a++)
-      for (int i = 2; i <= 5; i++)
-        if (i != 4) /* the sum of nothing is 0 */
-          p[a * 5 + i] = NULL;
-}
-
 /* Marks the claimed row done, counts it and commits.  kind 'd' or 'u'. */
 static int finish_item(PGconn *c, const char *rid, const char *kind, const char *key,
                        const char *samples, const char *me, char err[DS_ERRLEN])
@@ -390,9 +371,10 @@ int agg_db_store_device(PGconn *c, const char *rid, int32_t key, const struct ds
 {
   char k[16];
   snprintf(k, sizeof k, "%" PRId32, key);
-  struct stat_params sp;
+  struct agg_snap_params sp;
+  agg_snap_params(s, &sp);
   const char *p[18] = {k, rid};
-  stats_params(s, &sp, p + 2);
+  memcpy(p + 2, sp.p, sizeof sp.p);
   /* The newest sample time: compaction just moved the device's recent rows
    * into chunks, so this reads little. */
   if (run_cmd(c,
@@ -424,9 +406,10 @@ int agg_db_store_user(PGconn *c, const char *rid, int32_t key, const int32_t *ke
     snprintf(err, DS_ERRLEN, "device list: %s", ds_strerror(rc));
     return rc;
   }
-  struct stat_params sp;
+  struct agg_snap_params sp;
+  agg_snap_params(s, &sp);
   const char *p[19] = {k, rid};
-  stats_params(s, &sp, p + 2);
+  memcpy(p + 2, sp.p, sizeof sp.p);
   p[18] = ids.data;
   rc = run_cmd(c,
                "INSERT INTO user_snapshots (user_id, request_id, computed_at, last_ts, device_ids, "

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agg_db.h"
+#include "agg_snap.h"
 #include "ds/db.h"
 #include "ds/log.h"
 #include "ds/signal.h"
@@ -130,7 +131,7 @@ static int compute_item(struct agg_worker *w, const char *rid, char kind, int32_
     goto out;
   atomic_fetch_add(&w->counters.samples, (long long)w->values.n);
   struct ds_stats st;
-  ds_values_stats(&w->values, &st);
+  agg_snap_compute(&w->values, &st);
   if (kind == 'd') {
     rc = agg_db_store_device(w->conn, rid, key, &st, w->me, err);
     if (rc == DS_OK)

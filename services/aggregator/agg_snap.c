@@ -1,0 +1,34 @@
+/* Snapshot math and its SQL parameter form (see agg_snap.h).  The
+ * statistics are the common library's, so a snapshot equals what the query
+ * service answers for the same samples. */
+#include "agg_snap.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+void agg_snap_compute(struct ds_values *v, struct ds_stats *out) { ds_values_stats(v, out); }
+
+static void axis_params(const struct ds_axis_stats *a, char (*t)[32])
+{
+  snprintf(t[0], 32, "%" PRIu64, a->count);
+  ds_double_format(a->min, t[1]);
+  ds_double_format(a->max, t[2]);
+  ds_double_format(a->sum, t[3]);
+  ds_double_format(a->median, t[4]);
+}
+
+void agg_snap_params(const struct ds_stats *s, struct agg_snap_params *sp)
+{
+  snprintf(sp->text[0], 32, "%" PRIu64, s->count);
+  axis_params(&s->x, &sp->text[1]);
+  axis_params(&s->y, &sp->text[6]);
+  axis_params(&s->z, &sp->text[11]);
+  for (int i = 0; i < AGG_SNAP_NPARAMS; i++)
+    sp->p[i] = sp->text[i];
+  if (s->count == 0) /* no samples: no min, max or median; the sum of nothing is 0 */
+    for (int a = 0; a < 3; a++) {
+      sp->p[a * 5 + 2] = NULL;
+      sp->p[a * 5 + 3] = NULL;
+      sp->p[a * 5 + 5] = NULL;
+    }
+}
