@@ -49,8 +49,17 @@ DS_MUSTCHECK int ds_topic_device(const char *topic, size_t len, char dev[DS_DEVI
 
 /* Decodes payload[0..len) into out (capacity DS_SAMPLES_MAX), *n samples.
  * Samples without ts get now_us.  Accepts or rejects the payload whole: on
- * rejection returns DS_EINVAL, *reject set, detail in err ("<code>: ..."),
- * out and *n untouched. */
+ * rejection returns DS_EINVAL, *reject set, detail in err ("<code>: ...",
+ * samples numbered from 0, e.g. "missing_field: sample 3 has no \"y\""),
+ * *n untouched (out[] may have been written: treat it as garbage).
+ * DS_ENOMEM if json-c cannot allocate (then *reject is not set).
+ * reject and err may be NULL.  On success *reject is DS_REJECT_NONE.
+ * Rules beyond DESIGN.md: duplicate keys, last wins (like JSON.parse);
+ * integers beyond 64 bits (json-c clamps them) are bad_number, and so is
+ * exactly -9223372036854775808 or 18446744073709551615 (the clamp values);
+ * "ts" as a non-integer number (1.5, 1.7e12, 1764324900123.0) or null is
+ * bad_ts; non-finite numbers and NaN/Infinity literals in ignored keys are
+ * tolerated; see ds/json.h for what "strict JSON" means. */
 DS_MUSTCHECK int ds_sample_decode(const char *payload, size_t len, int64_t now_us,
                                   struct ds_sample *out, size_t *n, enum ds_reject *reject,
                                   char err[DS_ERRLEN]);
