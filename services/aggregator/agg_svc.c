@@ -189,6 +189,8 @@ int agg_svc_command(struct agg_svc *svc, const char *payload, size_t len)
     ds_log_msg(DS_LOG_INFO, "command_duplicate", "request_id=%s state=%s", rid, st.state);
     if (strcmp(st.state, "queued") != 0)
       publish_status(svc, &st, NULL);
+    else
+      start_runs(svc); /* e.g. recorded by POST /tasks/recalculate just before */
     return DS_OK;
   }
   if (prc != DS_OK) {
