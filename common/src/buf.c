@@ -40,7 +40,9 @@ char *ds_buf_take(struct ds_buf *b)
 
 int ds_buf_reserve(struct ds_buf *b, size_t extra)
 {
-  if (extra > b->max || b->len > b->max - extra)
+  /* A max near SIZE_MAX ("unbounded") must not overflow max + 1 below. */
+  size_t max = b->max < SIZE_MAX / 2 ? b->max : SIZE_MAX / 2;
+  if (extra > max || b->len > max - extra)
     return DS_ERANGE;
   size_t need = b->len + extra + 1; /* room for the NUL */
   if (need <= b->cap)
@@ -48,8 +50,8 @@ int ds_buf_reserve(struct ds_buf *b, size_t extra)
   size_t cap = b->cap ? b->cap : 256;
   while (cap < need)
     cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  if (cap > b->max + 1)
-    cap = b->max + 1;
+  if (cap > max + 1)
+    cap = max + 1;
   char *d = realloc(b->data, cap);
   if (d == NULL)
     return DS_ENOMEM;
