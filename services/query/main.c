@@ -1,6 +1,7 @@
 /* devicestats-query: the HTTP API.  Loads the configuration, connects the
  * MQTT publisher (for POST /devices/{id}/data; the broker may come later),
  * starts the HTTP server and, on SIGTERM, finishes in-flight requests. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,11 @@ int main(int argc, char **argv)
   int status = 1;
 
   memset(&cfg, 0, sizeof cfg);
+  /* Sample arrays are large and short-lived: a fixed mmap threshold hands
+   * them back to the system on free (glibc would otherwise raise it and keep
+   * them in per-thread arenas), which keeps the resident size bounded. */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_ARENA_MAX, 2);
   ds_log_init("query", DS_LOG_INFO);
   ds_signal_install();
   if (argc > 1 && strcmp(argv[1], "--help-config") == 0) {

@@ -1,0 +1,89 @@
+/* The OpenAPI document (services/query/openapi.json, embedded in the
+ * binary) and the routing table must agree: every route appears in the
+ * document with its method, and every documented operation is routed. */
+#include <ctype.h>
+#include <json-c/json.h>
+#include <string.h>
+
+#include "ds_test.h"
+#include "query_handlers.h"
+#include "query_http.h"
+
+static struct json_object *load(void)
+{
+  struct json_object *doc = json_tokener_parse((const char *)q_openapi_json);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  CU_ASSERT_EQUAL(strlen((const char *)q_openapi_json), q_openapi_json_len);
+  return doc;
+}
+
+static void lower(const char *in, char *out, size_t n)
+{
+  size_t i = 0;
+  for (; in[i] != '\0' && i + 1 < n; i++)
+    out[i] = (char)tolower((unsigned char)in[i]);
+  out[i] = '\0';
+}
+
+static void test_header(void)
+{
+  struct json_object *doc = load(), *v = NULL;
+  CU_ASSERT_FATAL(json_object_object_get_ex(doc, "openapi", &v));
+  CU_ASSERT(strncmp(json_object_get_string(v), "3.", 2) == 0);
+  CU_ASSERT(json_object_object_get_ex(doc, "info", NULL));
+  json_object_put(doc);
+}
+
+static void test_routes_documented(void)
+{
+  struct json_object *doc = load(), *paths = NULL;
+  CU_ASSERT_FATAL(json_object_object_get_ex(doc, "paths", &paths));
+  for (size_t i = 0; i < q_routes_n; i++) {
+    struct json_object *item = NULL, *op = NULL;
+    char m[16];
+    lower(q_routes[i].method, m, sizeof m);
+    bool ok = json_object_object_get_ex(paths, q_routes[i].pattern, &item) &&
+              json_object_object_get_ex(item, m, &op) &&
+              json_object_object_get_ex(op, "responses", NULL);
+    CU_ASSERT(ok);
+    if (!ok)
+      fprintf(stderr, "not documented: %s %s\n", q_routes[i].method, q_routes[i].pattern);
+    /* Write routes declare the bearer token. */
+    if (ok && (q_routes[i].flags & Q_ROUTE_WRITE))
+      CU_ASSERT(json_object_object_get_ex(op, "security", NULL));
+  }
+  json_object_put(doc);
+}
+
+static void test_documented_routed(void)
+{
+  struct json_object *doc = load(), *paths = NULL;
+  CU_ASSERT_FATAL(json_object_object_get_ex(doc, "paths", &paths));
+  static const char *const methods[] = {"get", "put", "post", "delete", "patch", "head", "options"};
+  json_object_object_foreach(paths, path, item)
+  {
+    for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+      if (!json_object_object_get_ex(item, methods[k], NULL))
+        continue;
+      bool found = false;
+      for (size_t i = 0; i < q_routes_n && !found; i++) {
+        char m[16];
+        lower(q_routes[i].method, m, sizeof m);
+        found = strcmp(m, methods[k]) == 0 && strcmp(q_routes[i].pattern, path) == 0;
+      }
+      CU_ASSERT(found);
+      if (!found)
+        fprintf(stderr, "documented but not routed: %s %s\n", methods[k], path);
+    }
+  }
+  json_object_put(doc);
+}
+
+static const struct ds_test_case tests[] = {
+    {"document header", test_header},
+    {"every route documented", test_routes_documented},
+    {"every operation routed", test_documented_routed},
+    {NULL, NULL},
+};
+
+DS_TEST_MAIN("query_openapi", tests)
