@@ -116,7 +116,7 @@ static int read_file(const char *path, char **out, char err[DS_ERRLEN])
 {
   FILE *f = fopen(path, "rb");
   if (f == NULL) {
-    snprintf(err, DS_ERRLEN, "%s: %s", path, strerror(errno));
+    snprintf(err, DS_ERRLEN, "%.160s: %s", path, strerror(errno));
     return DS_EIO;
   }
   size_t cap = 4u << 20, len = 0;
@@ -128,7 +128,7 @@ static int read_file(const char *path, char **out, char err[DS_ERRLEN])
   len = fread(s, 1, cap, f);
   int rc = DS_OK;
   if (ferror(f) || !feof(f)) {
-    snprintf(err, DS_ERRLEN, "%s: unreadable or larger than 4 MiB", path);
+    snprintf(err, DS_ERRLEN, "%.160s: unreadable or larger than 4 MiB", path);
     rc = DS_EIO;
     free(s);
   } else {
