@@ -337,11 +337,22 @@ static int finish_item(PGconn *c, const char *rid, const char *kind, const char 
                        const char *samples, const char *me, char err[DS_ERRLEN])
 {
   const char *p[5] = {rid, kind, key, me, samples};
-  if (run_cmd(c,
-              "UPDATE recalc_work SET state = 'done', computed_by = $4, done_at = clock_timestamp(),"
-              " samples = $5::bigint WHERE request_id = $1 AND kind = $2::\"char\" AND key = $3::int",
-              5, p, err) != DS_OK)
+  PGresult *r = run(c,
+                    "UPDATE recalc_work SET state = 'done', computed_by = $4,"
+                    " done_at = clock_timestamp(), samples = $5::bigint WHERE request_id = $1"
+                    " AND kind = $2::\"char\" AND key = $3::int AND state = 'pending'",
+                    5, p, err);
+  if (r == NULL)
     return fail_rollback(c);
+  bool one = strcmp(PQcmdTuples(r), "1") == 0;
+  PQclear(r);
+  if (!one) {
+    /* Cannot happen while the claim's row lock holds; refuse to commit a
+     * second computation of the same item rather than trust it. */
+    snprintf(err, DS_ERRLEN, "work item %s %s of %s was no longer pending", kind, key, rid);
+    agg_db_rollback(c);
+    return DS_ECONFLICT;
+  }
   if (kind[0] == 'd' &&
       run_cmd(c, "UPDATE recalc_runs SET devices_done = devices_done + 1 WHERE request_id = $1", 1,
               p, err) != DS_OK)

@@ -378,7 +378,7 @@ void agg_svc_cleanup(struct agg_svc *svc)
   /* Workers finish the device in hand and leave the rest pending: the run
    * stays resumable by any aggregator. */
   for (long long i = 0; i < AGG_WORKERS_MAX; i++)
-    agg_worker_join(&svc->workers[i]);
+    agg_worker_join(&svc->workers[i], svc->cfg->shutdown_timeout_ms);
   if (svc->outbox_ready) {
     drain_outbox(svc);
     agg_outbox_cleanup(&svc->outbox);

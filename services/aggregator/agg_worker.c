@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "agg_db.h"
 #include "agg_snap.h"
@@ -230,11 +231,21 @@ static void maybe_compact(struct agg_worker *w)
   }
 }
 
+static void set_cancel(struct agg_worker *w, PGcancel *c)
+{
+  pthread_mutex_lock(&w->cancel_lock);
+  if (w->cancel != NULL)
+    PQfreeCancel(w->cancel);
+  w->cancel = c;
+  pthread_mutex_unlock(&w->cancel_lock);
+}
+
 static int ensure_conn(struct agg_worker *w)
 {
   if (w->conn != NULL && !ds_db_broken(w->conn))
     return DS_OK;
   if (w->conn != NULL) {
+    set_cancel(w, NULL);
     PQfinish(w->conn);
     w->conn = NULL;
   }
@@ -249,6 +260,7 @@ static int ensure_conn(struct agg_worker *w)
     w->conn = NULL;
     return DS_EDB;
   }
+  set_cancel(w, PQgetCancel(w->conn));
   return DS_OK;
 }
 
@@ -277,6 +289,7 @@ static void *worker_main(void *arg)
       ds_signal_sleep_ms(w->cfg->poll_ms);
   }
   agg_db_rollback(w->conn);
+  atomic_store(&w->exited, true);
   return NULL;
 }
 
@@ -285,19 +298,40 @@ int agg_worker_start(struct agg_worker *w)
   ds_values_init(&w->values, (size_t)w->cfg->max_samples);
   w->next_compact_ms = ds_time_mono_ms();
   w->conn = NULL;
+  w->cancel = NULL;
+  atomic_store(&w->exited, false);
+  if (pthread_mutex_init(&w->cancel_lock, NULL) != 0) {
+    ds_values_cleanup(&w->values);
+    return DS_ENOMEM;
+  }
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     ds_values_cleanup(&w->values);
+    pthread_mutex_destroy(&w->cancel_lock);
     return DS_ENOMEM;
   }
   w->started = true;
   return DS_OK;
 }
 
-void agg_worker_join(struct agg_worker *w)
+void agg_worker_join(struct agg_worker *w, long long timeout_ms)
 {
   if (!w->started)
     return;
+  int64_t deadline = ds_time_mono_ms() + timeout_ms;
+  while (!atomic_load(&w->exited) && ds_time_mono_ms() < deadline) {
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (!atomic_load(&w->exited)) {
+    pthread_mutex_lock(&w->cancel_lock);
+    char errbuf[256];
+    if (w->cancel != NULL && PQcancel(w->cancel, errbuf, (int)sizeof errbuf))
+      ds_log_msg(DS_LOG_WARN, "shutdown_cancel", "worker %d: statement cancelled", w->index);
+    pthread_mutex_unlock(&w->cancel_lock);
+  }
   pthread_join(w->thread, NULL);
+  set_cancel(w, NULL);
+  pthread_mutex_destroy(&w->cancel_lock);
   w->started = false;
   if (w->conn != NULL)
     PQfinish(w->conn);

@@ -38,6 +38,11 @@ struct agg_worker {
   pthread_t thread;
   bool started;
   PGconn *conn;
+  /* For the main thread: a cancel handle of conn (replaced under
+   * cancel_lock on reconnect) and whether the thread has ended. */
+  pthread_mutex_t cancel_lock;
+  PGcancel *cancel;
+  atomic_bool exited;
   struct ds_values values;
   long long next_compact_ms;
   /* The last item whose processing hit a database error, and how often. */
@@ -49,8 +54,10 @@ struct agg_worker {
 
 /* Starts the thread; w's cfg, me, outbox and index must be set. */
 DS_MUSTCHECK int agg_worker_start(struct agg_worker *w);
-/* Waits for the thread (it exits once ds_signal_stop_requested()). */
-void agg_worker_join(struct agg_worker *w);
+/* Waits for the thread (it exits once ds_signal_stop_requested(), after
+ * the device in hand); after timeout_ms, cancels its running statement so
+ * that a blocked query cannot hold the shutdown. */
+void agg_worker_join(struct agg_worker *w, long long timeout_ms);
 
 /* One pass of compaction over the devices due (also used by tests).
  * Returns DS_OK or DS_EDB / DS_ESTOPPED. */

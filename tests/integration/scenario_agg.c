@@ -1,0 +1,305 @@
+/* Aggregator scenario on the real stack: a recalculation over many devices
+ * gives snapshots equal to statistics computed here; the status topic
+ * carries running then done with the right counts; an incremental run skips
+ * unchanged devices (backfilled samples count as new) and "full" does not;
+ * a malformed command yields failed and the next command still works; a
+ * repeated request_id is not run twice; queued commands run one at a time;
+ * the HTTP task and snapshot routes. */
+#include "scenario_agg_common.h"
+
+#include <curl/curl.h>
+
+#define DEVICES 60
+#define SAMPLES 1500
+
+static void load(PGconn *c)
+{
+  PQclear(it_q(c, "INSERT INTO users (name) SELECT 'it-user-' || i FROM generate_series(1, 3) i",
+               NULL));
+  /* Devices 1-30 belong to users 1-3, the rest to nobody. */
+  PQclear(it_q(c,
+               "INSERT INTO devices (name, user_id) SELECT 'it-dev-' || i,"
+               " CASE WHEN i <= 30 THEN (SELECT min(id) FROM users) + (i % 3) END"
+               " FROM generate_series(1, $1::int) i",
+               "60", NULL));
+  /* Values with duplicates, negatives, integers and awkward decimals. */
+  PQclear(it_q(c,
+               "INSERT INTO samples_recent (device_id, ts, x, y, z)"
+               " SELECT d.id, now() - make_interval(secs => s),"
+               "  round((random() * 2000 - 1000)::numeric, 3)::float8,"
+               "  floor(random() * 10), random() * 1e-3 + d.id"
+               "  FROM devices d, generate_series(1, $1::int) s WHERE d.name LIKE 'it-dev-%'",
+               "1500", NULL));
+  /* Half of the devices already compacted, as in a running system. */
+  PQclear(it_q(c,
+               "SELECT ds_compact(id, 700) FROM devices WHERE name LIKE 'it-dev-%' AND id % 2 = 0",
+               NULL));
+}
+
+static void check_all(PGconn *c)
+{
+  PGresult *r = it_q(c, "SELECT id FROM devices WHERE name LIKE 'it-dev-%' ORDER BY id", NULL);
+  for (int i = 0; i < PQntuples(r); i++)
+    it_check_device(c, strtoll(PQgetvalue(r, i, 0), NULL, 10));
+  PQclear(r);
+  r = it_q(c, "SELECT id FROM users WHERE name LIKE 'it-user-%' ORDER BY id", NULL);
+  for (int i = 0; i < PQntuples(r); i++)
+    it_check_user(c, strtoll(PQgetvalue(r, i, 0), NULL, 10));
+  PQclear(r);
+}
+
+static void test_full_and_incremental(struct it_bus *b, PGconn *c)
+{
+  it_log("first recalculation over %d devices", DEVICES);
+  const struct it_event *e = it_run(b, "it-1", "{\"request_id\": \"it-1\"}", 60000);
+  CHECK(strcmp(e->state, "done") == 0, "it-1 %s: %s", e->state, e->error);
+  CHECK(e->devices == DEVICES, "it-1 devices %lld", e->devices);
+  long run_i = it_index(b, "it-1", "running"), done_i = it_index(b, "it-1", "done");
+  CHECK(run_i >= 0 && run_i < done_i, "running (%ld) before done (%ld)", run_i, done_i);
+  check_all(c);
+  CHECK(it_qi(c, "SELECT count(*) FROM samples_recent", NULL) == 0, "recent rows compacted");
+
+  it_log("incremental with nothing new");
+  e = it_run(b, "it-2", "{\"request_id\": \"it-2\"}", 30000);
+  CHECK(strcmp(e->state, "done") == 0 && e->devices == 0, "it-2 %s devices %lld", e->state,
+        e->devices);
+
+  it_log("incremental after new samples on 3 devices (one backfilled)");
+  PQclear(it_q(c,
+               "INSERT INTO samples_recent SELECT id, now(), 5000, -5000, 0.5 FROM devices"
+               " WHERE name IN ('it-dev-1', 'it-dev-40')",
+               NULL));
+  PQclear(it_q(c,
+               "INSERT INTO samples_recent SELECT id, '2001-01-01T00:00:00Z', -7, 7, 7 FROM devices"
+               " WHERE name = 'it-dev-41'",
+               NULL));
+  e = it_run(b, "it-3", "{\"request_id\": \"it-3\"}", 30000);
+  CHECK(strcmp(e->state, "done") == 0 && e->devices == 3, "it-3 %s devices %lld", e->state,
+        e->devices);
+  check_all(c);
+  CHECK(it_qi(c,
+              "SELECT count(*) FROM recalc_work WHERE request_id = 'it-3' AND kind = 'u'", NULL) ==
+            1,
+        "only the user of it-dev-1 recomputed");
+
+  it_log("full recomputes every device");
+  e = it_run(b, "it-4", "{\"request_id\": \"it-4\", \"full\": true}", 60000);
+  CHECK(strcmp(e->state, "done") == 0 && e->devices == DEVICES, "it-4 %s devices %lld", e->state,
+        e->devices);
+  check_all(c);
+
+  it_log("device and user scopes");
+  e = it_run(b, "it-5", "{\"request_id\": \"it-5\", \"device_id\": \"it-dev-7\", \"full\": true}",
+             30000);
+  CHECK(strcmp(e->state, "done") == 0 && e->devices == 1, "it-5 %s %lld", e->state, e->devices);
+  char uid[24], payload[160];
+  snprintf(uid, sizeof uid, "%lld", it_qi(c, "SELECT min(id) FROM users", NULL));
+  snprintf(payload, sizeof payload, "{\"user_id\": %s, \"full\": true, \"request_id\": \"it-6\"}",
+           uid);
+  e = it_run(b, "it-6", payload, 30000);
+  CHECK(strcmp(e->state, "done") == 0 && e->devices == 10, "it-6 %s %lld", e->state, e->devices);
+}
+
+static void test_malformed_and_duplicates(struct it_bus *b, PGconn *c)
+{
+  it_log("malformed commands fail, the next one works");
+  const struct it_event *e = it_run(b, "it-bad-1", "{\"request_id\": \"it-bad-1\", \"device_id\": 5}",
+                                    10000);
+  CHECK(strcmp(e->state, "failed") == 0 && strstr(e->error, "device_id") != NULL, "%s: %s",
+        e->state, e->error);
+  e = it_run(b, "it-bad-2", "{\"request_id\": \"it-bad-2\", \"device_id\": \"no-such\"}", 10000);
+  CHECK(strcmp(e->state, "failed") == 0 && strstr(e->error, "unknown device") != NULL, "%s: %s",
+        e->state, e->error);
+  e = it_run(b, "it-bad-3", "{\"request_id\": \"it-bad-3\", \"user_id\": 999999}", 10000);
+  CHECK(strcmp(e->state, "failed") == 0 && strstr(e->error, "unknown user") != NULL, "%s: %s",
+        e->state, e->error);
+  e = it_run(b, "it-bad-4", "{\"request_id\": \"it-bad-4\", \"device_id\": \"a\", \"user_id\": 1}",
+             10000);
+  CHECK(strcmp(e->state, "failed") == 0, "both: %s", e->state);
+  size_t before = b->n;
+  it_publish(b, "this is not json");
+  e = NULL;
+  for (int i = 0; i < 100 && e == NULL; i++) {
+    it_pump(b, 100);
+    for (size_t j = before; j < b->n; j++)
+      if (strcmp(b->ev[j].state, "failed") == 0 && strstr(b->ev[j].error, "JSON") != NULL)
+        e = &b->ev[j];
+  }
+  CHECK(e != NULL, "no failed status for a non-JSON command");
+  if (e != NULL)
+    CHECK(it_qi(c, "SELECT count(*) FROM recalc_runs WHERE request_id = $1 AND state = 'failed'",
+                e->rid, NULL) == 1,
+          "generated request id %s recorded", e->rid);
+  e = it_run(b, "it-7", "{\"request_id\": \"it-7\", \"full\": true, \"device_id\": \"it-dev-3\"}",
+             30000);
+  CHECK(strcmp(e->state, "done") == 0 && e->devices == 1, "after malformed: %s", e->state);
+
+  it_log("a repeated request_id is not run again");
+  long long work = it_qi(c, "SELECT count(*) FROM recalc_work WHERE request_id = 'it-7'", NULL);
+  char at[64];
+  PGresult *r = it_q(c, "SELECT computed_at::text FROM device_snapshots s JOIN devices d"
+                        " ON d.id = s.device_id WHERE d.name = 'it-dev-3'", NULL);
+  snprintf(at, sizeof at, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  size_t n0 = b->n;
+  it_publish(b, "{\"request_id\": \"it-7\", \"full\": true, \"device_id\": \"it-dev-3\"}");
+  const struct it_event *again = NULL;
+  for (int i = 0; i < 50 && again == NULL; i++) {
+    it_pump(b, 100);
+    for (size_t j = n0; j < b->n; j++)
+      if (strcmp(b->ev[j].rid, "it-7") == 0)
+        again = &b->ev[j];
+  }
+  CHECK(again != NULL && strcmp(again->state, "done") == 0, "duplicate reports its state");
+  CHECK(it_qi(c, "SELECT count(*) FROM recalc_work WHERE request_id = 'it-7'", NULL) == work,
+        "no new work");
+  CHECK(it_qi(c, "SELECT count(*) FROM device_snapshots s JOIN devices d ON d.id = s.device_id"
+                 " WHERE d.name = 'it-dev-3' AND computed_at::text = $1", at, NULL) == 1,
+        "snapshot not recomputed");
+}
+
+static void test_queue(struct it_bus *b, PGconn *c)
+{
+  it_log("commands sent together are queued and each run once, one at a time");
+  it_publish(b, "{\"request_id\": \"it-q1\", \"full\": true}");
+  it_publish(b, "{\"request_id\": \"it-q2\", \"full\": true}");
+  it_publish(b, "{\"request_id\": \"it-q3\"}");
+  it_publish(b, "{\"request_id\": \"it-q1\", \"full\": true}");
+  const char *ids[3] = {"it-q1", "it-q2", "it-q3"};
+  for (int i = 0; i < 3; i++) {
+    const struct it_event *e = it_wait(b, ids[i], "done", 60000);
+    CHECK(e != NULL, "%s not done", ids[i]);
+  }
+  CHECK(it_qi(c, "SELECT count(*) FROM recalc_work WHERE request_id = 'it-q1' AND kind = 'd'",
+              NULL) == DEVICES,
+        "q1 once");
+  CHECK(it_qi(c,
+              "SELECT count(*) FROM recalc_runs a JOIN recalc_runs b ON a.request_id < b.request_id"
+              " WHERE a.started_at < b.finished_at AND b.started_at < a.finished_at"
+              " AND a.elapsed_ms > 0 AND b.elapsed_ms > 0",
+              NULL) == 0,
+        "no two runs overlapped");
+  CHECK(it_qi(c, "SELECT count(*) FROM recalc_runs WHERE state IN ('queued', 'running')", NULL) ==
+            0,
+        "nothing left queued or running");
+}
+
+/* ---- HTTP ---- */
+
+struct http_body {
+  char data[8192];
+  size_t len;
+};
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
+{
+  struct http_body *b = ud;
+  size_t n = sz * nm;
+  size_t room = sizeof b->data - 1 - b->len;
+  memcpy(b->data + b->len, p, n < room ? n : room);
+  b->len += n < room ? n : room;
+  b->data[b->len] = '\0';
+  return n;
+}
+
+static long http(const char *method, const char *path, const char *body, struct http_body *out)
+{
+  CURL *h = curl_easy_init();
+  REQUIRE(h != NULL, "curl");
+  char url[512], auth[256];
+  snprintf(url, sizeof url, "%s%s", it_env("DS_TEST_HTTP_URL"), path);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", it_env("DS_TEST_API_TOKEN"));
+  struct curl_slist *hd = curl_slist_append(NULL, auth);
+  out->len = 0;
+  out->data[0] = '\0';
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+  if (body != NULL)
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+  long code = 0;
+  CURLcode rc = curl_easy_perform(h);
+  REQUIRE(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  curl_slist_free_all(hd);
+  curl_easy_cleanup(h);
+  return code;
+}
+
+static void test_http(PGconn *c)
+{
+  const char *svcs = getenv("DS_TEST_SERVICES");
+  if (svcs == NULL || strstr(svcs, "query") == NULL) {
+    it_log("query service not built: HTTP part skipped");
+    return;
+  }
+  it_log("HTTP: tasks and snapshots");
+  struct http_body b;
+  long code = http("POST", "/tasks/recalculate", "{\"device_id\": \"it-dev-9\", \"full\": true}", &b);
+  CHECK(code == 202, "POST /tasks/recalculate: %ld %s", code, b.data);
+  struct json_object *o = json_tokener_parse(b.data), *tid = NULL, *st = NULL;
+  REQUIRE(o != NULL && json_object_object_get_ex(o, "task_id", &tid) &&
+              json_object_object_get_ex(o, "status", &st),
+          "202 body: %s", b.data);
+  CHECK(strcmp(json_object_get_string(st), "queued") == 0, "status %s", json_object_get_string(st));
+  char path[256];
+  snprintf(path, sizeof path, "/tasks/%s", json_object_get_string(tid));
+  json_object_put(o);
+  bool done = false;
+  for (int i = 0; i < 300 && !done; i++) {
+    code = http("GET", path, NULL, &b);
+    CHECK(code == 200, "GET %s: %ld", path, code);
+    done = strstr(b.data, "\"done\"") != NULL;
+    if (!done)
+      usleep(100000);
+  }
+  CHECK(done && strstr(b.data, "\"devices\": 1") != NULL, "task: %s", b.data);
+  code = http("GET", "/tasks/no-such-task", NULL, &b);
+  CHECK(code == 404, "unknown task: %ld", code);
+  code = http("POST", "/tasks/recalculate", "{\"full\": \"yes\"}", &b);
+  CHECK(code == 400, "bad body: %ld", code);
+
+  code = http("GET", "/devices/it-dev-9/stats", NULL, &b);
+  CHECK(code == 200 && strstr(b.data, "\"computed_at\"") != NULL, "stats: %ld %s", code, b.data);
+  struct http_body all;
+  CHECK(http("GET", "/devices/it-dev-9/data/all", NULL, &all) == 200, "data/all");
+  /* The snapshot equals the live all-time statistics, computed_at aside. */
+  char *cut = strstr(b.data, ", \"computed_at\"");
+  if (cut != NULL) {
+    cut[0] = '}';
+    cut[1] = '\0';
+  }
+  struct json_object *s1 = json_tokener_parse(b.data), *s2 = json_tokener_parse(all.data);
+  CHECK(s1 != NULL && s2 != NULL && json_object_equal(s1, s2), "snapshot %s vs live %s", b.data,
+        all.data);
+  json_object_put(s1);
+  json_object_put(s2);
+  PQclear(it_q(c, "INSERT INTO devices (name) VALUES ('it-dev-nosnap')", NULL));
+  CHECK(http("GET", "/devices/it-dev-nosnap/stats", NULL, &b) == 404, "no snapshot: 404");
+  CHECK(http("GET", "/devices/it-unknown/stats", NULL, &b) == 404, "unknown device: 404");
+}
+
+int main(void)
+{
+  PGconn *c = it_db();
+  load(c);
+  struct it_bus *b = calloc(1, sizeof *b);
+  REQUIRE(b != NULL, "oom");
+  it_bus_open(b, "agg");
+  test_full_and_incremental(b, c);
+  test_malformed_and_duplicates(b, c);
+  test_queue(b, c);
+  test_http(c);
+  ds_mqtt_free(b->m, 1000);
+  free(b);
+  PQfinish(c);
+  if (it_failures > 0) {
+    fprintf(stderr, "scenario_agg: %d check(s) failed\n", it_failures);
+    return 1;
+  }
+  fprintf(stderr, "scenario_agg: passed\n");
+  return 0;
+}

@@ -1,0 +1,325 @@
+/* Helpers shared by the aggregator scenarios (scenario_agg*.c): database
+ * and broker access from the DS_TEST_* variables that run.sh exports, a
+ * status-event collector, and statistics computed independently of the
+ * services (sorting, long double sums). */
+#ifndef SCENARIO_AGG_COMMON_H
+#define SCENARIO_AGG_COMMON_H
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ds/mqtt.h"
+#include "ds/time.h"
+
+static int it_failures;
+
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                              \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, "\n");                                                                       \
+      it_failures++;                                                                               \
+    }                                                                                              \
+  } while (0)
+
+#define REQUIRE(cond, ...)                                                                         \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "FATAL %s:%d: %s: ", __FILE__, __LINE__, #cond);                             \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, "\n");                                                                       \
+      exit(1);                                                                                     \
+    }                                                                                              \
+  } while (0)
+
+static void it_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void it_log(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "scenario: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+}
+
+static const char *it_env(const char *name)
+{
+  const char *v = getenv(name);
+  REQUIRE(v != NULL && v[0] != '\0', "%s is not set (run through tests/integration/run.sh)", name);
+  return v;
+}
+
+static PGconn *it_db(void)
+{
+  PGconn *c = PQconnectdb(it_env("DS_TEST_DATABASE_URL"));
+  REQUIRE(PQstatus(c) == CONNECTION_OK, "database: %s", PQerrorMessage(c));
+  return c;
+}
+
+/* Runs sql with text parameters (NULL-terminated list); fatal on error. */
+static PGresult *it_q(PGconn *c, const char *sql, ...)
+{
+  const char *p[16];
+  int n = 0;
+  va_list ap;
+  va_start(ap, sql);
+  const char *s;
+  while (n < 16 && (s = va_arg(ap, const char *)) != NULL)
+    p[n++] = s;
+  va_end(ap);
+  PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+  ExecStatusType st = PQresultStatus(r);
+  REQUIRE(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK, "%s\n  -> %s", sql,
+          PQresultErrorMessage(r));
+  return r;
+}
+
+/* The first column of the first row as a number (0 when NULL or none). */
+static long long it_qi(PGconn *c, const char *sql, ...)
+{
+  const char *p[16];
+  int n = 0;
+  va_list ap;
+  va_start(ap, sql);
+  const char *s;
+  while (n < 16 && (s = va_arg(ap, const char *)) != NULL)
+    p[n++] = s;
+  va_end(ap);
+  PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+  REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK, "%s\n  -> %s", sql, PQresultErrorMessage(r));
+  long long v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                                                           : 0;
+  PQclear(r);
+  return v;
+}
+
+/* ---- status events ---- */
+
+#define IT_EVENTS_MAX 4096
+
+struct it_event {
+  char rid[160];
+  char state[16];
+  long long devices;
+  char error[256];
+};
+
+struct it_bus {
+  struct ds_mqtt *m;
+  struct it_event ev[IT_EVENTS_MAX];
+  size_t n;
+};
+
+static void it_bus_open(struct it_bus *b, const char *name)
+{
+  char id[64], err[DS_ERRLEN] = "";
+  snprintf(id, sizeof id, "it-%s-%d", name, (int)getpid());
+  struct ds_mqtt_opts o = {.url = it_env("DS_TEST_MQTT_URL"),
+                           .client_id = id,
+                           .username = getenv("DS_TEST_MQTT_USERNAME"),
+                           .password = getenv("DS_TEST_MQTT_PASSWORD"),
+                           .clean_session = true,
+                           .keepalive_s = 30};
+  REQUIRE(ds_mqtt_new(&o, &b->m, err) == DS_OK, "mqtt: %s", err);
+  REQUIRE(ds_mqtt_connect(b->m, err) == DS_OK, "mqtt: %s", err);
+  REQUIRE(ds_mqtt_subscribe(b->m, "control/recalculate/status", 1, err) == DS_OK, "%s", err);
+  b->n = 0;
+}
+
+static void it_publish(struct it_bus *b, const char *payload)
+{
+  char err[DS_ERRLEN] = "";
+  REQUIRE(ds_mqtt_publish(b->m, "control/recalculate", payload, strlen(payload), 1, false, 5000,
+                          err) == DS_OK,
+          "publish: %s", err);
+}
+
+static void it_pump(struct it_bus *b, int timeout_ms)
+{
+  bool got = false;
+  struct ds_mqtt_message msg = {0};
+  REQUIRE(ds_mqtt_receive(b->m, timeout_ms, &got, &msg) == DS_OK, "mqtt receive failed");
+  if (!got)
+    return;
+  struct json_object *o = json_tokener_parse((const char *)msg.payload);
+  char copy[1024];
+  snprintf(copy, sizeof copy, "%.*s", (int)(msg.payload_len < 1000 ? msg.payload_len : 1000),
+           (const char *)msg.payload);
+  ds_mqtt_message_free(&msg);
+  REQUIRE(o != NULL && json_object_is_type(o, json_type_object), "status not JSON: %s", copy);
+  struct json_object *rid, *state, *dev, *el, *er;
+  REQUIRE(json_object_object_get_ex(o, "request_id", &rid) &&
+              json_object_object_get_ex(o, "state", &state) &&
+              json_object_object_get_ex(o, "devices", &dev) &&
+              json_object_object_get_ex(o, "elapsed_ms", &el) &&
+              json_object_is_type(dev, json_type_int) && json_object_is_type(el, json_type_int),
+          "status lacks a field: %s", copy);
+  const char *st = json_object_get_string(state);
+  bool has_err = json_object_object_get_ex(o, "error", &er);
+  CHECK(has_err == (strcmp(st, "failed") == 0), "error iff failed: %s", copy);
+  CHECK(strcmp(st, "running") == 0 || strcmp(st, "done") == 0 || strcmp(st, "failed") == 0,
+        "state: %s", copy);
+  if (b->n < IT_EVENTS_MAX) {
+    struct it_event *e = &b->ev[b->n++];
+    snprintf(e->rid, sizeof e->rid, "%s", json_object_get_string(rid));
+    snprintf(e->state, sizeof e->state, "%s", st);
+    e->devices = json_object_get_int64(dev);
+    snprintf(e->error, sizeof e->error, "%s", has_err ? json_object_get_string(er) : "");
+  }
+  json_object_put(o);
+}
+
+/* Waits for an event of rid in state; NULL on timeout.  rid NULL: any. */
+static const struct it_event *it_wait(struct it_bus *b, const char *rid, const char *state,
+                                      int timeout_ms)
+{
+  int64_t end = ds_time_mono_ms() + timeout_ms;
+  size_t from = 0;
+  for (;;) {
+    for (size_t i = from; i < b->n; i++)
+      if ((rid == NULL || strcmp(b->ev[i].rid, rid) == 0) && strcmp(b->ev[i].state, state) == 0)
+        return &b->ev[i];
+    from = b->n;
+    if (ds_time_mono_ms() >= end)
+      return NULL;
+    it_pump(b, 100);
+  }
+}
+
+/* Index of the first event of rid in state, or -1. */
+static long it_index(const struct it_bus *b, const char *rid, const char *state)
+{
+  for (size_t i = 0; i < b->n; i++)
+    if (strcmp(b->ev[i].rid, rid) == 0 && strcmp(b->ev[i].state, state) == 0)
+      return (long)i;
+  return -1;
+}
+
+/* Publishes payload for rid and waits for its final state; returns it. */
+static const struct it_event *it_run(struct it_bus *b, const char *rid, const char *payload,
+                                     int timeout_ms)
+{
+  it_publish(b, payload);
+  int64_t end = ds_time_mono_ms() + timeout_ms;
+  while (ds_time_mono_ms() < end) {
+    const struct it_event *e = it_wait(b, rid, "done", 100);
+    if (e == NULL)
+      e = it_wait(b, rid, "failed", 0);
+    if (e != NULL)
+      return e;
+  }
+  REQUIRE(false, "run %s did not finish within %d ms", rid, timeout_ms);
+  return NULL;
+}
+
+/* ---- independent statistics ---- */
+
+static int it_cmp(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+struct it_axis {
+  long long count;
+  double min, max, median;
+  long double sum;
+};
+
+static struct it_axis it_axis_of(double *v, size_t n)
+{
+  struct it_axis a = {.count = (long long)n};
+  if (n == 0)
+    return a;
+  qsort(v, n, sizeof *v, it_cmp);
+  a.min = v[0];
+  a.max = v[n - 1];
+  a.median = n % 2 ? v[n / 2] : v[n / 2 - 1] / 2 + v[n / 2] / 2;
+  if (n % 2 == 0 && v[n / 2 - 1] == v[n / 2])
+    a.median = v[n / 2];
+  for (size_t i = 0; i < n; i++)
+    a.sum += v[i];
+  return a;
+}
+
+/* Compares an axis with snapshot columns count,min,max,sum,median at col. */
+static void it_check_axis(const char *what, const struct it_axis *a, PGresult *r, int col)
+{
+  long long cnt = strtoll(PQgetvalue(r, 0, col), NULL, 10);
+  double mn = strtod(PQgetvalue(r, 0, col + 1), NULL), mx = strtod(PQgetvalue(r, 0, col + 2), NULL);
+  double sm = strtod(PQgetvalue(r, 0, col + 3), NULL), md = strtod(PQgetvalue(r, 0, col + 4), NULL);
+  CHECK(cnt == a->count, "%s count %lld want %lld", what, cnt, a->count);
+  CHECK(mn == a->min, "%s min %.17g want %.17g", what, mn, a->min);
+  CHECK(mx == a->max, "%s max %.17g want %.17g", what, mx, a->max);
+  CHECK(fabsl((long double)sm - a->sum) <= 1e-9L * (1 + fabsl(a->sum)), "%s sum %.17g want %.17Lg",
+        what, sm, a->sum);
+  CHECK(md == a->median, "%s median %.17g want %.17g", what, md, a->median);
+}
+
+/* Checks the snapshot of table (device_snapshots/user_snapshots) row
+ * key_col = key against the samples of the devices that where selects. */
+static void it_check_snapshot(PGconn *c, const char *table, const char *key_col, const char *key,
+                              const char *samples_where)
+{
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT x, y, z FROM device_samples s JOIN devices d ON d.name = s.device_id WHERE %s",
+           samples_where);
+  PGresult *r = it_q(c, sql, key, NULL);
+  size_t n = (size_t)PQntuples(r);
+  double *v[3];
+  for (int a = 0; a < 3; a++) {
+    v[a] = malloc((n + 1) * sizeof(double));
+    REQUIRE(v[a] != NULL, "out of memory");
+    for (size_t i = 0; i < n; i++)
+      v[a][i] = strtod(PQgetvalue(r, (int)i, a), NULL);
+  }
+  PQclear(r);
+  snprintf(sql, sizeof sql,
+           "SELECT sample_count, x_count, x_min, x_max, x_sum, x_median,"
+           " y_count, y_min, y_max, y_sum, y_median, z_count, z_min, z_max, z_sum, z_median"
+           " FROM %s WHERE %s = $1::int",
+           table, key_col);
+  r = it_q(c, sql, key, NULL);
+  CHECK(PQntuples(r) == 1, "%s %s: no snapshot", table, key);
+  if (PQntuples(r) == 1) {
+    CHECK(strtoll(PQgetvalue(r, 0, 0), NULL, 10) == (long long)n, "%s %s: sample_count", table,
+          key);
+    const char *names[3] = {"x", "y", "z"};
+    for (int a = 0; a < 3; a++) {
+      char what[96];
+      snprintf(what, sizeof what, "%s %s %s", table, key, names[a]);
+      struct it_axis ax = it_axis_of(v[a], n);
+      if (n > 0)
+        it_check_axis(what, &ax, r, 1 + a * 5);
+    }
+  }
+  PQclear(r);
+  for (int a = 0; a < 3; a++)
+    free(v[a]);
+}
+
+static void it_check_device(PGconn *c, long long key)
+{
+  char k[24];
+  snprintf(k, sizeof k, "%lld", key);
+  it_check_snapshot(c, "device_snapshots", "device_id", k, "d.id = $1::int");
+}
+
+static void it_check_user(PGconn *c, long long key)
+{
+  char k[24];
+  snprintf(k, sizeof k, "%lld", key);
+  it_check_snapshot(c, "user_snapshots", "user_id", k, "d.user_id = $1::int");
+}
+
+#endif
