@@ -260,6 +260,11 @@ static int ensure_conn(struct agg_worker *w)
     w->conn = NULL;
     return DS_EDB;
   }
+  /* A backend notices a vanished client only when it next talks to it;
+   * with this (PostgreSQL 14+) a statement of a killed aggregator stops
+   * within a second and releases its work row.  Older servers: ignored. */
+  PGresult *r = PQexec(w->conn, "SET client_connection_check_interval = 1000");
+  PQclear(r);
   set_cancel(w, PQgetCancel(w->conn));
   return DS_OK;
 }
