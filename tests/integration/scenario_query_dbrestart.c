@@ -63,13 +63,6 @@ int main(void)
 {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   CURL *c = curl_easy_init();
-  /* Other services may log errors while the database is away. */
-  const char *allowed[] = {"db_error", "db_unavailable", "batch_failed", "write_failed",
-                           "copy_failed", "store_failed", "worker_failed", "compact_failed",
-                           "snapshot_failed", "run_failed", "status_failed", "db_lost"};
-  for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
-    allow_error_event(allowed[i]);
-
   PGconn *db = db_connect();
   const char *name[1] = {"it-r-dev"};
   long long key = db_val(db, "INSERT INTO devices (name) VALUES ($1) RETURNING id", 1, name);
