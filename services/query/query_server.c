@@ -60,6 +60,7 @@ struct conn_state {
   int64_t t0_us;
   struct ds_buf body;
   bool too_large;
+  size_t discarded; /* body bytes dropped after too_large */
   int route; /* index in q_routes, or -1 */
   int status;
 };
@@ -445,16 +446,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   if (*upload_size > 0) {
-    if (!cs->too_large && ds_buf_append(&cs->body, upload, *upload_size) != DS_OK) {
+    /* A chunked body can outgrow the limit only while it arrives: MHD does
+     * not take an answer mid-upload, so the rest is discarded (up to a
+     * bound, then the connection is closed) and 413 answered at the end. */
+    if (!cs->too_large && ds_buf_append(&cs->body, upload, *upload_size) != DS_OK)
       cs->too_large = true;
-      *upload_size = 0;
-      return simple_error(s, c, cs, 413, "too_large", "the request body is too large");
+    if (cs->too_large) {
+      cs->discarded += *upload_size;
+      if (cs->discarded > 16 * (size_t)s->cfg->body_max)
+        return MHD_NO;
     }
     *upload_size = 0;
     return MHD_YES;
   }
-  if (cs->too_large)
-    return MHD_YES; /* answered already */
+  if (cs->too_large) {
+    if (cs->status != 0)
+      return MHD_YES; /* answered already (Content-Length too large) */
+    return simple_error(s, c, cs, 413, "too_large", "the request body is too large");
+  }
   return dispatch(s, c, url, method, cs);
 }
 
