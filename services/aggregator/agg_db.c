@@ -126,12 +126,33 @@ int agg_db_record(PGconn *c, const char *request_id, const char *command, const 
   return DS_OK;
 }
 
+static const char finish_sql[] =
+    "UPDATE recalc_runs r SET"
+    "  state = CASE WHEN EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
+    "                            AND w.state = 'failed') THEN 'failed' ELSE 'done' END,"
+    "  error = (SELECT string_agg(CASE w.kind WHEN 'd' THEN 'device ' ELSE 'user ' END"
+    "                             || coalesce(d.name, w.key::text) || ': ' || w.error, '; ')"
+    "             FROM (SELECT * FROM recalc_work w WHERE w.request_id = r.request_id"
+    "                    AND w.state = 'failed' ORDER BY kind, key LIMIT 5) w"
+    "             LEFT JOIN devices d ON w.kind = 'd' AND d.id = w.key),"
+    "  finished_at = clock_timestamp(),"
+    "  elapsed_ms = (extract(epoch FROM clock_timestamp() - r.started_at) * 1000)::bigint"
+    " WHERE r.request_id = $1 AND r.state = 'running'"
+    "   AND NOT EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
+    "                   AND w.state = 'pending')"
+    " RETURNING " STATUS_COLS;
+
 /* The devices of the scope that need computing: every one with samples when
  * full, else those without a snapshot or whose sample count changed.
  * $1 run, $2 device key or NULL, $3 user key or NULL, $4 full. */
 static const char plan_devices_sql[] =
-    "WITH cur AS ("
-    "  SELECT d.id, ds_device_count(d.id) AS cnt FROM devices d"
+    "WITH cnt AS ("
+    "  SELECT device_id, sum(n)::bigint AS cnt FROM ("
+    "    SELECT device_id, sum(n)::bigint AS n FROM sample_chunks GROUP BY device_id"
+    "    UNION ALL SELECT device_id, count(*) FROM samples_recent GROUP BY device_id) q"
+    "   GROUP BY device_id),"
+    " cur AS ("
+    "  SELECT d.id, cnt.cnt FROM devices d JOIN cnt ON cnt.device_id = d.id"
     "   WHERE ($2::int IS NULL OR d.id = $2::int) AND ($3::int IS NULL OR d.user_id = $3::int))"
     " INSERT INTO recalc_work (request_id, kind, key)"
     " SELECT $1, 'd', cur.id FROM cur LEFT JOIN device_snapshots s ON s.device_id = cur.id"
@@ -140,11 +161,19 @@ static const char plan_devices_sql[] =
 /* The users concerned (those of the devices in scope) whose snapshot is
  * missing or stale: other sample count, or other set of devices. */
 static const char plan_users_sql[] =
-    "WITH cur AS ("
+    "WITH cnt AS ("
+    "  SELECT device_id, sum(n)::bigint AS cnt FROM ("
+    "    SELECT device_id, sum(n)::bigint AS n FROM sample_chunks"
+    "     WHERE device_id IN (SELECT id FROM devices WHERE user_id IS NOT NULL) GROUP BY device_id"
+    "    UNION ALL SELECT device_id, count(*) FROM samples_recent"
+    "     WHERE device_id IN (SELECT id FROM devices WHERE user_id IS NOT NULL) GROUP BY device_id) q"
+    "   GROUP BY device_id),"
+    " cur AS ("
     "  SELECT u.id, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL),"
     "                        '{}') AS ids,"
-    "         coalesce(sum(ds_device_count(d.id)), 0) AS cnt"
+    "         coalesce(sum(cnt.cnt), 0) AS cnt"
     "    FROM users u LEFT JOIN devices d ON d.user_id = u.id"
+    "         LEFT JOIN cnt ON cnt.device_id = d.id"
     "   WHERE ($2::int IS NULL OR u.id = (SELECT user_id FROM devices WHERE id = $2::int))"
     "     AND ($3::int IS NULL OR u.id = $3::int)"
     "   GROUP BY u.id)"
@@ -227,6 +256,11 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
             " finished_at = now(), elapsed_ms = 0 WHERE request_id = $1 RETURNING " STATUS_COLS,
             2, fp, err);
   } else {
+    /* The run's clock starts with its planning. */
+    const char *sp[1] = {rid};
+    if (run_cmd(c, "UPDATE recalc_runs SET started_at = clock_timestamp() WHERE request_id = $1",
+                1, sp, err) != DS_OK)
+      return fail_rollback(c);
     const char *pp[4] = {rid, dev[0] ? dev : NULL, user[0] ? user : NULL,
                          cmd.full ? "true" : "false"};
     if (run_cmd(c, plan_devices_sql, 4, pp, err) != DS_OK ||
@@ -234,7 +268,7 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
       return fail_rollback(c);
     const char *up[3] = {rid, me, cmd.full ? "true" : "false"};
     r = run(c,
-            "UPDATE recalc_runs SET state = 'running', started_at = clock_timestamp(),"
+            "UPDATE recalc_runs SET state = 'running',"
             " progress_at = clock_timestamp(), started_by = $2, full_run = $3::bool,"
             " devices_total = (SELECT count(*) FROM recalc_work"
             "                   WHERE request_id = $1 AND kind = 'd')"
@@ -244,29 +278,33 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
       PQclear(r);
       r = NULL;
     }
+    /* Nothing to compute (nothing changed): finished in the same breath. */
+    if (r != NULL) {
+      PGresult *f = run(c, finish_sql, 1, sp, err);
+      if (f == NULL) {
+        PQclear(r);
+        return fail_rollback(c);
+      }
+      if (PQntuples(f) == 1) {
+        PQclear(r);
+        r = f;
+      } else {
+        PQclear(f);
+      }
+    }
   }
   if (r == NULL)
     return fail_rollback(c);
   if (PQntuples(r) == 1)
     status_from_row(r, 0, st);
   PQclear(r);
-  /* Announced before the commit: no worker can see the run, let alone
-   * finish it, before its "running" event is out. */
-  if (on_change != NULL)
-    on_change(st, ctx);
-  if (prc == DS_OK) {
-    /* The run's clock starts now, not before the (acknowledged, so slow)
-     * publication of its first event. */
-    const char *sp[1] = {rid};
-    if (run_cmd(c,
-                "UPDATE recalc_runs SET started_at = clock_timestamp(),"
-                " progress_at = clock_timestamp() WHERE request_id = $1",
-                1, sp, err) != DS_OK)
-      return fail_rollback(c);
-  }
   if (run_cmd(c, "COMMIT", 0, NULL, err) != DS_OK)
     return fail_rollback(c);
   *got = true;
+  /* After the commit: the main thread alone publishes, so this "running"
+   * goes out before any "done" a worker hands it later. */
+  if (on_change != NULL)
+    on_change(st, ctx);
   return DS_OK;
 }
 
@@ -460,22 +498,6 @@ int agg_db_fail_item(PGconn *c, const char *rid, char kind, int32_t key, const c
     return fail_rollback(c);
   return DS_OK;
 }
-
-static const char finish_sql[] =
-    "UPDATE recalc_runs r SET"
-    "  state = CASE WHEN EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
-    "                            AND w.state = 'failed') THEN 'failed' ELSE 'done' END,"
-    "  error = (SELECT string_agg(CASE w.kind WHEN 'd' THEN 'device ' ELSE 'user ' END"
-    "                             || coalesce(d.name, w.key::text) || ': ' || w.error, '; ')"
-    "             FROM (SELECT * FROM recalc_work w WHERE w.request_id = r.request_id"
-    "                    AND w.state = 'failed' ORDER BY kind, key LIMIT 5) w"
-    "             LEFT JOIN devices d ON w.kind = 'd' AND d.id = w.key),"
-    "  finished_at = clock_timestamp(),"
-    "  elapsed_ms = (extract(epoch FROM clock_timestamp() - r.started_at) * 1000)::bigint"
-    " WHERE r.request_id = $1 AND r.state = 'running'"
-    "   AND NOT EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
-    "                   AND w.state = 'pending')"
-    " RETURNING " STATUS_COLS;
 
 int agg_db_finish(PGconn *c, const char *rid, bool *got, struct agg_status *st,
                   char err[DS_ERRLEN])

@@ -43,9 +43,11 @@ DS_MUSTCHECK int agg_db_status(PGconn *c, const char *request_id, struct agg_sta
  * command, decides which devices and users need computing, inserts their
  * work rows and marks it running.  *got tells whether a run changed state;
  * *st is its status then: running, failed (bad command, unknown device or
- * user).  A run with nothing to compute is finished by agg_db_finish.  me
- * names this aggregator.  on_change (may be NULL) is called with *st before
- * the commit, so that its "running" event precedes any other about it. */
+ * user) or done (nothing to compute: then there was no "running" event
+ * yet, and the caller publishes one before the "done").  me
+ * names this aggregator.  on_change (may be NULL) is called with *st after
+ * the commit; the caller publishes from the thread that publishes every
+ * other event, so "running" precedes "done". */
 typedef void (*agg_db_start_fn)(const struct agg_status *st, void *ctx);
 DS_MUSTCHECK int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change,
                                    void *ctx, bool *got, struct agg_status *st,

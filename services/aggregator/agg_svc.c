@@ -104,6 +104,16 @@ static int ensure_db(struct agg_svc *svc)
 static void on_started(const struct agg_status *st, void *ctx)
 {
   struct agg_svc *svc = ctx;
+  if (strcmp(st->state, "done") == 0) {
+    /* A run with nothing to compute still reports running, then done. */
+    struct agg_status run = *st;
+    snprintf(run.state, sizeof run.state, "running");
+    run.devices = 0;
+    run.elapsed_ms = 0;
+    publish_status(svc, &run, "run_started");
+    publish_status(svc, st, event_for(st));
+    return;
+  }
   publish_status(svc, st, strcmp(st->state, "running") == 0 ? "run_started" : event_for(st));
 }
 
