@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Runs DeviceStats locally: installs what is missing (scripts/deps.sh),
+# builds into build/, starts a private PostgreSQL cluster and a mosquitto
+# broker under $DEVICESTATS_RUN_DIR (default .run), applies the migrations,
+# starts the services, prints where everything is and stays in the
+# foreground.  Ctrl-C or SIGTERM stops everything it started and exits 0.
+# Data (database, broker queues, credentials) survives a restart.
+#
+# Environment: MQTT_PORT (1883), HTTP_PORT (8000), PGPORT (55432),
+# DEVICESTATS_RUN_DIR (.run), PGPASSWORD (database password when the stack
+# is first created), API_TOKEN, MQTT_ALLOW_ANONYMOUS=1 (open broker),
+# DS_SKIP_BUILD=1 (use build/ as it is), DS_BUILD_DIR (build).
+set -euo pipefail
+
+DS_PROG=run.sh
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$SRC"
+# shellcheck source=lib/stack.sh
+. "$SRC/scripts/lib/stack.sh"
+
+MQTT_PORT=${MQTT_PORT:-1883}
+HTTP_PORT=${HTTP_PORT:-8000}
+PG_PORT=${PGPORT:-55432}
+RUN=${DEVICESTATS_RUN_DIR:-.run}
+BUILD=${DS_BUILD_DIR:-$SRC/build}
+ANON=${MQTT_ALLOW_ANONYMOUS:-0}
+READY_TIMEOUT=${DS_READY_TIMEOUT_S:-60}
+
+"$SRC/scripts/deps.sh"
+
+if [ "${DS_SKIP_BUILD:-0}" != 1 ]; then
+  cmake -S "$SRC" -B "$BUILD" >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)"
+fi
+
+mkdir -p "$RUN"
+RUN=$(cd "$RUN" && pwd)
+chmod 755 "$RUN"     # the postgres and mosquitto users need to traverse it
+ST=$RUN/proc LOGS=$RUN/logs
+mkdir -p "$ST" "$LOGS"
+
+# One run.sh per run directory.
+exec 9>"$RUN/lock"
+flock -n 9 || ds_die "another run.sh is using $RUN"
+
+# Processes a killed run.sh may have left behind (checked by pid; a
+# leftover PostgreSQL is stopped by ds_pg_start).
+for n in "${DS_SERVICES[@]}" mosquitto; do ds_kill_orphan "$ST" "$n"; done
+ports=("$MQTT_PORT" "$HTTP_PORT")
+ds_pg_running "$RUN" || ports+=("$PG_PORT")
+for p in "${ports[@]}"; do
+  ds_port_in_use "$p" && ds_die "port $p is in use (set PGPORT, MQTT_PORT or HTTP_PORT)"
+done
+
+STOPPING=0
+stop_all() {
+  local n rc
+  for n in query aggregator ingest; do
+    if ds_alive "$ST" "$n"; then
+      rc=$(ds_stop_instance "$ST" "$n" "${DS_STOP_TIMEOUT_S:-60}")
+      ds_log "$n stopped (exit code $rc)"
+    fi
+  done
+  if ds_alive "$ST" mosquitto; then
+    rc=$(ds_stop_instance "$ST" mosquitto 30)
+    ds_log "mosquitto stopped (exit code $rc)"
+  fi
+  if [ -f "$RUN/pg/data/PG_VERSION" ] && ds_pg_running "$RUN"; then
+    ds_pg_stop "$RUN" && ds_log "PostgreSQL stopped"
+  fi
+}
+on_signal() {
+  [ $STOPPING = 1 ] && return
+  STOPPING=1
+  ds_log "stopping"
+  stop_all
+  exit 0
+}
+on_exit() {
+  local rc=$?
+  [ $STOPPING = 1 ] && return
+  STOPPING=1
+  stop_all
+  exit "$rc"
+}
+trap on_signal INT TERM
+trap on_exit EXIT
+
+# --- PostgreSQL
+ds_pg_prepare "$RUN"
+if ! ds_pg_initialized "$RUN"; then
+  ds_log "creating the PostgreSQL cluster in $RUN/pg"
+  if [ -n "${PGPASSWORD:-}" ]; then
+    DB_PASSWORD=$PGPASSWORD
+  else
+    DB_PASSWORD=$(ds_gen_secret)
+  fi
+  ds_write_secret "$RUN/db-password" "$DB_PASSWORD"
+  ds_pg_init "$RUN"
+elif [ -n "${PGPASSWORD:-}" ]; then
+  DB_PASSWORD=$PGPASSWORD
+else
+  [ -f "$RUN/db-password" ] || ds_die "$RUN/db-password missing: set PGPASSWORD to the database password"
+  DB_PASSWORD=$(ds_read_secret "$RUN/db-password")
+fi
+ds_pg_start "$RUN" "$PG_PORT" on
+ds_pg_ensure_db "$RUN" "$PG_PORT" "$DB_PASSWORD"
+DATABASE_URL=$(ds_db_url "$PG_PORT" "$DB_PASSWORD")
+ds_migrate "$BUILD" "$SRC" "$DATABASE_URL"
+
+# --- mosquitto
+MQTT_USER=devicestats
+MQTT_PASSWORD=
+if [ "$ANON" != 1 ]; then
+  if [ ! -f "$RUN/mqtt-password" ]; then
+    ds_write_secret "$RUN/mqtt-password" "$(ds_gen_secret)"
+  fi
+  MQTT_PASSWORD=$(ds_read_secret "$RUN/mqtt-password")
+fi
+ds_mqtt_configure "$RUN" "$MQTT_PORT" "$ANON" "$SRC" "$MQTT_USER" "$MQTT_PASSWORD"
+ds_mqtt_start "$RUN" "$ST" "$LOGS/mosquitto.log"
+
+# --- services
+if [ -z "${API_TOKEN:-}" ]; then
+  [ -f "$RUN/api-token" ] || ds_write_secret "$RUN/api-token" "$(ds_gen_secret)"
+  API_TOKEN=$(ds_read_secret "$RUN/api-token")
+fi
+DS_SVC_ENV=(
+  "DATABASE_URL=$DATABASE_URL"
+  "PGHOST=127.0.0.1" "PGPORT=$PG_PORT" "PGUSER=devicestats"
+  "PGPASSWORD=$DB_PASSWORD" "PGDATABASE=devicestats"
+  "MQTT_URL=tcp://127.0.0.1:$MQTT_PORT"
+  "HTTP_PORT=$HTTP_PORT" "API_TOKEN=$API_TOKEN"
+)
+if [ "$ANON" != 1 ]; then
+  DS_SVC_ENV+=("MQTT_USERNAME=$MQTT_USER" "MQTT_PASSWORD=$MQTT_PASSWORD")
+fi
+
+started=()
+for svc in "${DS_SERVICES[@]}"; do
+  bin=$(ds_service_bin "$BUILD" "$svc") || { ds_log "devicestats-$svc not built, skipped"; continue; }
+  echo "--- run.sh: start $(date -u +%FT%TZ)" >>"$LOGS/$svc.log"
+  off=$(ds_size "$LOGS/$svc.log")
+  ds_service_start "$ST" "$svc" "$LOGS/$svc.log" "$bin"
+  started+=("$svc:$off")
+done
+for s in "${started[@]}"; do
+  svc=${s%%:*}
+  ds_wait_log "$ST" "$svc" "$LOGS/$svc.log" "${s#*:}" 'event=ready' "$READY_TIMEOUT" ||
+    { tail -n 20 "$LOGS/$svc.log" >&2; ds_die "$svc did not start (log: $LOGS/$svc.log)"; }
+done
+
+names=()
+for s in "${started[@]}"; do names+=("${s%%:*}"); done
+mqtt_creds="user $MQTT_USER, password in $RUN/mqtt-password"
+[ "$ANON" = 1 ] && mqtt_creds="anonymous access (MQTT_ALLOW_ANONYMOUS=1)"
+api_token_where="from API_TOKEN"
+[ -f "$RUN/api-token" ] && [ "$API_TOKEN" = "$(ds_read_secret "$RUN/api-token")" ] &&
+  api_token_where="$RUN/api-token"
+cat <<EOF
+
+DeviceStats is running (services: ${names[*]:-none}).
+  HTTP API    http://127.0.0.1:$HTTP_PORT/    (docs: /docs)
+  API token   $API_TOKEN    ($api_token_where)
+  MQTT        tcp://127.0.0.1:$MQTT_PORT    ($mqtt_creds)
+  PostgreSQL  postgresql://devicestats@127.0.0.1:$PG_PORT/devicestats    (password in $RUN/db-password)
+  Logs        $LOGS/
+Ctrl-C stops everything.
+EOF
+
+# Stay in the foreground; report a service that dies on its own.
+while :; do
+  for s in "${names[@]}" mosquitto; do
+    if [ -e "$ST/$s.rc" ] && [ ! -e "$ST/$s.reported" ]; then
+      : >"$ST/$s.reported"
+      ds_log "$s exited on its own with code $(cat "$ST/$s.rc") (log: $LOGS/$s.log)"
+    fi
+  done
+  sleep 1 &
+  wait $! || true
+done

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds everything with ASan+UBSan into build-test/ and runs every test
+# (ctest: unit and integration; each integration scenario starts its own
+# throwaway stack on free ports).  Extra arguments go to ctest, e.g.
+#   scripts/test.sh -L unit        scripts/test.sh -R ingest
+# Environment: DS_TEST_BUILD_DIR (build-test), DS_TEST_JOBS (nproc).
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${DS_TEST_BUILD_DIR:-$SRC/build-test}
+JOBS=${DS_TEST_JOBS:-$(nproc)}
+
+"$SRC/scripts/deps.sh"
+
+cmake -S "$SRC" -B "$BUILD" -DDS_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$JOBS"
+
+# LeakSanitizer cannot run under ptrace (strace, gdb, some CI containers):
+# probe it once and turn leak detection off, loudly, when it cannot work.
+leaks=1
+probe_dir=$(mktemp -d)
+trap 'rm -rf "$probe_dir"' EXIT
+printf 'int main(void) { return 0; }\n' >"$probe_dir/p.c"
+if cc -fsanitize=address -o "$probe_dir/p" "$probe_dir/p.c" 2>/dev/null; then
+  if ! ASAN_OPTIONS=detect_leaks=1 "$probe_dir/p" >"$probe_dir/out" 2>&1; then
+    echo "test.sh: LeakSanitizer does not work here ($(head -n 1 "$probe_dir/out")); leak checks are OFF" >&2
+    leaks=0
+  fi
+fi
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=$leaks:abort_on_error=0:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+if [ -z "${LSAN_OPTIONS:-}" ] && [ -f "$SRC/tests/lsan.supp" ]; then
+  export LSAN_OPTIONS=suppressions=$SRC/tests/lsan.supp:print_suppressions=0
+fi
+
+cd "$BUILD"
+ctest --output-on-failure -j"$JOBS" "$@"

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Integration harness: runs one scenario binary against a throwaway stack.
+#   tests/integration/run.sh <scenario-binary> [args...]
+# Starts PostgreSQL (fsync off) and mosquitto (with credentials) on free
+# loopback ports in a temp dir, applies the migrations, starts the services
+# that are built and waits for each event=ready, runs the scenario with
+# DS_TEST_* variables, then SIGTERMs every service and requires exit code 0
+# and no unexpected level=error line in any service log.  On failure it
+# prints the logs and keeps the temp dir.
+#
+# Environment: DS_BUILD_DIR (default <source>/build), DS_SOURCE_DIR,
+# DS_TEST_KEEP=1 keeps the temp dir, DS_TEST_READY_TIMEOUT_S (60),
+# DS_TEST_LOG_LEVEL (passed to services as LOG_LEVEL), TEST_VALGRIND=1.
+set -euo pipefail
+
+DS_PROG=it-run
+[ $# -ge 1 ] || { echo "usage: $0 <scenario-binary> [args...]" >&2; exit 2; }
+SCENARIO=$1; shift
+SRC=${DS_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${DS_BUILD_DIR:-$SRC/build}
+# shellcheck source=../../scripts/lib/stack.sh
+. "$SRC/scripts/lib/stack.sh"
+SCENARIO_NAME=$(basename "$SCENARIO")
+READY_TIMEOUT=${DS_TEST_READY_TIMEOUT_S:-60}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/ds-it-$SCENARIO_NAME.XXXXXX")
+chmod 755 "$T"          # the postgres and mosquitto users traverse it
+ST=$T/proc LOGS=$T/logs
+mkdir -p "$ST" "$LOGS"
+FAILED=0
+CLEANED=0
+
+print_logs() {
+  local f
+  for f in "$LOGS"/*.log "$T/pg/postgres.log"; do
+    [ -e "$f" ] || continue
+    echo "=================== $f"
+    tail -n "${DS_TEST_LOG_LINES:-400}" "$f"
+  done
+}
+
+# Stops everything still running, by pid: services, broker, cluster.
+stop_all() {
+  local n
+  for n in "$ST"/*.pid; do
+    [ -e "$n" ] || continue
+    n=$(basename "$n" .pid)
+    [ "$n" = mosquitto ] && continue
+    ds_alive "$ST" "$n" && ds_stop_instance "$ST" "$n" 30 >/dev/null
+  done
+  ds_alive "$ST" mosquitto && ds_stop_instance "$ST" mosquitto 30 >/dev/null
+  if [ -d "$T/pg/data" ] && ds_pg_running "$T"; then ds_pg_stop "$T" || true; fi
+}
+
+cleanup() {
+  local rc=$?
+  [ $CLEANED = 1 ] && return
+  CLEANED=1
+  trap - EXIT INT TERM
+  [ $rc -ne 0 ] && FAILED=1
+  stop_all
+  if [ $FAILED = 1 ]; then
+    print_logs
+    echo "$DS_PROG: $SCENARIO_NAME FAILED; stack kept in $T" >&2
+    exit 1
+  fi
+  if [ "${DS_TEST_KEEP:-0}" = 1 ]; then
+    echo "$DS_PROG: kept $T" >&2
+  else
+    rm -rf "$T"
+  fi
+  exit 0
+}
+trap cleanup EXIT
+trap 'FAILED=1; exit 1' INT TERM
+
+fail() { echo "$DS_PROG: FAIL: $*" >&2; FAILED=1; }
+
+# --- ports
+PG_PORT=$(ds_free_port)
+MQTT_PORT=$(ds_free_port "$PG_PORT")
+HTTP_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT")
+
+# --- PostgreSQL
+DB_PASSWORD=$(ds_gen_secret)
+ds_pg_prepare "$T"
+ds_pg_init "$T" nosync
+ds_pg_start "$T" "$PG_PORT" off
+ds_pg_ensure_db "$T" "$PG_PORT" "$DB_PASSWORD"
+DATABASE_URL=$(ds_db_url "$PG_PORT" "$DB_PASSWORD")
+DS_MIGRATE_FALLBACK=${DS_MIGRATE_FALLBACK:-1} ds_migrate "$BUILD" "$SRC" "$DATABASE_URL" \
+  >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log" >&2; exit 1; }
+
+# --- mosquitto
+MQTT_USER=devicestats
+MQTT_PASSWORD=$(ds_gen_secret)
+ds_mqtt_configure "$T" "$MQTT_PORT" 0 "$SRC" "$MQTT_USER" "$MQTT_PASSWORD"
+ds_mqtt_start "$T" "$ST" "$LOGS/mosquitto.log"
+
+# --- services
+API_TOKEN=$(ds_gen_secret)
+DS_SVC_ENV=(
+  "DATABASE_URL=$DATABASE_URL"
+  "PGHOST=127.0.0.1" "PGPORT=$PG_PORT" "PGUSER=devicestats"
+  "PGPASSWORD=$DB_PASSWORD" "PGDATABASE=devicestats"
+  "MQTT_URL=tcp://127.0.0.1:$MQTT_PORT"
+  "MQTT_USERNAME=$MQTT_USER" "MQTT_PASSWORD=$MQTT_PASSWORD"
+  "HTTP_PORT=$HTTP_PORT" "API_TOKEN=$API_TOKEN"
+)
+[ -n "${DS_TEST_LOG_LEVEL:-}" ] && DS_SVC_ENV+=("LOG_LEVEL=$DS_TEST_LOG_LEVEL")
+
+# Everything stackctl.sh needs to act on this stack.
+{
+  declare -p SRC BUILD T ST LOGS PG_PORT MQTT_PORT HTTP_PORT READY_TIMEOUT DS_SVC_ENV
+  echo "SERVICES=()"
+} >"$T/state.sh"
+
+started=()
+for svc in "${DS_SERVICES[@]}"; do
+  bin=$(ds_service_bin "$BUILD" "$svc") || { echo "$DS_PROG: $svc not built, skipped" >&2; continue; }
+  echo "SERVICES+=($svc)" >>"$T/state.sh"
+  echo "BIN_$svc=$(printf %q "$bin")" >>"$T/state.sh"
+  ds_service_start "$ST" "$svc" "$LOGS/$svc.log" "$bin"
+  started+=("$svc")
+done
+for svc in "${started[@]}"; do
+  ds_wait_log "$ST" "$svc" "$LOGS/$svc.log" 0 'event=ready' "$READY_TIMEOUT" ||
+    { fail "$svc not ready"; exit 1; }
+done
+
+cat >"$T/stackctl" <<EOF
+#!/bin/sh
+DS_STACK_STATE=$(printf %q "$T") exec $(printf %q "$SRC/tests/integration/stackctl.sh") "\$@"
+EOF
+chmod 755 "$T/stackctl"
+
+# --- the scenario
+export DS_TEST_DATABASE_URL=$DATABASE_URL
+export DS_TEST_MQTT_URL=tcp://127.0.0.1:$MQTT_PORT
+export DS_TEST_MQTT_USERNAME=$MQTT_USER DS_TEST_MQTT_PASSWORD=$MQTT_PASSWORD
+export DS_TEST_HTTP_URL=http://127.0.0.1:$HTTP_PORT
+export DS_TEST_API_TOKEN=$API_TOKEN
+export DS_TEST_STACKCTL=$T/stackctl
+export DS_TEST_ALLOW_ERRORS=$T/allow-errors
+export DS_TEST_SERVICES="${started[*]}"
+export DS_TEST_DIR=$T
+: >"$DS_TEST_ALLOW_ERRORS"
+
+echo "$DS_PROG: $SCENARIO_NAME: pg :$PG_PORT, mqtt :$MQTT_PORT, http :$HTTP_PORT, services: ${started[*]:-none}, dir $T" >&2
+set +e
+"$SCENARIO" "$@"
+src=$?
+set -e
+[ $src -eq 0 ] || fail "scenario $SCENARIO_NAME exited with $src"
+
+# --- shut down and check every service instance
+for f in "$ST"/*.pid; do
+  [ -e "$f" ] || continue
+  n=$(basename "$f" .pid)
+  [ "$n" = mosquitto ] && continue
+  if [ -e "$ST/$n.expected" ]; then
+    continue                      # stopped or killed by the scenario
+  fi
+  if [ -e "$ST/$n.rc" ]; then
+    fail "$n exited on its own with code $(cat "$ST/$n.rc")"
+    continue
+  fi
+  rc=$(ds_stop_instance "$ST" "$n" "${DS_TEST_STOP_TIMEOUT_S:-60}")
+  [ "$rc" = 0 ] || fail "$n exited with code $rc after SIGTERM"
+done
+
+# Unexpected errors in service logs (the scenario may allow event names).
+for f in "$LOGS"/*.log; do
+  case $(basename "$f") in mosquitto.log | migrate.log) continue ;; esac
+  while IFS= read -r line; do
+    ev=$(printf '%s\n' "$line" | grep -Eo 'event=[A-Za-z0-9_.-]+' | head -n 1 | cut -d= -f2)
+    if [ -n "$ev" ] && grep -qxF -- "$ev" "$DS_TEST_ALLOW_ERRORS"; then
+      continue
+    fi
+    fail "unexpected error in $(basename "$f"): $line"
+  done < <(grep -E '(^| )level=error( |$)' "$f" || true)
+  if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+    fail "sanitizer report in $(basename "$f")"
+  fi
+done
+
+[ $FAILED = 0 ] && echo "$DS_PROG: $SCENARIO_NAME passed" >&2
+exit $FAILED
