@@ -1,5 +1,5 @@
 /* The aggregator's configuration table (docs/config.md is generated from
- * it with --print-config-doc). */
+ * it with --help-config). */
 #include "agg_cfg.h"
 
 #include <stdio.h>

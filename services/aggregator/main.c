@@ -17,11 +17,11 @@ int main(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--check-config") == 0) {
       check_only = true;
-    } else if (strcmp(argv[i], "--print-config-doc") == 0) {
+    } else if (strcmp(argv[i], "--help-config") == 0) {
       ds_cfg_print_markdown("devicestats-aggregator", agg_cfg_vars, agg_cfg_vars_n);
       return 0;
     } else {
-      fprintf(stderr, "usage: %s [--check-config | --print-config-doc]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--check-config | --help-config]\n", argv[0]);
       return 2;
     }
   }
