@@ -155,11 +155,12 @@ static void it_pump(struct it_bus *b, int timeout_ms)
   REQUIRE(ds_mqtt_receive(b->m, timeout_ms, &got, &msg) == DS_OK, "mqtt receive failed");
   if (!got)
     return;
-  struct json_object *o = json_tokener_parse((const char *)msg.payload);
-  char copy[1024];
-  snprintf(copy, sizeof copy, "%.*s", (int)(msg.payload_len < 1000 ? msg.payload_len : 1000),
+  /* MQTT payloads are bytes, not NUL-terminated strings: parse a copy. */
+  char copy[4096];
+  snprintf(copy, sizeof copy, "%.*s", (int)(msg.payload_len < 4000 ? msg.payload_len : 4000),
            (const char *)msg.payload);
   ds_mqtt_message_free(&msg);
+  struct json_object *o = json_tokener_parse(copy);
   REQUIRE(o != NULL && json_object_is_type(o, json_type_object), "status not JSON: %s", copy);
   struct json_object *rid, *state, *dev, *el, *er;
   REQUIRE(json_object_object_get_ex(o, "request_id", &rid) &&
