@@ -302,9 +302,11 @@ int q_h_device_series(struct q_req *req)
     hi = hi == DS_TIME_NONE ? mx + 1 : hi;
   }
   if (f.v.n == 0) {
-    first = 0;
-    nb = 0;
-  } else if (q_series_buckets(lo, hi, iv, req->cfg->series_max_buckets, &first, &nb) != DS_OK) {
+    /* As every statistics route: no samples in the range is a 404. */
+    rc = q_error(req, 404, "not_found", "no samples in the range");
+    goto out;
+  }
+  if (q_series_buckets(lo, hi, iv, req->cfg->series_max_buckets, &first, &nb) != DS_OK) {
     rc = q_error(req, 400, "too_many_buckets", d);
     goto out;
   }

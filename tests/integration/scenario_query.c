@@ -265,6 +265,9 @@ static void series_checks(CURL *c, const struct ref_set *a)
   expect_error(c, "GET", "/devices/it-q-a/series?start=1970-01-02&end=2026-01-01&interval=1ms",
                NULL, NULL, 400, "too_many_buckets");
   expect_error(c, "GET", "/devices/none-such/series?interval=1s", NULL, NULL, 404, "not_found");
+  /* A known device with no samples in the range: 404, as for statistics. */
+  expect_error(c, "GET", "/devices/it-q-a/series?start=1971-01-01&end=1971-01-02&interval=1h",
+               NULL, NULL, 404, "not_found");
 }
 
 static void device_list(CURL *c, const struct ref_set *a)
