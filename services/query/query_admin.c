@@ -1,6 +1,6 @@
 /* Routes other than statistics: the device list, users and ownership,
  * samples over HTTP (published to MQTT), rejected messages, health,
- * Prometheus metrics and the OpenAPI document. */
+ * Prometheus metrics, the OpenAPI document and the page that shows it. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -499,4 +499,10 @@ int q_h_metrics(struct q_req *req)
 int q_h_openapi(struct q_req *req)
 {
   return ds_buf_append(req->out, q_openapi_json, q_openapi_json_len);
+}
+
+int q_h_docs(struct q_req *req)
+{
+  req->content_type = "text/html; charset=utf-8";
+  return ds_buf_append(req->out, q_docs_html, q_docs_html_len);
 }

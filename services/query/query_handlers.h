@@ -20,9 +20,13 @@ int q_h_rejected(struct q_req *req);      /* GET /rejected */
 int q_h_health(struct q_req *req);        /* GET /health */
 int q_h_metrics(struct q_req *req);       /* GET /metrics */
 int q_h_openapi(struct q_req *req);       /* GET /openapi.json */
+int q_h_docs(struct q_req *req);          /* GET /docs */
 
 /* The OpenAPI document, embedded at build time (query_openapi_data.c). */
 extern const unsigned char q_openapi_json[];
 extern const size_t q_openapi_json_len;
+/* The page behind GET /docs (docs.html, embedded like the document). */
+extern const unsigned char q_docs_html[];
+extern const size_t q_docs_html_len;
 
 #endif

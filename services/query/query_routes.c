@@ -20,6 +20,7 @@ const struct q_route q_routes[] = {
     {"GET", "/health", q_h_health, 0},
     {"GET", "/metrics", q_h_metrics, 0},
     {"GET", "/openapi.json", q_h_openapi, 0},
+    {"GET", "/docs", q_h_docs, 0},
 };
 
 const size_t q_routes_n = sizeof q_routes / sizeof q_routes[0];

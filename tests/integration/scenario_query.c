@@ -41,6 +41,19 @@ static void basic_routes(CURL *c)
   json_object_put(o);
   resp_free(&r);
 
+  /* The page that renders the document: self-contained HTML reading it. */
+  http_get(c, "/docs", &r);
+  CHECK(r.status == 200, "docs %ld", r.status);
+  CHECK(strncmp(r.content_type, "text/html", 9) == 0, "docs content type %s", r.content_type);
+  CHECK(r.body && strstr(r.body, "<!-- devicestats-docs -->") != NULL, "docs marker missing");
+  CHECK(r.body && strstr(r.body, "/openapi.json") != NULL, "docs do not read /openapi.json");
+  resp_free(&r);
+  http_get(c, "/openapi.json", &r);
+  o = resp_json(&r);
+  CHECK(jget(jget(jget(o, "paths"), "/docs"), "get") != NULL, "openapi lacks /docs");
+  json_object_put(o);
+  resp_free(&r);
+
   expect_error(c, "GET", "/nope", NULL, NULL, 404, "not_found");
   expect_error(c, "GET", "/devices/x/data/all/more", NULL, NULL, 404, "not_found");
   expect_error(c, "DELETE", "/devices", NULL, NULL, 405, "method_not_allowed");

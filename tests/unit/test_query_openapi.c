@@ -1,6 +1,7 @@
 /* The OpenAPI document (services/query/openapi.json, embedded in the
  * binary) and the routing table must agree: every route appears in the
- * document with its method, and every documented operation is routed. */
+ * document with its method, and every documented operation is routed.
+ * The /docs page that renders it is embedded and self-contained. */
 #include <ctype.h>
 #include <json-c/json.h>
 #include <string.h>
@@ -79,10 +80,27 @@ static void test_documented_routed(void)
   json_object_put(doc);
 }
 
+/* The /docs page is embedded, reads /openapi.json and loads nothing from
+ * elsewhere (users are often offline): no external scripts, styles or URLs. */
+static void test_docs_page(void)
+{
+  const char *html = (const char *)q_docs_html;
+  CU_ASSERT_EQUAL(strlen(html), q_docs_html_len);
+  CU_ASSERT(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(html, "devicestats-docs"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(html, "fetch(\"/openapi.json\")"));
+  CU_ASSERT_PTR_NULL(strstr(html, "http://"));
+  CU_ASSERT_PTR_NULL(strstr(html, "https://"));
+  CU_ASSERT_PTR_NULL(strstr(html, "src="));
+  CU_ASSERT_PTR_NULL(strstr(html, "<link"));
+  CU_ASSERT_PTR_NULL(strstr(html, "@import"));
+}
+
 static const struct ds_test_case tests[] = {
     {"document header", test_header},
     {"every route documented", test_routes_documented},
     {"every operation routed", test_documented_routed},
+    {"docs page self-contained", test_docs_page},
     {NULL, NULL},
 };
 
