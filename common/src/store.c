@@ -5,6 +5,7 @@
 #include "ds/store.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ enum stmt {
   ST_DEVICE_KEY,
   ST_CHUNKS,
   ST_COMPACT,
+  ST_MERGE,
   ST_N,
 };
 
@@ -39,6 +41,7 @@ static const struct {
                    " WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2",
                    4},
     [ST_COMPACT] = {"ds_store_compact", "SELECT ds_compact($1::int4, $2::int4)", 2},
+    [ST_MERGE] = {"ds_store_merge", "SELECT ds_merge_chunks($1::int4, $2::int4)", 2},
 };
 
 /* Which statements this thread's connection has prepared.  A one-entry
@@ -503,29 +506,43 @@ void ds_values_stats(struct ds_values *v, struct ds_stats *out)
   ds_axis_compute(v->z, v->n, &out->z);
 }
 
-int ds_store_compact(PGconn *conn, int32_t key, int max_rows, int *moved, char err[DS_ERRLEN])
+/* Runs one of the (device key, count) -> count functions; *out gets its
+ * result, which must lie in [0, max]. */
+static int call_key_count(PGconn *conn, enum stmt s, int32_t key, int arg, int max, int *out,
+                          char err[DS_ERRLEN])
 {
-  int rc = ensure_prepared(conn, ST_COMPACT, err);
+  int rc = ensure_prepared(conn, s, err);
   if (rc != DS_OK)
     return rc;
   char k[INT4ARR_TEXT_MAX], m[INT4ARR_TEXT_MAX];
   snprintf(k, sizeof k, "%" PRId32, key);
-  snprintf(m, sizeof m, "%d", max_rows);
+  snprintf(m, sizeof m, "%d", arg);
   const char *vals[2] = {k, m};
-  PGresult *res = PQexecPrepared(conn, stmts[ST_COMPACT].name, 2, vals, NULL, NULL, 0);
+  PGresult *res = PQexecPrepared(conn, stmts[s].name, 2, vals, NULL, NULL, 0);
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
     ds_db_errmsg(conn, res, err);
     rc = DS_EDB;
   } else {
     char *end = NULL;
     long v = strtol(PQgetvalue(res, 0, 0), &end, 10);
-    if (end == NULL || *end != '\0' || v < 0 || v > max_rows) {
-      snprintf(err, DS_ERRLEN, "unexpected ds_compact result");
+    if (end == NULL || *end != '\0' || v < 0 || v > max) {
+      snprintf(err, DS_ERRLEN, "unexpected %s result", stmts[s].name);
       rc = DS_EDB;
     } else {
-      *moved = (int)v;
+      *out = (int)v;
     }
   }
   PQclear(res);
   return rc;
+}
+
+int ds_store_compact(PGconn *conn, int32_t key, int max_rows, int *moved, char err[DS_ERRLEN])
+{
+  return call_key_count(conn, ST_COMPACT, key, max_rows, max_rows, moved, err);
+}
+
+int ds_store_merge_chunks(PGconn *conn, int32_t key, int target, int *merged,
+                          char err[DS_ERRLEN])
+{
+  return call_key_count(conn, ST_MERGE, key, target, INT_MAX, merged, err);
 }

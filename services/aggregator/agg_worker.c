@@ -32,10 +32,31 @@ int agg_worker_compact_device(PGconn *c, int32_t key, long long chunk_rows, long
   }
 }
 
-/* Compacts one device in its own transaction, unless a snapshot or another
- * compactor holds the device (it will be compacted there, or next pass). */
+/* Calls of ds_merge_chunks per device and pass: each takes at most 64
+ * chunks, so this bounds one transaction at ~1,000 chunks; a larger backlog
+ * is merged over the next passes. */
+#define MERGE_CALLS_MAX 16
+
+int agg_worker_merge_device(PGconn *c, int32_t key, long long chunk_rows, long long *merged,
+                            char err[DS_ERRLEN])
+{
+  for (int i = 0; i < MERGE_CALLS_MAX; i++) {
+    int took = 0;
+    int rc = ds_store_merge_chunks(c, key, (int)chunk_rows, &took, err);
+    if (rc != DS_OK)
+      return rc;
+    *merged += took;
+    if (took == 0)
+      break;
+  }
+  return DS_OK;
+}
+
+/* Compacts one device, then merges its small chunks (the new one included),
+ * in its own transaction, unless a snapshot or another compactor holds the
+ * device (it will be compacted there, or next pass). */
 static int compact_one(PGconn *c, int32_t key, long long chunk_rows, long long *rows,
-                       char err[DS_ERRLEN])
+                       long long *merged, char err[DS_ERRLEN])
 {
   PGresult *r = PQexec(c, "BEGIN");
   bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -45,10 +66,12 @@ static int compact_one(PGconn *c, int32_t key, long long chunk_rows, long long *
   if (!ok)
     return DS_EDB;
   bool got = false;
-  long long moved = 0;
+  long long moved = 0, took = 0;
   int rc = agg_db_lock_device(c, key, true, &got, err);
   if (rc == DS_OK && got)
     rc = agg_worker_compact_device(c, key, chunk_rows, &moved, err);
+  if (rc == DS_OK && got)
+    rc = agg_worker_merge_device(c, key, chunk_rows, &took, err);
   if (rc != DS_OK) {
     agg_db_rollback(c);
     return rc;
@@ -63,11 +86,12 @@ static int compact_one(PGconn *c, int32_t key, long long chunk_rows, long long *
     return DS_EDB;
   }
   *rows += moved;
+  *merged += took;
   return DS_OK;
 }
 
 int agg_worker_compact_pass(PGconn *c, const struct agg_cfg *cfg, long long *rows,
-                            char err[DS_ERRLEN])
+                            long long *merged, char err[DS_ERRLEN])
 {
   int32_t *keys = NULL;
   size_t n = 0;
@@ -78,7 +102,7 @@ int agg_worker_compact_pass(PGconn *c, const struct agg_cfg *cfg, long long *row
       rc = DS_ESTOPPED;
       break;
     }
-    rc = compact_one(c, keys[i], cfg->chunk_rows, rows, err);
+    rc = compact_one(c, keys[i], cfg->chunk_rows, rows, merged, err);
   }
   DS_FREE(keys);
   return rc;
@@ -213,18 +237,19 @@ static void maybe_compact(struct agg_worker *w)
   if (w->index != 0 || w->cfg->compact_interval_s <= 0 || ds_time_mono_ms() < w->next_compact_ms)
     return;
   char err[DS_ERRLEN] = "";
-  long long rows = 0;
+  long long rows = 0, merged = 0;
   int64_t t0 = ds_time_mono_ms();
-  int rc = agg_worker_compact_pass(w->conn, w->cfg, &rows, err);
+  int rc = agg_worker_compact_pass(w->conn, w->cfg, &rows, &merged, err);
   atomic_fetch_add(&w->counters.compacted_rows, rows);
   w->next_compact_ms = ds_time_mono_ms() + w->cfg->compact_interval_s * 1000;
   if (rc == DS_EDB) {
     ds_log_msg(DS_LOG_WARN, "compact_failed", "%s", err);
     agg_db_rollback(w->conn);
-  } else if (rows > 0) {
+  } else if (rows > 0 || merged > 0) {
     struct ds_logline l;
     if (ds_log_begin(&l, DS_LOG_DEBUG, "compacted")) {
       ds_log_int(&l, "rows", rows);
+      ds_log_int(&l, "chunks_merged", merged);
       ds_log_int(&l, "dur_ms", ds_time_mono_ms() - t0);
       ds_log_end(&l);
     }

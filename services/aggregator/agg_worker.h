@@ -59,12 +59,20 @@ DS_MUSTCHECK int agg_worker_start(struct agg_worker *w);
  * that a blocked query cannot hold the shutdown. */
 void agg_worker_join(struct agg_worker *w, long long timeout_ms);
 
-/* One pass of compaction over the devices due (also used by tests).
- * Returns DS_OK or DS_EDB / DS_ESTOPPED. */
+/* One pass of compaction over the devices due (also used by tests): each
+ * device's recent rows go into chunks, then its small chunks are merged
+ * (agg_worker_merge_device).  Adds the rows moved to *rows and the chunks
+ * merged away to *merged.  Returns DS_OK or DS_EDB / DS_ESTOPPED. */
 DS_MUSTCHECK int agg_worker_compact_pass(PGconn *c, const struct agg_cfg *cfg, long long *rows,
-                                         char err[DS_ERRLEN]);
+                                         long long *merged, char err[DS_ERRLEN]);
 /* Compacts one device's recent rows completely (chunks of chunk_rows). */
 DS_MUSTCHECK int agg_worker_compact_device(PGconn *c, int32_t key, long long chunk_rows,
                                            long long *rows, char err[DS_ERRLEN]);
+/* Merges a device's chunks of fewer than chunk_rows / 2 samples into chunks
+ * of chunk_rows (ds_store_merge_chunks), a bounded number of times per call
+ * so one device cannot hold a transaction for long; adds the chunks taken to
+ * *merged.  Chunks locked by another transaction are left for later. */
+DS_MUSTCHECK int agg_worker_merge_device(PGconn *c, int32_t key, long long chunk_rows,
+                                         long long *merged, char err[DS_ERRLEN]);
 
 #endif
