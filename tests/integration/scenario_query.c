@@ -304,6 +304,96 @@ static void device_list(CURL *c, const struct ref_set *a)
   resp_free(&r);
 }
 
+/* GET /devices in pages of limit, following "next", must give exactly the
+ * full list (same order, same rows); it-q-big (mostly compacted chunks plus
+ * recent rows) has its exact count and first/last times in both. */
+static void device_pages(CURL *c)
+{
+  struct resp r;
+  http_get(c, "/devices", &r);
+  CHECK(r.status == 200, "devices %ld", r.status);
+  struct json_object *all = resp_json(&r), *list = jget(all, "devices");
+  CHECK(jget(all, "next") == NULL, "unpaged list has next");
+  resp_free(&r);
+  size_t n = list ? json_object_array_length(list) : 0;
+  CHECK(n >= 3, "devices listed: %zu", n);
+  bool big_seen = false;
+  for (size_t i = 0; i < n; i++) {
+    struct json_object *d = json_object_array_get_idx(list, i);
+    if (i > 0)
+      CHECK(strcmp(jstr(json_object_array_get_idx(list, i - 1), "id"), jstr(d, "id")) < 0,
+            "not sorted at %zu", i);
+    if (strcmp(jstr(d, "id"), "it-q-big") != 0)
+      continue;
+    big_seen = true;
+    CHECK(json_object_get_int64(jget(d, "count")) == BIG_N, "big count %s",
+          json_object_to_json_string(d));
+    CHECK(strcmp(jstr(d, "first"), "2026-11-28T00:00:00.000Z") == 0, "big first %s",
+          jstr(d, "first"));
+    CHECK(strcmp(jstr(d, "last"), "2026-11-28T00:01:39.999Z") == 0, "big last %s",
+          jstr(d, "last"));
+  }
+  CHECK(big_seen, "it-q-big not listed");
+
+  /* Pages of 2 and of 1, the last one with next: null. */
+  static const int sizes[] = {2, 1};
+  for (size_t s = 0; s < 2; s++) {
+    char path[256];
+    char after[80] = "";
+    size_t got = 0, pages = 0;
+    for (;;) {
+      if (after[0] != '\0')
+        snprintf(path, sizeof path, "/devices?limit=%d&after=%s", sizes[s], after);
+      else
+        snprintf(path, sizeof path, "/devices?limit=%d", sizes[s]);
+      http_get(c, path, &r);
+      CHECK(r.status == 200, "%s: %ld", path, r.status);
+      struct json_object *o = resp_json(&r), *pl = jget(o, "devices"), *next = NULL;
+      CHECK(json_object_object_get_ex(o, "next", &next), "%s: no next", path);
+      size_t pn = pl ? json_object_array_length(pl) : 0;
+      CHECK(pn <= (size_t)sizes[s], "%s: %zu rows", path, pn);
+      for (size_t i = 0; i < pn && got < n; i++, got++) {
+        const char *want = json_object_to_json_string(json_object_array_get_idx(list, got));
+        const char *have = json_object_to_json_string(json_object_array_get_idx(pl, i));
+        CHECK(strcmp(want, have) == 0, "%s row %zu: %s want %s", path, i, have, want);
+      }
+      pages++;
+      bool last = next == NULL;
+      if (!last) {
+        CHECK(pn == (size_t)sizes[s], "%s: next with a short page", path);
+        snprintf(after, sizeof after, "%s", json_object_get_string(next));
+      }
+      json_object_put(o);
+      resp_free(&r);
+      if (last || pages > n + 1)
+        break;
+    }
+    CHECK(got == n, "pages of %d gave %zu devices, want %zu", sizes[s], got, n);
+  }
+  /* after alone: the rest of the list, no next. */
+  const char *first = jstr(json_object_array_get_idx(list, 0), "id");
+  char path[256];
+  snprintf(path, sizeof path, "/devices?after=%s", first);
+  http_get(c, path, &r);
+  struct json_object *o = resp_json(&r), *next = (struct json_object *)1;
+  CHECK(json_object_array_length(jget(o, "devices")) == n - 1, "after alone");
+  CHECK(json_object_object_get_ex(o, "next", &next) && next == NULL, "after alone: next");
+  json_object_put(o);
+  resp_free(&r);
+  http_get(c, "/devices?after=zzzz&limit=5", &r);
+  o = resp_json(&r);
+  CHECK(json_object_array_length(jget(o, "devices")) == 0, "after the last device");
+  json_object_put(o);
+  resp_free(&r);
+  json_object_put(all);
+
+  expect_error(c, "GET", "/devices?limit=0", NULL, NULL, 400, NULL);
+  expect_error(c, "GET", "/devices?limit=10001", NULL, NULL, 400, NULL);
+  expect_error(c, "GET", "/devices?limit=abc", NULL, NULL, 400, NULL);
+  expect_error(c, "GET", "/devices?after=bad%24id", NULL, NULL, 400, "bad_device_id");
+  expect_error(c, "GET", "/devices?after=", NULL, NULL, 400, "bad_device_id");
+}
+
 static void users(CURL *c, const struct ref_set *a, const struct ref_set *b)
 {
   struct resp r;
@@ -566,6 +656,7 @@ int main(void)
   users(c, &a, &b);
   rejected(c, m);
   big_device(c, &big);
+  device_pages(c);
   concurrent(&big);
   metrics(c);
 
