@@ -49,14 +49,21 @@ struct q_server {
   atomic_bool stopping;
   atomic_bool db_down; /* for logging state changes once */
   atomic_bool mqtt_up;
+  pthread_mutex_t log_mu; /* libmicrohttpd message throttle */
+  int64_t log_next_ms;     /* when the next message may be written */
+  unsigned long long log_suppressed;
+  char log_last[512];      /* the latest suppressed message */
   pthread_mutex_t budget_mu;
   pthread_cond_t budget_cv;
   size_t budget_used, budget_max;
   struct q_metrics metrics;
 };
 
-/* Per HTTP request (MHD's con_cls). */
+/* Per HTTP request (MHD's con_cls), created when the request line has been
+ * read (on_uri) or, failing that, by the first on_request call. */
 struct conn_state {
+  bool started;     /* on_request has seen it */
+  size_t uri_len;   /* raw request target, up to Q_URI_MAX + 1 */
   int64_t t0_us;
   struct ds_buf body;
   bool too_large;
@@ -415,6 +422,67 @@ static enum MHD_Result simple_error(struct q_server *s, struct MHD_Connection *c
   return ret;
 }
 
+static struct conn_state *conn_new(struct q_server *s)
+{
+  struct conn_state *cs = calloc(1, sizeof *cs);
+  if (cs == NULL)
+    return NULL;
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+    cs->t0_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+  cs->route = -1;
+  ds_buf_init(&cs->body, (size_t)s->cfg->body_max);
+  atomic_fetch_add(&s->active, 1);
+  return cs;
+}
+
+/* MHD's URI log callback: the raw request target, before it is split and
+ * decoded, so its length is the one the client sent.  The state returned
+ * becomes the request's con_cls (on_completed frees it). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+  (void)c;
+  struct conn_state *cs = conn_new(cls);
+  if (cs != NULL)
+    cs->uri_len = strnlen(uri, Q_URI_MAX + 1);
+  return cs;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+  (void)kind;
+  size_t *n = cls;
+  *n += strlen(key) + 2 + (value != NULL ? strlen(value) : 0) + 2;
+  return *n > Q_HEADERS_MAX ? MHD_NO : MHD_YES;
+}
+
+/* The first call for a request: our size limits, then the declared body. */
+static enum MHD_Result on_first_call(struct q_server *s, struct MHD_Connection *c,
+                                     struct conn_state *cs)
+{
+  cs->started = true;
+  if (cs->uri_len > Q_URI_MAX)
+    return simple_error(s, c, cs, 414, "uri_too_long",
+                        "the request target (path and query) is longer than 8192 bytes");
+  size_t hdr = 0;
+  MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &hdr);
+  if (hdr > Q_HEADERS_MAX)
+    return simple_error(s, c, cs, 431, "headers_too_large",
+                        "the request headers are larger than 16384 bytes");
+  const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+  if (cl != NULL) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (errno != 0 || end == cl || n > (unsigned long long)s->cfg->body_max)
+      cs->too_large = true;
+  }
+  if (cs->too_large)
+    return simple_error(s, c, cs, 413, "too_large", "the request body is too large");
+  return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -423,35 +491,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   struct q_server *s = cls;
   struct conn_state *cs = *con_cls;
   if (cs == NULL) {
-    cs = calloc(1, sizeof *cs);
+    cs = conn_new(s);
     if (cs == NULL)
       return MHD_NO;
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
-      cs->t0_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-    cs->route = -1;
-    ds_buf_init(&cs->body, (size_t)s->cfg->body_max);
     *con_cls = cs;
-    atomic_fetch_add(&s->active, 1);
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl != NULL) {
-      char *end = NULL;
-      errno = 0;
-      unsigned long long n = strtoull(cl, &end, 10);
-      if (errno != 0 || end == cl || n > (unsigned long long)s->cfg->body_max)
-        cs->too_large = true;
-    }
-    if (cs->too_large)
-      return simple_error(s, c, cs, 413, "too_large", "the request body is too large");
-    return MHD_YES;
   }
+  if (!cs->started)
+    return on_first_call(s, c, cs);
   if (*upload_size > 0) {
     /* A chunked body can outgrow the limit only while it arrives: MHD does
      * not take an answer mid-upload, so the rest is discarded (up to a
      * bound, then the connection is closed) and 413 answered at the end. */
-    if (!cs->too_large && ds_buf_append(&cs->body, upload, *upload_size) != DS_OK)
+    if (cs->status == 0 && !cs->too_large &&
+        ds_buf_append(&cs->body, upload, *upload_size) != DS_OK)
       cs->too_large = true;
-    if (cs->too_large) {
+    if (cs->too_large || cs->status != 0) {
       cs->discarded += *upload_size;
       if (cs->discarded > 16 * (size_t)s->cfg->body_max)
         return MHD_NO;
@@ -459,11 +513,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *upload_size = 0;
     return MHD_YES;
   }
-  if (cs->too_large) {
-    if (cs->status != 0)
-      return MHD_YES; /* answered already (Content-Length too large) */
+  if (cs->status != 0)
+    return MHD_YES; /* answered already (a limit on the first call) */
+  if (cs->too_large)
     return simple_error(s, c, cs, 413, "too_large", "the request body is too large");
-  }
   return dispatch(s, c, url, method, cs);
 }
 
@@ -494,15 +547,64 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   atomic_fetch_sub(&s->active, 1);
 }
 
+/* One event=http_server line (suppressed=N when messages were dropped). */
+static void mhd_log_line(const char *msg, unsigned long long suppressed)
+{
+  struct ds_logline l;
+  if (!ds_log_begin(&l, DS_LOG_WARN, "http_server"))
+    return;
+  if (suppressed > 0)
+    ds_log_int(&l, "suppressed", (long long)suppressed);
+  ds_log_str(&l, "msg", msg);
+  ds_log_end(&l);
+}
+
+/* libmicrohttpd's own messages (malformed requests, requests past its
+ * memory pool, ...) are triggered by clients: at most one line per
+ * Q_MHD_LOG_PERIOD_MS; the rest are counted and reported with the next
+ * line, or by mhd_log_flush when no further message comes. */
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
-  (void)cls;
+  struct q_server *s = cls;
   char msg[512];
   vsnprintf(msg, sizeof msg, fmt, ap);
   size_t n = strlen(msg);
   while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
     msg[--n] = '\0';
-  ds_log_msg(DS_LOG_WARN, "http_server", "%s", msg);
+  int64_t now = ds_time_mono_ms();
+  unsigned long long suppressed = 0;
+  bool write_it = false;
+  pthread_mutex_lock(&s->log_mu);
+  if (now >= s->log_next_ms) {
+    write_it = true;
+    suppressed = s->log_suppressed;
+    s->log_suppressed = 0;
+    s->log_next_ms = now + Q_MHD_LOG_PERIOD_MS;
+  } else {
+    s->log_suppressed++;
+    memcpy(s->log_last, msg, n + 1);
+  }
+  pthread_mutex_unlock(&s->log_mu);
+  if (write_it)
+    mhd_log_line(msg, suppressed);
+}
+
+/* Reports messages suppressed in a period that has ended (or all of them
+ * when force, at shutdown) with the latest of them. */
+static void mhd_log_flush(struct q_server *s, int64_t now, bool force)
+{
+  char msg[sizeof s->log_last];
+  unsigned long long suppressed = 0;
+  pthread_mutex_lock(&s->log_mu);
+  if (s->log_suppressed > 0 && (force || now >= s->log_next_ms)) {
+    suppressed = s->log_suppressed;
+    s->log_suppressed = 0;
+    s->log_next_ms = now + Q_MHD_LOG_PERIOD_MS;
+    memcpy(msg, s->log_last, sizeof msg);
+  }
+  pthread_mutex_unlock(&s->log_mu);
+  if (suppressed > 0)
+    mhd_log_line(msg, suppressed);
 }
 
 /* ---- lifecycle ---- */
@@ -524,6 +626,8 @@ int q_server_start(const struct q_cfg *cfg, struct ds_mqtt *mqtt, struct q_serve
   s->mqtt = mqtt;
   s->listen_fd = MHD_INVALID_SOCKET;
   s->budget_max = (size_t)cfg->mem_budget_mb * 1024 * 1024;
+  pthread_mutex_init(&s->log_mu, NULL);
+  s->log_next_ms = INT64_MIN / 2;
   pthread_mutex_init(&s->budget_mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -557,8 +661,8 @@ int q_server_start(const struct q_cfg *cfg, struct ds_mqtt *mqtt, struct q_serve
       flags | MHD_USE_EPOLL, (uint16_t)cfg->http_port, NULL, NULL, on_request, s,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+      (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)Q_MHD_POOL_BYTES,
+      MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
       MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
   if (s->daemon == NULL) {
     snprintf(err, DS_ERRLEN, "cannot listen on %.64s:%lld: %s", cfg->http_addr, cfg->http_port,
@@ -616,6 +720,7 @@ void q_server_run(struct q_server *s)
   while (!ds_signal_stop_requested()) {
     int64_t now = ds_time_mono_ms();
     keep_mqtt(s, now, &next_mqtt);
+    mhd_log_flush(s, now, false);
     if (now >= next_stats) {
       log_stats(s);
       next_stats = now + s->cfg->stats_period_s * 1000;
@@ -640,12 +745,15 @@ void q_server_free(struct q_server *s)
 {
   if (s == NULL)
     return;
-  if (s->daemon != NULL)
+  if (s->daemon != NULL) {
     MHD_stop_daemon(s->daemon);
+    mhd_log_flush(s, ds_time_mono_ms(), true);
+  }
   if (s->listen_fd != MHD_INVALID_SOCKET)
     close(s->listen_fd);
   pthread_key_delete(s->thread_key);
   pthread_cond_destroy(&s->budget_cv);
   pthread_mutex_destroy(&s->budget_mu);
+  pthread_mutex_destroy(&s->log_mu);
   free(s);
 }

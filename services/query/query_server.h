@@ -22,6 +22,17 @@ extern const int64_t q_lat_bounds_us[Q_LAT_BUCKETS];
 extern const int q_status_codes[Q_STATUS_N];
 #define Q_ROUTES_MAX 32
 
+/* Request size limits, answered with JSON 414/431 by the access handler.
+ * libmicrohttpd's own limit (the per-connection memory pool,
+ * Q_MHD_POOL_BYTES) sits well above their sum, so only requests past it get
+ * libmicrohttpd's HTML answers (and a rate-limited event=http_server). */
+#define Q_URI_MAX 8192        /* raw request target, path plus query string */
+#define Q_HEADERS_MAX 16384   /* request header lines, "name: value\r\n" each */
+#define Q_MHD_POOL_BYTES (64u * 1024)
+/* libmicrohttpd's messages: at most one line per this many ms, the next
+ * one saying how many were suppressed in between. */
+#define Q_MHD_LOG_PERIOD_MS 5000
+
 struct q_metrics {
   /* [route index, or q_routes_n for "unmatched"][status index] */
   atomic_ullong requests[Q_ROUTES_MAX + 1][Q_STATUS_N + 1];

@@ -3,7 +3,12 @@
  * the test published (over HTTP and over MQTT), series buckets, users'
  * totals over the union, rejected messages, a 100,000-sample device with
  * its exact median, and concurrent clients getting consistent answers. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "ds/mqtt.h"
 #include "scenario_query_http.h"
@@ -58,6 +63,148 @@ static void basic_routes(CURL *c)
   expect_error(c, "GET", "/devices/x/data/all/more", NULL, NULL, 404, "not_found");
   expect_error(c, "DELETE", "/devices", NULL, NULL, 405, "method_not_allowed");
   expect_error(c, "GET", "/users", NULL, NULL, 405, "method_not_allowed");
+}
+
+/* GET path with one extra header line; status 0 when the exchange failed. */
+static void get_with_header(CURL *c, const char *path, const char *header, struct resp *r)
+{
+  size_t ulen = strlen(env_or_die("DS_TEST_HTTP_URL")) + strlen(path) + 1;
+  char *url = malloc(ulen);
+  snprintf(url, ulen, "%s%s", env_or_die("DS_TEST_HTTP_URL"), path);
+  memset(r, 0, sizeof *r);
+  struct curl_slist *h = header != NULL ? curl_slist_append(NULL, header) : NULL;
+  curl_easy_reset(c);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (curl_easy_perform(c) == CURLE_OK) {
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    snprintf(r->content_type, sizeof r->content_type, "%s", ct ? ct : "");
+  }
+  curl_slist_free_all(h);
+  free(url);
+}
+
+static char *repeat(char ch, size_t n, const char *prefix)
+{
+  size_t pl = strlen(prefix);
+  char *s = malloc(pl + n + 1);
+  memcpy(s, prefix, pl);
+  memset(s + pl, ch, n);
+  s[pl + n] = '\0';
+  return s;
+}
+
+static void check_json_error(const struct resp *r, long status, const char *code, const char *what)
+{
+  CHECK(r->status == status, "%s: status %ld, want %ld", what, r->status, status);
+  CHECK(strncmp(r->content_type, "application/json", 16) == 0, "%s: content type %s", what,
+        r->content_type);
+  struct json_object *o = r->body ? json_tokener_parse(r->body) : NULL;
+  CHECK(o != NULL && strcmp(jstr(o, "error"), code) == 0 && jget(o, "detail") != NULL,
+        "%s: %.200s", what, r->body ? r->body : "");
+  json_object_put(o);
+}
+
+/* Lines of the query service's log containing s (the harness's logs). */
+static int log_lines(const char *s)
+{
+  char path[1024];
+  snprintf(path, sizeof path, "%s/logs/query.log", env_or_die("DS_TEST_DIR"));
+  FILE *f = fopen(path, "r");
+  CHECK(f != NULL, "cannot read %s", path);
+  if (f == NULL)
+    return -1;
+  char line[4096];
+  int n = 0;
+  while (fgets(line, sizeof line, f) != NULL)
+    n += strstr(line, s) != NULL;
+  fclose(f);
+  return n;
+}
+
+/* Sends raw bytes on a new connection; returns the status of the answer's
+ * status line (0 when none). */
+static int raw_request(const char *req)
+{
+  const char *u = env_or_die("DS_TEST_HTTP_URL"); /* http://127.0.0.1:PORT */
+  const char *colon = strrchr(u, ':');
+  int port = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int status = 0;
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+      write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n > 12) {
+      buf[n] = '\0';
+      if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
+        status = (int)strtol(buf + 9, NULL, 10);
+    }
+  }
+  close(fd);
+  return status;
+}
+
+/* Request size limits: past ours (8192-byte target, 16384 bytes of
+ * headers) the answer is our JSON 414/431; just under them the request is
+ * served.  Past libmicrohttpd's own memory limit, and for malformed
+ * requests, libmicrohttpd answers itself (HTML) and logs event=http_server:
+ * at most one line per 5 s, then one with suppressed=N. */
+static void request_limits(CURL *c)
+{
+  struct resp r;
+  char *path = repeat('a', 9000, "/devices?after=");
+  get_with_header(c, path, NULL, &r);
+  check_json_error(&r, 414, "uri_too_long", "long URI");
+  resp_free(&r);
+  free(path);
+  path = repeat('a', 8000, "/devices?after=");
+  get_with_header(c, path, NULL, &r);
+  check_json_error(&r, 400, "bad_device_id", "URI under the limit");
+  resp_free(&r);
+  free(path);
+
+  char *hdr = repeat('b', 20000, "X-Big: ");
+  get_with_header(c, "/health", hdr, &r);
+  check_json_error(&r, 431, "headers_too_large", "large header");
+  resp_free(&r);
+  free(hdr);
+  hdr = repeat('b', 15000, "X-Big: ");
+  get_with_header(c, "/health", hdr, &r);
+  CHECK(r.status == 200, "header under the limit: %ld", r.status);
+  resp_free(&r);
+  free(hdr);
+
+  int before = log_lines("event=http_server");
+  path = repeat('a', 100000, "/devices?after=");
+  for (int i = 0; i < 10; i++) {
+    get_with_header(c, path, NULL, &r);
+    CHECK(r.status == 414, "URI past libmicrohttpd's pool: %ld", r.status);
+    resp_free(&r);
+    CHECK(raw_request("GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n") == 400,
+          "malformed request");
+  }
+  free(path);
+  http_get(c, "/health", &r);
+  CHECK(r.status == 200, "health after bad requests: %ld", r.status);
+  resp_free(&r);
+  int after = log_lines("event=http_server");
+  CHECK(after - before <= 2, "http_server lines not rate-limited: %d for 20 bad requests",
+        after - before);
+  int64_t end = now_ms() + 10000;
+  while (log_lines("event=http_server suppressed=") == 0 && now_ms() < end)
+    sleep_ms(250);
+  CHECK(log_lines("event=http_server suppressed=") > 0, "no suppressed=N line");
 }
 
 /* Posts n samples over HTTP as one array; returns the HTTP status. */
@@ -638,6 +785,7 @@ int main(void)
   struct ref_set a = {0}, b = {0}, big = {0};
 
   basic_routes(c);
+  request_limits(c);
   write_route_errors(c);
 
   /* Device a: 500 samples over HTTP (5 arrays of 100), 10 ms apart, then
