@@ -392,12 +392,16 @@ int q_h_rejected(struct q_req *req)
 
 int q_h_health(struct q_req *req)
 {
-  bool db_up = false;
-  PGconn *db = q_db(req);
+  /* A probe result up to a second old is good enough for a health check,
+   * and keeps a /health flood off the database. */
+  bool db_up = q_health_fresh(req, 1000);
+  PGconn *db = db_up ? NULL : q_db(req);
   if (db != NULL) {
     PGresult *res = q_db_exec(req, db, "q_health", "SELECT 1", 0, NULL, 0);
     db_up = PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!db_up)
+    if (db_up)
+      q_health_mark(req);
+    else
       (void)q_db_fail(req, db, res);
     PQclear(res);
   }

@@ -82,6 +82,11 @@ int q_error(struct q_req *req, int status, const char *code, const char *detail)
 /* The thread's database connection, connecting lazily.  On failure writes a
  * 503 {"error":"db_unavailable"} answer and returns NULL. */
 PGconn *q_db(struct q_req *req);
+/* Whether this thread's database connection passed the health probe less
+ * than max_age_ms ago (so /health under load costs no round trip), and
+ * recording that it just did. */
+bool q_health_fresh(struct q_req *req, int64_t max_age_ms);
+void q_health_mark(struct q_req *req);
 /* After a failed query: answers 503 db_unavailable when the connection is
  * broken (it is dropped and reconnected by a later request), else 500 with
  * the libpq error; res may be NULL.  Returns DS_OK like q_error. */

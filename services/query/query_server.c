@@ -36,6 +36,7 @@ struct q_thread {
   int64_t last_fail_ms;
   const char *prepared[PREPARED_MAX];
   size_t n_prepared;
+  int64_t health_ok_ms; /* when this connection last answered the health probe */
 };
 
 struct q_server {
@@ -218,6 +219,19 @@ PGresult *q_db_exec(struct q_req *req, PGconn *conn, const char *name, const cha
   if (prepared)
     return PQexecPrepared(conn, name, nparams, values, NULL, NULL, result_format);
   return PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, result_format);
+}
+
+bool q_health_fresh(struct q_req *req, int64_t max_age_ms)
+{
+  struct q_thread *t = req->thread;
+  return t != NULL && t->db != NULL && t->health_ok_ms != 0 &&
+         ds_time_mono_ms() - t->health_ok_ms < max_age_ms;
+}
+
+void q_health_mark(struct q_req *req)
+{
+  if (req->thread != NULL)
+    req->thread->health_ok_ms = ds_time_mono_ms();
 }
 
 /* ---- memory budget ---- */
