@@ -40,9 +40,10 @@
 #                                  (default: a new directory under /var/tmp)
 set -euo pipefail
 
+# shellcheck disable=SC2034  # read by stack.sh
 DS_PROG=bench.sh
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=lib/stack.sh
+# shellcheck source=scripts/lib/stack.sh
 . "$SRC/scripts/lib/stack.sh"
 
 BUILD=${DS_BENCH_BUILD_DIR:-$SRC/build-bench}
@@ -123,7 +124,14 @@ MQTT_PORT=$(ds_free_port "$PG_PORT")
 HTTP_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT")
 CONST_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT")
 
+# Helpers started in the background (sink, constant server, mosquitto_sub),
+# by pid; each is untracked once reaped, so cleanup never signals a reused pid.
 EXTRA_PIDS=()
+untrack() {
+  local p keep=()
+  for p in "${EXTRA_PIDS[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done
+  EXTRA_PIDS=("${keep[@]}")
+}
 cleanup() {
   local rc=$? n p
   set +e
@@ -168,6 +176,7 @@ sql() { "${PSQL[@]}" -c "$1"; }
 # for the previous one's checkpoint.
 checkpoint() { ds_psql_admin "$RUN" "$PG_PORT" -d devicestats -c CHECKPOINT; }
 
+# shellcheck disable=SC2034  # read by ds_service_start
 DS_SVC_ENV=(
   "DATABASE_URL=$DATABASE_URL" "MQTT_URL=$MQTT_URL" "HTTP_PORT=$HTTP_PORT"
   "HTTP_ADDR=127.0.0.1" "API_TOKEN=$(ds_gen_secret)" "QUERY_THREADS=$QUERY_THREADS"
@@ -221,7 +230,7 @@ naive_table() {
 # sql_best N SQL: best wall time (ms, psql \timing) of N runs.
 sql_best() {
   local n=$1 q=$2 i
-  { echo '\timing on'; for ((i = 0; i < n; i++)); do echo "$q"; done; } |
+  { printf '%s\n' '\timing on'; for ((i = 0; i < n; i++)); do echo "$q"; done; } |
     "$DS_PG_BINDIR/psql" -X -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -o /dev/null 2>&1 |
     sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -g | head -n 1
 }
@@ -273,6 +282,7 @@ broker_ceiling() {
   line=$("$LOADGEN" --devices "$DEVICES" --samples "$n" --batch "$batch" \
     --connections "$PUB_CONNS" --inflight "$PUB_INFLIGHT")
   wait "$sp" || note "sink: $(tail -n 1 "$out")"
+  untrack "$sp"
   local sl; sl=$(tail -n 1 "$out")
   RATE_A=$(calc "$n * 1000 / ($(kv last_ms "$sl") - $(kv start_ms "$line"))")
   PUB_A=$(kv rate "$line")
@@ -305,9 +315,9 @@ end_to_end() {
 # best_of FN ARGS...: runs FN REPEAT times and keeps the run with the highest
 # rate (its RATE_x and PUB_x), to damp what other processes on the machine do.
 best_of() {
-  local fn=$1 i br= bp=; shift
+  local fn=$1 i br='' bp=''; shift
   for ((i = 0; i < REPEAT; i++)); do
-    RATE_A= RATE_B= RATE_C= PUB_A= PUB_C=
+    RATE_A='' RATE_B='' RATE_C='' PUB_A='' PUB_C=''
     "$fn" "$@" || return 1
     local r=${RATE_A:-${RATE_B:-$RATE_C}} p=${PUB_A:-$PUB_C}
     if [ -z "$br" ] || awk -v a="$r" -v b="$br" 'BEGIN { exit !(a > b) }'; then br=$r bp=$p; fi
@@ -400,6 +410,7 @@ query_section() {
   for ((i = 0; i < 100; i++)); do grep -q ready "$RUN/consthttp.out" && break; sleep 0.05; done
   e=$(wrk_rps "http://127.0.0.1:$CONST_PORT/health")
   kill "$cp"; wait "$cp" 2>/dev/null || true
+  untrack "$cp"
 
   row "3a all-time statistics of 1 device × $(fmt_int "$Q_SAMPLES"), SQL percentile_cont on naive rows (best of 3)" "$(fmt_ms "$a_naive")" "" "" "" ""
   row "3a same SQL on the device_samples view (best of 3)" "$(fmt_ms "$a_view")" "" "" "" ""
@@ -451,6 +462,7 @@ recalc() {
   done
   RECALC_MS=$(($(now_ms) - t0))
   kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null || true
+  untrack "$sp"
   [ -n "$RECALC_EVENT" ] || { note "no done/failed status for $rid within ${WAIT_S}s"; return 1; }
   note "recalc $rid: ${RECALC_MS} ms: $RECALC_EVENT"
   grep -q '"state": *"done"' <<<"$RECALC_EVENT"
