@@ -1,7 +1,7 @@
 /* Reading samples back for statistics: both sample tables, in PostgreSQL's
- * binary format, into plain value arrays.  Chunks are read in single-row mode
- * and recent rows through a cursor, so libpq never holds more than one chunk
- * (or one batch of rows) at a time: memory is the output arrays plus ~1 MB. */
+ * binary format, into plain value arrays, with one statement in single-row
+ * mode, so libpq never holds more than one chunk (or one recent row) at a
+ * time: memory is the output arrays plus one chunk. */
 #include "ds/store.h"
 
 #include <inttypes.h>
@@ -12,15 +12,13 @@
 #include "ds/db.h"
 #include "ds/time.h"
 
-/* Rows fetched from the samples_recent cursor per round trip. */
-#define RECENT_BATCH "8192"
 #define INT4ARR_TEXT_MAX 16
 
 /* ---- prepared statements, once per connection ---- */
 
 enum stmt {
   ST_DEVICE_KEY,
-  ST_CHUNKS,
+  ST_SAMPLES,
   ST_COMPACT,
   ST_MERGE,
   ST_N,
@@ -34,12 +32,22 @@ static const struct {
     [ST_DEVICE_KEY] = {"ds_store_device_key", "SELECT id FROM devices WHERE name = $1", 1},
     /* ts is sent only when a chunk is not wholly inside the range or the
      * caller wants times: a CASE that yields NULL leaves the array toasted. */
-    [ST_CHUNKS] = {"ds_store_chunks",
-                   "SELECT n, x, y, z,"
-                   " CASE WHEN $4 OR first_ts < $2 OR last_ts >= $3 THEN ts END"
-                   " FROM sample_chunks"
-                   " WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2",
-                   4},
+    /* One statement reads both tables, so they are seen in one snapshot (a
+     * concurrent ds_compact cannot make a sample appear twice or not at all)
+     * without a transaction's extra round trips.  Recent rows come as
+     * one-element arrays, so every row has the chunk shape.  ts is sent only
+     * when a chunk is not wholly inside the range or the caller wants times:
+     * a CASE that yields NULL leaves the array toasted. */
+    [ST_SAMPLES] = {"ds_store_samples",
+                    "SELECT n, x, y, z,"
+                    " CASE WHEN $4 OR first_ts < $2 OR last_ts >= $3 THEN ts END"
+                    " FROM sample_chunks"
+                    " WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2"
+                    " UNION ALL"
+                    " SELECT 1, ARRAY[x], ARRAY[y], ARRAY[z], CASE WHEN $4 THEN ARRAY[ts] END"
+                    " FROM samples_recent"
+                    " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3",
+                    4},
     [ST_COMPACT] = {"ds_store_compact", "SELECT ds_compact($1::int4, $2::int4)", 2},
     [ST_MERGE] = {"ds_store_merge", "SELECT ds_merge_chunks($1::int4, $2::int4)", 2},
 };
@@ -283,11 +291,12 @@ static int add_chunk(PGresult *res, int64_t start_pg, int64_t end_pg, bool want_
   return DS_OK;
 }
 
-/* Reads the chunks overlapping the range in single-row mode. */
-static int fetch_chunks(PGconn *conn, const char *keys_text, int64_t start_pg, int64_t end_pg,
+/* Reads the chunks overlapping the range and the recent rows inside it, in
+ * single-row mode: libpq holds one row at a time. */
+static int fetch_samples(PGconn *conn, const char *keys_text, int64_t start_pg, int64_t end_pg,
                         bool want_ts, struct ds_values *out, char err[DS_ERRLEN])
 {
-  int rc = ensure_prepared(conn, ST_CHUNKS, err);
+  int rc = ensure_prepared(conn, ST_SAMPLES, err);
   if (rc != DS_OK)
     return rc;
   uint64_t s_be = (uint64_t)start_pg, e_be = (uint64_t)end_pg;
@@ -299,7 +308,7 @@ static int fetch_chunks(PGconn *conn, const char *keys_text, int64_t start_pg, i
   const char *vals[4] = {keys_text, (const char *)&s_be, (const char *)&e_be, &want};
   int lens[4] = {0, 8, 8, 1};
   int fmts[4] = {0, 1, 1, 1};
-  if (!PQsendQueryPrepared(conn, stmts[ST_CHUNKS].name, 4, vals, lens, fmts, 1)) {
+  if (!PQsendQueryPrepared(conn, stmts[ST_SAMPLES].name, 4, vals, lens, fmts, 1)) {
     ds_db_errmsg(conn, NULL, err);
     return DS_EDB;
   }
@@ -323,93 +332,6 @@ static int fetch_chunks(PGconn *conn, const char *keys_text, int64_t start_pg, i
     PQclear(res);
   }
   free(sc.keep);
-  return rc;
-}
-
-/* Reads the samples_recent rows in the range through a cursor, in batches. */
-static int fetch_recent(PGconn *conn, const char *keys_text, int64_t start_pg, int64_t end_pg,
-                        bool want_ts, struct ds_values *out, char err[DS_ERRLEN])
-{
-  uint64_t s_be = (uint64_t)start_pg, e_be = (uint64_t)end_pg;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  s_be = __builtin_bswap64(s_be);
-  e_be = __builtin_bswap64(e_be);
-#endif
-  const char *vals[3] = {keys_text, (const char *)&s_be, (const char *)&e_be};
-  int lens[3] = {0, 8, 8};
-  int fmts[3] = {0, 1, 1};
-  PGresult *res = PQexecParams(conn,
-                               "DECLARE ds_store_recent NO SCROLL CURSOR FOR"
-                               " SELECT x, y, z, ts FROM samples_recent"
-                               " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3",
-                               3, (const Oid[]){0, TIMESTAMPTZOID, TIMESTAMPTZOID}, vals, lens,
-                               fmts, 1);
-  int rc = DS_OK;
-  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-    ds_db_errmsg(conn, res, err);
-    PQclear(res);
-    return DS_EDB;
-  }
-  PQclear(res);
-  for (;;) {
-    res = PQexecParams(conn, "FETCH " RECENT_BATCH " FROM ds_store_recent", 0, NULL, NULL, NULL,
-                       NULL, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      ds_db_errmsg(conn, res, err);
-      rc = DS_EDB;
-      break;
-    }
-    int rows = PQntuples(res);
-    if (rows == 0)
-      break;
-    if (PQnfields(res) != 4) {
-      snprintf(err, DS_ERRLEN, "unexpected recent row shape");
-      rc = DS_EDB;
-      break;
-    }
-    if ((rc = values_reserve(out, (size_t)rows, want_ts)) != DS_OK) {
-      snprintf(err, DS_ERRLEN, "%s", rc == DS_ERANGE ? "too many samples" : "out of memory");
-      break;
-    }
-    for (int r = 0; r < rows; r++) {
-      for (int c = 0; c < 4; c++)
-        if (PQgetlength(res, r, c) != 8) {
-          snprintf(err, DS_ERRLEN, "unexpected recent value size");
-          rc = DS_EDB;
-          goto out;
-        }
-      size_t i = out->n + (size_t)r;
-      out->x[i] = rd_double((const unsigned char *)PQgetvalue(res, r, 0));
-      out->y[i] = rd_double((const unsigned char *)PQgetvalue(res, r, 1));
-      out->z[i] = rd_double((const unsigned char *)PQgetvalue(res, r, 2));
-      if (want_ts)
-        out->ts[i] = ds_pg_ts_to_unix((int64_t)rd64((const unsigned char *)PQgetvalue(res, r, 3)));
-    }
-    out->n += (size_t)rows;
-    PQclear(res);
-  }
-out:
-  PQclear(res);
-  if (rc == DS_OK) {
-    res = PQexec(conn, "CLOSE ds_store_recent");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-      ds_db_errmsg(conn, res, err);
-      rc = DS_EDB;
-    }
-    PQclear(res);
-  }
-  return rc;
-}
-
-static int exec_cmd(PGconn *conn, const char *sql, char err[DS_ERRLEN])
-{
-  PGresult *res = PQexec(conn, sql);
-  int rc = DS_OK;
-  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-    ds_db_errmsg(conn, res, err);
-    rc = DS_EDB;
-  }
-  PQclear(res);
   return rc;
 }
 
@@ -448,26 +370,8 @@ int ds_store_fetch(PGconn *conn, const int32_t *keys, size_t nkeys, int64_t star
     snprintf(err, DS_ERRLEN, "out of memory");
     return DS_ENOMEM;
   }
-  /* Both tables must be read in one snapshot, or a concurrent ds_compact
-   * could make a sample appear twice or not at all. */
-  bool own_tx = PQtransactionStatus(conn) == PQTRANS_IDLE;
   size_t n0 = out->n;
-  int rc = DS_OK;
-  if (own_tx && (rc = exec_cmd(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err)) !=
-                    DS_OK)
-    goto out;
-  if ((rc = fetch_chunks(conn, keys_text, start_pg, end_pg, want_ts, out, err)) != DS_OK ||
-      (rc = fetch_recent(conn, keys_text, start_pg, end_pg, want_ts, out, err)) != DS_OK)
-    goto out;
-  if (own_tx) {
-    rc = exec_cmd(conn, "COMMIT", err);
-    own_tx = false;
-  }
-out:
-  if (own_tx && PQstatus(conn) == CONNECTION_OK) {
-    char ignored[DS_ERRLEN];
-    (void)exec_cmd(conn, "ROLLBACK", ignored);
-  }
+  int rc = fetch_samples(conn, keys_text, start_pg, end_pg, want_ts, out, err);
   if (rc != DS_OK)
     out->n = n0;
   free(keys_text);
