@@ -139,17 +139,15 @@ static int compute_item(struct agg_worker *w, const char *rid, char kind, int32_
   } else if ((rc = agg_db_user_devices(w->conn, key, &keys, &nkeys, err)) != DS_OK) {
     return rc;
   }
-  /* Snapshots read compacted data: move the recent rows into chunks first
-   * (in this same transaction, so the snapshot commits with it). */
-  long long moved = 0;
+  /* Hold the devices against the compactor while computing.  The run does
+   * not compact them itself: ds_store_fetch reads recent rows as well, and a
+   * compaction here would add writes (and small chunks) to every run; the
+   * periodic pass compacts and merges instead. */
   for (size_t i = 0; i < nkeys; i++) {
     bool got = false;
-    if ((rc = agg_db_lock_device(w->conn, keys[i], false, &got, err)) != DS_OK ||
-        (rc = agg_worker_compact_device(w->conn, keys[i], w->cfg->chunk_rows, &moved, err)) !=
-            DS_OK)
+    if ((rc = agg_db_lock_device(w->conn, keys[i], false, &got, err)) != DS_OK)
       goto out;
   }
-  atomic_fetch_add(&w->counters.compacted_rows, moved);
   ds_values_reset(&w->values);
   if (nkeys > 0 && (rc = ds_store_fetch(w->conn, keys, nkeys, DS_TIME_NONE, DS_TIME_NONE, false,
                                         &w->values, err)) != DS_OK)
