@@ -29,7 +29,7 @@ const struct ds_cfg_var agg_cfg_vars[] = {
     INT_VAR("AGGREGATOR_POLL_MS", poll_ms, "250", 10, 10000,
             "how often the run queue and running runs are checked"),
     INT_VAR("AGGREGATOR_COMPACT_INTERVAL_S", compact_interval_s, "10", 0, 86400,
-            "background compaction period; 0 = only before recalculations"),
+            "background compaction period; 0 = never (reads stay correct, storage stays row-sized)"),
     INT_VAR("AGGREGATOR_COMPACT_MIN_ROWS", compact_min_rows, "1000", 1, 100000000,
             "compact a device once it has this many recent rows"),
     INT_VAR("AGGREGATOR_COMPACT_MAX_AGE_S", compact_max_age_s, "300", 0, 31536000,
