@@ -76,12 +76,18 @@ ds_port_in_use() {
   return 1
 }
 
-# ds_free_port [EXCLUDED_PORT...]: prints a random free port in 20000-59999
+# ds_free_port [EXCLUDED_PORT...]: prints a random free port from 20000 up to
+# the ephemeral range (32768 on Linux), or 59999
 # that is not one of the arguments.
 ds_free_port() {
-  local p tries ex ok
+  local p tries ex ok lo=20000 hi=60000 eph
+  # Stay below the kernel's ephemeral range: a port picked from it can be
+  # taken by some client's outgoing connection before our server binds it.
+  if read -r eph _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null && [ "$eph" -gt 21000 ]; then
+    hi=$eph
+  fi
   for ((tries = 0; tries < 200; tries++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
     ok=1
     for ex in "$@"; do [ "$p" = "$ex" ] && ok=0; done
     if [ $ok = 1 ] && ! ds_port_in_use "$p"; then
