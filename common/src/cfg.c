@@ -183,3 +183,49 @@ void ds_cfg_print_markdown(const char *svc, const struct ds_cfg_var *vars, size_
   }
   printf("\n");
 }
+
+extern char **environ;
+
+bool ds_cfg_startup(const char *svc, const struct ds_cfg_var *vars, size_t n, void *cfg,
+                    const char *prefix, size_t log_level_offset, int argc, char **argv,
+                    int *exit_code)
+{
+  char err[DS_ERRLEN] = "";
+  bool check_only = false;
+  ds_log_init(svc, DS_LOG_INFO);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help-config") == 0) {
+      char title[96];
+      snprintf(title, sizeof title, "devicestats-%s", svc);
+      ds_cfg_print_markdown(title, vars, n);
+      *exit_code = 0;
+      return false;
+    }
+    if (strcmp(argv[i], "--check-config") != 0) {
+      ds_log_msg(DS_LOG_ERROR, "startup_failed", "unknown argument '%.64s' (use --check-config or --help-config)", argv[i]);
+      *exit_code = 2;
+      return false;
+    }
+    check_only = true;
+  }
+  if (ds_cfg_load(vars, n, cfg, ds_cfg_env_lookup, NULL, err) != DS_OK) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);
+    *exit_code = 2;
+    return false;
+  }
+  const char *lv = *(char *const *)(const void *)((const char *)cfg + log_level_offset);
+  int level = ds_log_level_parse(lv != NULL ? lv : "info");
+  if (level < 0) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "LOG_LEVEL: '%.32s' is not error, warn, info or debug", lv);
+    *exit_code = 2;
+    return false;
+  }
+  ds_log_init(svc, (enum ds_log_level)level);
+  ds_cfg_warn_unknown(vars, n, prefix, environ);
+  ds_cfg_log(vars, n, cfg);
+  if (check_only) {
+    *exit_code = 0;
+    return false;
+  }
+  return true;
+}

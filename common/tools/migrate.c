@@ -42,30 +42,11 @@ int main(int argc, char **argv)
   int status = 1;
 
   memset(&cfg, 0, sizeof cfg);
-  ds_log_init("migrate", DS_LOG_INFO);
   ds_signal_install();
-  if (argc > 1 && strcmp(argv[1], "--help-config") == 0) {
-    ds_cfg_print_markdown("devicestats-migrate", vars, NVARS);
-    return 0;
-  }
-  if (ds_cfg_load(vars, NVARS, &cfg, ds_cfg_env_lookup, NULL, err) != DS_OK) {
-    ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);
-    ds_cfg_cleanup(vars, NVARS, &cfg);
-    return 2;
-  }
-  int level = ds_log_level_parse(cfg.log_level);
-  if (level < 0) {
-    ds_log_msg(DS_LOG_ERROR, "startup_failed", "LOG_LEVEL: '%s' is not error/warn/info/debug",
-               cfg.log_level);
-    ds_cfg_cleanup(vars, NVARS, &cfg);
-    return 2;
-  }
-  ds_log_init("migrate", (enum ds_log_level)level);
-  if (argc > 1 && strcmp(argv[1], "--check-config") == 0) {
-    ds_cfg_log(vars, NVARS, &cfg);
-    status = 0;
+  if (!ds_cfg_startup("migrate", vars, NVARS, &cfg, "MIGRATE_",
+                      offsetof(struct migrate_cfg, log_level), argc, argv, &status))
     goto out;
-  }
+  status = 1;
   if (ds_db_connect_retry(cfg.database_url, "devicestats-migrate", 1000, cfg.wait_s * 1000,
                           &conn) != DS_OK) {
     ds_log_msg(DS_LOG_ERROR, "startup_failed", "database unreachable for %lld s", cfg.wait_s);

@@ -1,6 +1,7 @@
 /* devicestats-ingest: MQTT samples -> PostgreSQL in batches.
  * Wires the config, the bounded queue, the writer thread and the MQTT loop,
  * and shuts down in order: stop receiving, store what is held, exit. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,48 +12,27 @@
 #include "ingest_mqtt.h"
 #include "ingest_writer.h"
 
-extern char **environ;
-
 int main(int argc, char **argv)
 {
   struct ingest_cfg cfg;
   struct ingest_queue queue;
   struct ingest_writer writer;
   struct ingest_counters counters;
-  char err[DS_ERRLEN];
   int status = 1;
   bool queue_ok = false, writer_ok = false;
 
   memset(&cfg, 0, sizeof cfg);
   memset(&counters, 0, sizeof counters);
-  ds_log_init("ingest", DS_LOG_INFO);
   ds_signal_install();
-  if (argc > 1 && strcmp(argv[1], "--help-config") == 0) {
-    ds_cfg_print_markdown("devicestats-ingest", ingest_cfg_vars, ingest_cfg_nvars);
-    return 0;
-  }
-  if (ds_cfg_load(ingest_cfg_vars, ingest_cfg_nvars, &cfg, ds_cfg_env_lookup, NULL, err) != DS_OK) {
-    ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);
-    status = 2;
+  if (!ds_cfg_startup("ingest", ingest_cfg_vars, ingest_cfg_nvars, &cfg, "INGEST_",
+                      offsetof(struct ingest_cfg, log_level), argc, argv, &status))
     goto out;
-  }
-  int level = ds_log_level_parse(cfg.log_level);
-  if (level < 0) {
-    ds_log_msg(DS_LOG_ERROR, "startup_failed", "LOG_LEVEL: '%s' is not error/warn/info/debug",
-               cfg.log_level);
-    status = 2;
-    goto out;
-  }
-  ds_log_init("ingest", (enum ds_log_level)level);
-  ds_cfg_warn_unknown(ingest_cfg_vars, ingest_cfg_nvars, "INGEST_", environ);
-  ds_cfg_log(ingest_cfg_vars, ingest_cfg_nvars, &cfg);
-  if (argc > 1 && strcmp(argv[1], "--check-config") == 0) {
-    status = 0;
-    goto out;
-  }
+  status = 1;
 
-  if (ingest_queue_init(&queue, (size_t)cfg.buffer_max) != DS_OK)
+  if (ingest_queue_init(&queue, (size_t)cfg.buffer_max) != DS_OK) {
+    ds_log_msg(DS_LOG_ERROR, "startup_failed", "cannot set up the queue");
     goto out;
+  }
   queue_ok = true;
   if (ingest_writer_init(&writer, &cfg, &queue, &counters) != DS_OK ||
       ingest_writer_start(&writer) != DS_OK) {
@@ -75,7 +55,7 @@ out:
     ingest_writer_cleanup(&writer);
   if (queue_ok)
     ingest_queue_cleanup(&queue);
-  if (status != 2) {
+  if (writer_ok || queue_ok) {
     struct ds_logline l;
     if (ds_log_begin(&l, DS_LOG_INFO, "shutdown_complete")) {
       ds_log_int(&l, "stored", (long long)atomic_load(&counters.stored));

@@ -2,6 +2,7 @@
  * MQTT publisher (for POST /devices/{id}/data; the broker may come later),
  * starts the HTTP server and, on SIGTERM, finishes in-flight requests. */
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,7 +14,6 @@
 #include "query_cfg.h"
 #include "query_server.h"
 
-extern char **environ;
 
 int main(int argc, char **argv)
 {
@@ -30,31 +30,11 @@ int main(int argc, char **argv)
    * them in per-thread arenas), which keeps the resident size bounded. */
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   mallopt(M_ARENA_MAX, 2);
-  ds_log_init("query", DS_LOG_INFO);
   ds_signal_install();
-  if (argc > 1 && strcmp(argv[1], "--help-config") == 0) {
-    ds_cfg_print_markdown("devicestats-query", q_cfg_vars, q_cfg_vars_n);
-    return 0;
-  }
-  if (ds_cfg_load(q_cfg_vars, q_cfg_vars_n, &cfg, ds_cfg_env_lookup, NULL, err) != DS_OK) {
-    ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);
-    status = 2;
+  if (!ds_cfg_startup("query", q_cfg_vars, q_cfg_vars_n, &cfg, "QUERY_",
+                      offsetof(struct q_cfg, log_level), argc, argv, &status))
     goto out;
-  }
-  int level = ds_log_level_parse(cfg.log_level);
-  if (level < 0) {
-    ds_log_msg(DS_LOG_ERROR, "startup_failed", "LOG_LEVEL: '%s' is not error/warn/info/debug",
-               cfg.log_level);
-    status = 2;
-    goto out;
-  }
-  ds_log_init("query", (enum ds_log_level)level);
-  ds_cfg_warn_unknown(q_cfg_vars, q_cfg_vars_n, "QUERY_", environ);
-  ds_cfg_log(q_cfg_vars, q_cfg_vars_n, &cfg);
-  if (argc > 1 && strcmp(argv[1], "--check-config") == 0) {
-    status = 0;
-    goto out;
-  }
+  status = 1;
   if (cfg.api_token == NULL || cfg.api_token[0] == '\0')
     ds_log_msg(DS_LOG_WARN, "api_token_unset", "write routes will answer 401");
 

@@ -49,4 +49,21 @@ void ds_cfg_warn_unknown(const struct ds_cfg_var *vars, size_t n, const char *pr
 /* Prints the table as a Markdown section (for docs/config.md). */
 void ds_cfg_print_markdown(const char *svc, const struct ds_cfg_var *vars, size_t n);
 
+/* What every service's main does first, in one place:
+ *   --help-config   prints the table as Markdown;
+ *   otherwise       loads the table from the environment (errors name the
+ *                   variable), sets the log threshold from the string field
+ *                   at log_level_offset (LOG_LEVEL), warns about unknown
+ *                   variables starting with prefix, logs the configuration
+ *                   (secrets masked);
+ *   --check-config  stops there.
+ * svc is the short name used in logs ("ingest"); the log is initialised
+ * with it.  Returns true when the service should run; false with *exit_code
+ * set (0 after --help-config or --check-config, 2 for a bad configuration or
+ * argument, logged as event=startup_failed).  Either way the caller frees
+ * cfg with ds_cfg_cleanup. */
+bool ds_cfg_startup(const char *svc, const struct ds_cfg_var *vars, size_t n, void *cfg,
+                    const char *prefix, size_t log_level_offset, int argc, char **argv,
+                    int *exit_code);
+
 #endif
