@@ -73,8 +73,9 @@ int main(int argc, char **argv)
 
 out:
   q_server_free(srv);
+  bool started = mqtt != NULL;
   ds_mqtt_free(mqtt, 1000);
-  if (status != 2)
+  if (started)
     ds_log_msg(DS_LOG_INFO, "shutdown_complete", "exit %d", status);
   ds_cfg_cleanup(q_cfg_vars, q_cfg_vars_n, &cfg);
   return status;
