@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chunk_cache.h"
 #include "ds/db.h"
 #include "ds/time.h"
 
@@ -19,6 +20,7 @@
 enum stmt {
   ST_DEVICE_KEY,
   ST_SAMPLES,
+  ST_SAMPLES_CACHED,
   ST_COMPACT,
   ST_MERGE,
   ST_N,
@@ -48,6 +50,24 @@ static const struct {
                     " FROM samples_recent"
                     " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3",
                     4},
+    /* As ds_store_samples, with the chunks' identity and bounds, and no
+     * arrays at all for the chunk_ids in $5 (the caller's cached ones). */
+    [ST_SAMPLES_CACHED] =
+        {"ds_store_samples_cached",
+         "SELECT chunk_id, device_id, first_ts, last_ts, n,"
+         " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE x END,"
+         " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE y END,"
+         " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE z END,"
+         " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL"
+         "      WHEN $4 OR first_ts < $2 OR last_ts >= $3 THEN ts END"
+         " FROM sample_chunks"
+         " WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2"
+         " UNION ALL"
+         " SELECT NULL, device_id, ts, ts, 1, ARRAY[x], ARRAY[y], ARRAY[z],"
+         " CASE WHEN $4 THEN ARRAY[ts] END"
+         " FROM samples_recent"
+         " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3",
+         5},
     [ST_COMPACT] = {"ds_store_compact", "SELECT ds_compact($1::int4, $2::int4)", 2},
     [ST_MERGE] = {"ds_store_merge", "SELECT ds_merge_chunks($1::int4, $2::int4)", 2},
 };
@@ -232,33 +252,48 @@ static int scratch_reserve(struct scratch *s, size_t n)
   return DS_OK;
 }
 
-/* Appends one chunk row (n, x, y, z, ts-or-NULL) to out. */
-static int add_chunk(PGresult *res, int64_t start_pg, int64_t end_pg, bool want_ts,
-                     struct ds_values *out, struct scratch *sc, char err[DS_ERRLEN])
+/* Checks the arrays of a chunk row whose columns col0.. are n, x, y, z and
+ * ts-or-NULL, and points *n and b[0..4) at them (b[3] NULL for no ts). */
+static int chunk_arrays(PGresult *res, int col0, size_t *n, const unsigned char *b[4],
+                        char err[DS_ERRLEN])
 {
-  if (PQnfields(res) != 5 || PQgetlength(res, 0, 0) != 4) {
+  if (PQgetlength(res, 0, col0) != 4) {
     snprintf(err, DS_ERRLEN, "unexpected chunk row shape");
     return DS_EDB;
   }
-  size_t n = rd32((const unsigned char *)PQgetvalue(res, 0, 0));
-  const unsigned char *bx, *by, *bz, *bt = NULL;
-  if ((bx = array_body(PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1), FLOAT8OID, n, err)) == NULL ||
-      (by = array_body(PQgetvalue(res, 0, 2), PQgetlength(res, 0, 2), FLOAT8OID, n, err)) == NULL ||
-      (bz = array_body(PQgetvalue(res, 0, 3), PQgetlength(res, 0, 3), FLOAT8OID, n, err)) == NULL)
+  *n = rd32((const unsigned char *)PQgetvalue(res, 0, col0));
+  b[3] = NULL;
+  for (int i = 0; i < 3; i++)
+    if ((b[i] = array_body(PQgetvalue(res, 0, col0 + 1 + i), PQgetlength(res, 0, col0 + 1 + i),
+                           FLOAT8OID, *n, err)) == NULL)
+      return DS_EDB;
+  if (!PQgetisnull(res, 0, col0 + 4) &&
+      (b[3] = array_body(PQgetvalue(res, 0, col0 + 4), PQgetlength(res, 0, col0 + 4),
+                         TIMESTAMPTZOID, *n, err)) == NULL)
     return DS_EDB;
-  if (!PQgetisnull(res, 0, 4) &&
-      (bt = array_body(PQgetvalue(res, 0, 4), PQgetlength(res, 0, 4), TIMESTAMPTZOID, n, err)) ==
-          NULL)
-    return DS_EDB;
-  if (!lens_ok(bx, n) || !lens_ok(by, n) || !lens_ok(bz, n) || (bt != NULL && !lens_ok(bt, n))) {
+  if (!lens_ok(b[0], *n) || !lens_ok(b[1], *n) || !lens_ok(b[2], *n) ||
+      (b[3] != NULL && !lens_ok(b[3], *n))) {
     snprintf(err, DS_ERRLEN, "NULL element in a sample chunk");
     return DS_EDB;
   }
+  return DS_OK;
+}
+
+/* Appends one chunk row (columns col0..: n, x, y, z, ts-or-NULL) to out. */
+static int add_chunk(PGresult *res, int col0, int64_t start_pg, int64_t end_pg, bool want_ts,
+                     struct ds_values *out, struct scratch *sc, char err[DS_ERRLEN])
+{
+  size_t n;
+  const unsigned char *b[4];
+  int rc = chunk_arrays(res, col0, &n, b, err);
+  if (rc != DS_OK)
+    return rc;
+  const unsigned char *bx = b[0], *by = b[1], *bz = b[2], *bt = b[3];
   if (want_ts && bt == NULL) {
     snprintf(err, DS_ERRLEN, "chunk without times");
     return DS_EDB;
   }
-  int rc = values_reserve(out, n, want_ts);
+  rc = values_reserve(out, n, want_ts);
   if (rc != DS_OK) {
     snprintf(err, DS_ERRLEN, "%s", rc == DS_ERANGE ? "too many samples" : "out of memory");
     return rc;
@@ -322,8 +357,11 @@ static int fetch_samples(PGconn *conn, const char *keys_text, int64_t start_pg, 
   while ((res = PQgetResult(conn)) != NULL) {
     ExecStatusType st = PQresultStatus(res);
     if (rc == DS_OK) {
-      if (st == PGRES_SINGLE_TUPLE)
-        rc = add_chunk(res, start_pg, end_pg, want_ts, out, &sc, err);
+      if (st == PGRES_SINGLE_TUPLE && PQnfields(res) != 5) {
+        snprintf(err, DS_ERRLEN, "unexpected chunk row shape");
+        rc = DS_EDB;
+      } else if (st == PGRES_SINGLE_TUPLE)
+        rc = add_chunk(res, 0, start_pg, end_pg, want_ts, out, &sc, err);
       else if (st != PGRES_TUPLES_OK) {
         ds_db_errmsg(conn, res, err);
         rc = DS_EDB;
@@ -374,6 +412,273 @@ int ds_store_fetch(PGconn *conn, const int32_t *keys, size_t nkeys, int64_t star
   int rc = fetch_samples(conn, keys_text, start_pg, end_pg, want_ts, out, err);
   if (rc != DS_OK)
     out->n = n0;
+  free(keys_text);
+  return rc;
+}
+
+/* ---- fetching through the chunk cache ---- */
+
+static int64_t rd_i64(PGresult *res, int col)
+{
+  return (int64_t)rd64((const unsigned char *)PQgetvalue(res, 0, col));
+}
+
+/* Appends the samples of a decoded chunk inside [start_pg, end_pg). */
+static int add_entry(const struct ds_chunk *e, int64_t start_pg, int64_t end_pg, bool want_ts,
+                     struct ds_values *out, char err[DS_ERRLEN])
+{
+  int rc = values_reserve(out, e->n, want_ts);
+  if (rc != DS_OK) {
+    snprintf(err, DS_ERRLEN, "%s", rc == DS_ERANGE ? "too many samples" : "out of memory");
+    return rc;
+  }
+  size_t k = out->n;
+  if (e->first_ts >= start_pg && e->last_ts < end_pg) {
+    memcpy(out->x + k, e->x, e->n * sizeof(double));
+    memcpy(out->y + k, e->y, e->n * sizeof(double));
+    memcpy(out->z + k, e->z, e->n * sizeof(double));
+    if (want_ts)
+      for (size_t i = 0; i < e->n; i++)
+        out->ts[k + i] = ds_pg_ts_to_unix(e->ts[i]);
+    out->n += e->n;
+    return DS_OK;
+  }
+  for (size_t i = 0; i < e->n; i++) {
+    int64_t t = e->ts[i];
+    if (t < start_pg || t >= end_pg)
+      continue;
+    out->x[k] = e->x[i];
+    out->y[k] = e->y[i];
+    out->z[k] = e->z[i];
+    if (want_ts)
+      out->ts[k] = ds_pg_ts_to_unix(t);
+    k++;
+  }
+  out->n = k;
+  return DS_OK;
+}
+
+static int cmp_chunk_id(const void *a, const void *b)
+{
+  int64_t x = (*(struct ds_chunk *const *)a)->id, y = (*(struct ds_chunk *const *)b)->id;
+  return (x > y) - (x < y);
+}
+
+/* The pinned entry with chunk_id id (pins sorted by id), or NULL. */
+static struct ds_chunk *pin_find(struct ds_chunk **pins, size_t npins, int64_t id)
+{
+  size_t lo = 0, hi = npins;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (pins[mid]->id == id)
+      return pins[mid];
+    if (pins[mid]->id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* What a fetch through the cache needs besides its statement's results. */
+struct cached_ctx {
+  struct ds_chunk_cache *cache;
+  struct ds_chunk **pins; /* sorted by id */
+  size_t npins;
+  int64_t start_pg, end_pg;
+  bool want_ts;
+  bool stale;             /* a named chunk came back different: see below */
+  uint64_t hits, misses;
+  struct scratch sc;
+};
+
+/* Decodes a whole chunk row (with its times) into a new cache entry. */
+static int decode_entry(PGresult *res, int64_t id, int32_t dev, struct ds_chunk **out,
+                        char err[DS_ERRLEN])
+{
+  size_t n;
+  const unsigned char *b[4];
+  int rc = chunk_arrays(res, 4, &n, b, err);
+  if (rc != DS_OK)
+    return rc;
+  struct ds_chunk *e = dscc_chunk_new(id, dev, rd_i64(res, 2), rd_i64(res, 3), n);
+  if (e == NULL) {
+    snprintf(err, DS_ERRLEN, "out of memory");
+    return DS_ENOMEM;
+  }
+  decode_f8(b[0], n, NULL, e->x);
+  decode_f8(b[1], n, NULL, e->y);
+  decode_f8(b[2], n, NULL, e->z);
+  for (size_t i = 0; i < n; i++)
+    e->ts[i] = (int64_t)rd64(b[3] + i * 12 + 4);
+  *out = e;
+  return DS_OK;
+}
+
+/* One row of ds_store_samples_cached: chunk_id, device_id, first_ts,
+ * last_ts, then n, x, y, z, ts as ds_store_samples. */
+static int add_cached_row(PGresult *res, struct cached_ctx *cx, struct ds_values *out,
+                          char err[DS_ERRLEN])
+{
+  if (PQnfields(res) != 9 || PQgetlength(res, 0, 1) != 4 || PQgetlength(res, 0, 2) != 8 ||
+      PQgetlength(res, 0, 3) != 8 || PQgetlength(res, 0, 4) != 4 ||
+      (!PQgetisnull(res, 0, 0) && PQgetlength(res, 0, 0) != 8)) {
+    snprintf(err, DS_ERRLEN, "unexpected chunk row shape");
+    return DS_EDB;
+  }
+  if (PQgetisnull(res, 0, 0)) /* a recent row */
+    return add_chunk(res, 4, cx->start_pg, cx->end_pg, cx->want_ts, out, &cx->sc, err);
+  int64_t id = rd_i64(res, 0);
+  int32_t dev = (int32_t)rd32((const unsigned char *)PQgetvalue(res, 0, 1));
+  int64_t first = rd_i64(res, 2), last = rd_i64(res, 3);
+  if (PQgetisnull(res, 0, 5)) {
+    /* Named in $5, so pinned.  A chunk_id's content never changes, but a
+     * recreated database restarts the identity: an entry whose device,
+     * bounds or size differ proves that, and the caller starts over. */
+    struct ds_chunk *e = pin_find(cx->pins, cx->npins, id);
+    size_t n = rd32((const unsigned char *)PQgetvalue(res, 0, 4));
+    if (e == NULL || e->device != dev || e->first_ts != first || e->last_ts != last ||
+        e->n != n) {
+      cx->stale = true;
+      return DS_OK;
+    }
+    cx->hits++;
+    return add_entry(e, cx->start_pg, cx->end_pg, cx->want_ts, out, err);
+  }
+  cx->misses++;
+  bool partial = first < cx->start_pg || last >= cx->end_pg;
+  if (!partial || PQgetisnull(res, 0, 8))
+    return add_chunk(res, 4, cx->start_pg, cx->end_pg, cx->want_ts, out, &cx->sc, err);
+  /* Only chunks the range covers partially are kept: short ranges (the
+   * hot case) land in them, and long reads do not flush the cache. */
+  struct ds_chunk *e = NULL;
+  int rc = decode_entry(res, id, dev, &e, err);
+  if (rc == DS_OK)
+    rc = add_entry(e, cx->start_pg, cx->end_pg, cx->want_ts, out, err);
+  if (rc == DS_OK)
+    dscc_insert(cx->cache, e);
+  dscc_release(cx->cache, e);
+  return rc;
+}
+
+/* Runs ds_store_samples_cached with the pinned ids and adds every row. */
+static int fetch_samples_cached(PGconn *conn, const char *keys_text, const char *ids_text,
+                                struct cached_ctx *cx, struct ds_values *out,
+                                char err[DS_ERRLEN])
+{
+  int rc = ensure_prepared(conn, ST_SAMPLES_CACHED, err);
+  if (rc != DS_OK)
+    return rc;
+  uint64_t s_be = (uint64_t)cx->start_pg, e_be = (uint64_t)cx->end_pg;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  s_be = __builtin_bswap64(s_be);
+  e_be = __builtin_bswap64(e_be);
+#endif
+  char want = cx->want_ts ? 1 : 0;
+  const char *vals[5] = {keys_text, (const char *)&s_be, (const char *)&e_be, &want, ids_text};
+  int lens[5] = {0, 8, 8, 1, 0};
+  int fmts[5] = {0, 1, 1, 1, 0};
+  if (!PQsendQueryPrepared(conn, stmts[ST_SAMPLES_CACHED].name, 5, vals, lens, fmts, 1)) {
+    ds_db_errmsg(conn, NULL, err);
+    return DS_EDB;
+  }
+  if (!PQsetSingleRowMode(conn)) {
+    snprintf(err, DS_ERRLEN, "cannot enter single-row mode");
+    rc = DS_EDB;
+  }
+  PGresult *res;
+  /* Every result must be consumed, even after an error. */
+  while ((res = PQgetResult(conn)) != NULL) {
+    ExecStatusType st = PQresultStatus(res);
+    if (rc == DS_OK && !cx->stale) {
+      if (st == PGRES_SINGLE_TUPLE)
+        rc = add_cached_row(res, cx, out, err);
+      else if (st != PGRES_TUPLES_OK) {
+        ds_db_errmsg(conn, res, err);
+        rc = DS_EDB;
+      }
+    }
+    PQclear(res);
+  }
+  return rc;
+}
+
+/* The pinned ids as an int8[] literal. */
+static char *ids_literal(struct ds_chunk **pins, size_t npins)
+{
+  size_t cap = 3 + npins * 21;
+  char *s = malloc(cap);
+  if (s == NULL)
+    return NULL;
+  size_t len = 0;
+  s[len++] = '{';
+  for (size_t i = 0; i < npins; i++) {
+    int w = snprintf(s + len, cap - len, "%s%" PRId64, i ? "," : "", pins[i]->id);
+    if (w < 0 || (size_t)w >= cap - len) {
+      free(s);
+      return NULL;
+    }
+    len += (size_t)w;
+  }
+  s[len++] = '}';
+  s[len] = '\0';
+  return s;
+}
+
+int ds_store_fetch_cached(PGconn *conn, struct ds_chunk_cache *cache, const int32_t *keys,
+                          size_t nkeys, int64_t start_us, int64_t end_us, bool want_ts,
+                          struct ds_values *out, char err[DS_ERRLEN])
+{
+  if (cache == NULL)
+    return ds_store_fetch(conn, keys, nkeys, start_us, end_us, want_ts, out, err);
+  if (nkeys == 0)
+    return DS_OK;
+  struct cached_ctx cx = {
+      .cache = cache,
+      .start_pg = start_us == DS_TIME_NONE ? INT64_MIN : ds_pg_ts_from_unix(start_us),
+      .end_pg = end_us == DS_TIME_NONE ? INT64_MAX : ds_pg_ts_from_unix(end_us),
+      .want_ts = want_ts,
+  };
+  size_t n0 = out->n;
+  char *keys_text = keys_literal(keys, nkeys);
+  char *ids_text = NULL;
+  int rc = DS_ENOMEM;
+  cx.pins = malloc(DS_CHUNK_CACHE_PIN_MAX * sizeof *cx.pins);
+  if (keys_text == NULL || cx.pins == NULL) {
+    snprintf(err, DS_ERRLEN, "out of memory");
+    goto out;
+  }
+  /* The pins keep the entries alive until the rows are read, however the
+   * cache evicts meanwhile. */
+  dscc_pin_range(cache, keys, nkeys, cx.start_pg, cx.end_pg, cx.pins, DS_CHUNK_CACHE_PIN_MAX,
+                 &cx.npins);
+  qsort(cx.pins, cx.npins, sizeof *cx.pins, cmp_chunk_id);
+  if ((ids_text = ids_literal(cx.pins, cx.npins)) == NULL) {
+    snprintf(err, DS_ERRLEN, "out of memory");
+    goto out;
+  }
+  rc = fetch_samples_cached(conn, keys_text, ids_text, &cx, out, err);
+  if (rc == DS_OK && cx.stale) {
+    /* The cache describes another database: empty it and read everything
+     * (in the caller's transaction, if any, the same snapshot). */
+    dscc_clear(cache);
+    out->n = n0;
+    cx.stale = false;
+    rc = fetch_samples_cached(conn, keys_text, "{}", &cx, out, err);
+    if (rc == DS_OK && cx.stale) {
+      snprintf(err, DS_ERRLEN, "chunk cache inconsistent");
+      rc = DS_EDB;
+    }
+  }
+  dscc_count(cache, cx.hits, cx.misses);
+out:
+  if (rc != DS_OK)
+    out->n = n0;
+  for (size_t i = 0; i < cx.npins; i++)
+    dscc_release(cache, cx.pins[i]);
+  free(cx.pins);
+  free(cx.sc.keep);
+  free(ids_text);
   free(keys_text);
   return rc;
 }

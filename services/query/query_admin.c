@@ -9,6 +9,7 @@
 #include "ds/json.h"
 #include "ds/mqtt.h"
 #include "ds/sample.h"
+#include "ds/store.h"
 #include "ds/time.h"
 #include "query_handlers.h"
 #include "query_params.h"
@@ -550,6 +551,28 @@ int q_h_metrics(struct q_req *req)
           atomic_load(&m->db_connect_fails), atomic_load(&m->db_lost),
           atomic_load(&m->budget_waiting), atomic_load(&m->publish_ok),
           atomic_load(&m->publish_fail), q_server_mqtt_up(req->server) ? 1 : 0);
+  }
+  struct ds_chunk_cache *cc = q_server_chunk_cache(req->server);
+  if (rc == DS_OK && cc != NULL) {
+    struct ds_chunk_cache_stats cs;
+    ds_chunk_cache_stats(cc, &cs);
+    rc = ds_buf_appendf(
+        req->out,
+        "# HELP devicestats_query_chunk_cache_hits_total Sample chunks read from the "
+        "decoded-chunk cache.\n# TYPE devicestats_query_chunk_cache_hits_total counter\n"
+        "devicestats_query_chunk_cache_hits_total %" PRIu64 "\n"
+        "# HELP devicestats_query_chunk_cache_misses_total Sample chunks read from the "
+        "database.\n# TYPE devicestats_query_chunk_cache_misses_total counter\n"
+        "devicestats_query_chunk_cache_misses_total %" PRIu64 "\n"
+        "# TYPE devicestats_query_chunk_cache_evictions_total counter\n"
+        "devicestats_query_chunk_cache_evictions_total %" PRIu64 "\n"
+        "# TYPE devicestats_query_chunk_cache_entries gauge\n"
+        "devicestats_query_chunk_cache_entries %zu\n"
+        "# TYPE devicestats_query_chunk_cache_bytes gauge\n"
+        "devicestats_query_chunk_cache_bytes %zu\n"
+        "# TYPE devicestats_query_chunk_cache_max_bytes gauge\n"
+        "devicestats_query_chunk_cache_max_bytes %zu\n",
+        cs.hits, cs.misses, cs.evictions, cs.entries, cs.bytes, cs.max_bytes);
   }
   if (rc == DS_OK && rej != NULL)
     rc = metrics_rejected(req->out, rej);

@@ -40,6 +40,10 @@ const struct ds_cfg_var q_cfg_vars[] = {
      "memory shared by concurrent statistics requests for sample values; requests wait for "
      "their share",
      F(mem_budget_mb)},
+    {"QUERY_CHUNK_CACHE_MB", DS_CFG_INT, "16", 0, 65536, false, false,
+     "memory for decoded sample chunks kept between requests, so short ranges inside "
+     "compacted chunks are not transferred again (0: no cache)",
+     F(chunk_cache_mb)},
     {"QUERY_MAX_SAMPLES", DS_CFG_INT, "20000000", 1, 1000000000, false, false,
      "most samples one request may read (413 past it)", F(max_samples)},
     {"QUERY_SERIES_MAX_BUCKETS", DS_CFG_INT, "10000", 1, 1000000, false, false,

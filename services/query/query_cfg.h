@@ -25,6 +25,7 @@ struct q_cfg {
   long long max_connections;
   long long body_max;
   long long mem_budget_mb;
+  long long chunk_cache_mb;
   long long max_samples;
   long long series_max_buckets;
   long long publish_timeout_ms;

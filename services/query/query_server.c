@@ -18,6 +18,7 @@
 #include "ds/log.h"
 #include "ds/mqtt.h"
 #include "ds/signal.h"
+#include "ds/store.h"
 #include "ds/time.h"
 
 #define RESP_MAX (64u * 1024 * 1024)
@@ -57,6 +58,7 @@ struct q_server {
   pthread_mutex_t budget_mu;
   pthread_cond_t budget_cv;
   size_t budget_used, budget_max;
+  struct ds_chunk_cache *chunks; /* decoded sample chunks; NULL: disabled */
   struct q_metrics metrics;
 };
 
@@ -276,6 +278,8 @@ void q_budget_release(struct q_server *s, size_t bytes)
 }
 
 struct q_metrics *q_server_metrics(struct q_server *s) { return s ? &s->metrics : NULL; }
+
+struct ds_chunk_cache *q_server_chunk_cache(struct q_server *s) { return s ? s->chunks : NULL; }
 
 bool q_server_mqtt_up(struct q_server *s) { return s != NULL && atomic_load(&s->mqtt_up); }
 
@@ -653,6 +657,12 @@ int q_server_start(const struct q_cfg *cfg, struct ds_mqtt *mqtt, struct q_serve
     free(s);
     return DS_ENOMEM;
   }
+  if (cfg->chunk_cache_mb > 0 &&
+      ds_chunk_cache_new((size_t)cfg->chunk_cache_mb * 1024 * 1024, &s->chunks) != DS_OK) {
+    snprintf(err, DS_ERRLEN, "out of memory");
+    q_server_free(s);
+    return DS_ENOMEM;
+  }
   struct sockaddr_in a4 = {0};
   struct sockaddr_in6 a6 = {0};
   const struct sockaddr *sa;
@@ -704,6 +714,13 @@ static void log_stats(struct q_server *s)
     ds_log_int(&l, "db_connect_fails", (long long)atomic_load(&s->metrics.db_connect_fails));
     ds_log_int(&l, "published", (long long)atomic_load(&s->metrics.publish_ok));
     ds_log_int(&l, "publish_fails", (long long)atomic_load(&s->metrics.publish_fail));
+    if (s->chunks != NULL) {
+      struct ds_chunk_cache_stats cs;
+      ds_chunk_cache_stats(s->chunks, &cs);
+      ds_log_int(&l, "chunk_cache_hits", (long long)cs.hits);
+      ds_log_int(&l, "chunk_cache_misses", (long long)cs.misses);
+      ds_log_int(&l, "chunk_cache_bytes", (long long)cs.bytes);
+    }
     ds_log_end(&l);
   }
 }
@@ -766,6 +783,8 @@ void q_server_free(struct q_server *s)
   if (s->listen_fd != MHD_INVALID_SOCKET)
     close(s->listen_fd);
   pthread_key_delete(s->thread_key);
+  /* After the daemon stopped: no request uses the cache any more. */
+  ds_chunk_cache_free(s->chunks);
   pthread_cond_destroy(&s->budget_cv);
   pthread_mutex_destroy(&s->budget_mu);
   pthread_mutex_destroy(&s->log_mu);

@@ -13,6 +13,7 @@
 #include "query_http.h"
 
 struct ds_mqtt;
+struct ds_chunk_cache;
 
 /* Latency histogram bounds in microseconds (Prometheus le= in seconds). */
 #define Q_LAT_BUCKETS 12
@@ -67,6 +68,9 @@ struct q_metrics *q_server_metrics(struct q_server *s);
  * alone).  DS_OK or DS_ETIMEOUT.  No-op when s is NULL. */
 DS_MUSTCHECK int q_budget_acquire(struct q_server *s, size_t bytes, int timeout_ms);
 void q_budget_release(struct q_server *s, size_t bytes);
+/* The server's decoded-chunk cache (QUERY_CHUNK_CACHE_MB), shared by every
+ * thread; NULL when disabled or s is NULL. */
+struct ds_chunk_cache *q_server_chunk_cache(struct q_server *s);
 /* Whether the broker is connected. */
 bool q_server_mqtt_up(struct q_server *s);
 

@@ -127,7 +127,8 @@ static bool fetch_keys(struct q_req *req, struct fetch *f, const int32_t *keys, 
                        int64_t start, int64_t end, bool want_ts, int *rc)
 {
   char err[DS_ERRLEN] = "";
-  int frc = ds_store_fetch(f->db, keys, nkeys, start, end, want_ts, &f->v, err);
+  int frc = ds_store_fetch_cached(f->db, q_server_chunk_cache(req->server), keys, nkeys, start,
+                                  end, want_ts, &f->v, err);
   if (frc == DS_OK)
     return true;
   if (frc == DS_EDB)

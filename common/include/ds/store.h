@@ -37,6 +37,38 @@ DS_MUSTCHECK int ds_store_fetch(PGconn *conn, const int32_t *keys, size_t nkeys,
                                 int64_t start_us, int64_t end_us, bool want_ts,
                                 struct ds_values *out, char err[DS_ERRLEN]);
 
+/* A bounded, thread-safe, in-process cache of decoded sample chunks keyed
+ * by chunk_id, for ds_store_fetch_cached.  A chunk_id's content never
+ * changes (compaction and merging insert new chunks and delete old ones),
+ * so entries never go stale; least recently used ones are evicted past
+ * max_bytes (each costs 32 bytes per sample plus a small header). */
+struct ds_chunk_cache;
+
+struct ds_chunk_cache_stats {
+  uint64_t hits;      /* chunks a fetch took from the cache */
+  uint64_t misses;    /* chunks a fetch read from the database */
+  uint64_t inserts;   /* chunks listed */
+  uint64_t evictions; /* chunks dropped for room */
+  size_t entries, bytes, max_bytes;
+};
+
+/* A new, empty cache; *out freed by ds_chunk_cache_free.  DS_ENOMEM. */
+DS_MUSTCHECK int ds_chunk_cache_new(size_t max_bytes, struct ds_chunk_cache **out);
+/* Frees the cache; no fetch may be using it.  NULL ok. */
+void ds_chunk_cache_free(struct ds_chunk_cache *c);
+/* A consistent copy of the counters; all zero for NULL. */
+void ds_chunk_cache_stats(struct ds_chunk_cache *c, struct ds_chunk_cache_stats *out);
+
+/* As ds_store_fetch (same samples, same errors, one statement and so one
+ * snapshot), but chunks found in cache (borrowed; shared by any number of
+ * threads) are not transferred: the statement names them and gets only
+ * their metadata.  Chunks the range covers partially are decoded into the
+ * cache.  cache NULL: exactly ds_store_fetch. */
+DS_MUSTCHECK int ds_store_fetch_cached(PGconn *conn, struct ds_chunk_cache *cache,
+                                       const int32_t *keys, size_t nkeys, int64_t start_us,
+                                       int64_t end_us, bool want_ts, struct ds_values *out,
+                                       char err[DS_ERRLEN]);
+
 /* Statistics of every value in v (reorders its arrays). */
 void ds_values_stats(struct ds_values *v, struct ds_stats *out);
 
