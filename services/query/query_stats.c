@@ -1,6 +1,7 @@
 /* Statistics routes: one device over a range or all time, a device's
  * series of buckets, and a user's devices together.  Samples are read by
- * ds_store_fetch in one REPEATABLE READ snapshot after reserving their
+ * ds_store_fetch_cached (through the server's decoded-chunk cache, when
+ * QUERY_CHUNK_CACHE_MB > 0) in one REPEATABLE READ snapshot after reserving their
  * memory from the server's shared budget, so concurrent large requests
  * cannot push the process past its memory bound. */
 #include <inttypes.h>
