@@ -72,7 +72,10 @@ int ds_buf_append(struct ds_buf *b, const void *data, size_t len)
   return DS_OK;
 }
 
-int ds_buf_append_str(struct ds_buf *b, const char *s) { return ds_buf_append(b, s, strlen(s)); }
+int ds_buf_append_str(struct ds_buf *b, const char *s)
+{
+  return ds_buf_append(b, s, strlen(s));
+}
 
 int ds_buf_appendf(struct ds_buf *b, const char *fmt, ...)
 {

@@ -173,13 +173,17 @@ void ds_cfg_print_markdown(const char *svc, const struct ds_cfg_var *vars, size_
          svc);
   for (size_t i = 0; i < n; i++) {
     const struct ds_cfg_var *v = &vars[i];
-    const char *type = v->type == DS_CFG_STR ? "string" : v->type == DS_CFG_INT ? "integer" : "bool";
+    const char *type = v->type == DS_CFG_STR   ? "string"
+                       : v->type == DS_CFG_INT ? "integer"
+                                               : "bool";
     char range[64] = "";
     if (v->type == DS_CFG_INT)
       snprintf(range, sizeof range, "%lld..%lld", v->min, v->max);
     printf("| `%s` | %s | %s | %s | %s%s%s |\n", v->name, type,
-           v->required ? "(required)" : v->def ? v->def : "(unset)", range, v->help,
-           v->secret ? " (secret)" : "", "");
+           v->required ? "(required)"
+           : v->def    ? v->def
+                       : "(unset)",
+           range, v->help, v->secret ? " (secret)" : "", "");
   }
   printf("\n");
 }
@@ -202,7 +206,8 @@ bool ds_cfg_startup(const char *svc, const struct ds_cfg_var *vars, size_t n, vo
       return false;
     }
     if (strcmp(argv[i], "--check-config") != 0) {
-      ds_log_msg(DS_LOG_ERROR, "startup_failed", "unknown argument '%.64s' (use --check-config or --help-config)", argv[i]);
+      ds_log_msg(DS_LOG_ERROR, "startup_failed",
+                 "unknown argument '%.64s' (use --check-config or --help-config)", argv[i]);
       *exit_code = 2;
       return false;
     }
@@ -216,7 +221,8 @@ bool ds_cfg_startup(const char *svc, const struct ds_cfg_var *vars, size_t n, vo
   const char *lv = *(char *const *)(const void *)((const char *)cfg + log_level_offset);
   int level = ds_log_level_parse(lv != NULL ? lv : "info");
   if (level < 0) {
-    ds_log_msg(DS_LOG_ERROR, "startup_failed", "LOG_LEVEL: '%.32s' is not error, warn, info or debug", lv);
+    ds_log_msg(DS_LOG_ERROR, "startup_failed",
+               "LOG_LEVEL: '%.32s' is not error, warn, info or debug", lv);
     *exit_code = 2;
     return false;
   }

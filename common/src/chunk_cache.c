@@ -31,9 +31,15 @@ int ds_chunk_cache_new(size_t max_bytes, struct ds_chunk_cache **out)
   return DS_OK;
 }
 
-static size_t dev_bucket(int32_t device) { return (uint32_t)device % DEV_BUCKETS; }
+static size_t dev_bucket(int32_t device)
+{
+  return (uint32_t)device % DEV_BUCKETS;
+}
 
-static void chunk_free(struct ds_chunk *e) { free(e); }
+static void chunk_free(struct ds_chunk *e)
+{
+  free(e);
+}
 
 struct ds_chunk *dscc_chunk_new(int64_t id, int32_t device, int64_t first_ts, int64_t last_ts,
                                 size_t n)
@@ -60,7 +66,10 @@ struct ds_chunk *dscc_chunk_new(int64_t id, int32_t device, int64_t first_ts, in
   return e;
 }
 
-void dscc_discard(struct ds_chunk *e) { chunk_free(e); }
+void dscc_discard(struct ds_chunk *e)
+{
+  chunk_free(e);
+}
 
 static void lru_unlink(struct ds_chunk_cache *c, struct ds_chunk *e)
 {
@@ -119,9 +128,8 @@ void dscc_clear(struct ds_chunk_cache *c)
   pthread_mutex_unlock(&c->mu);
 }
 
-void dscc_pin_range(struct ds_chunk_cache *c, const int32_t *keys, size_t nkeys,
-                    int64_t start_pg, int64_t end_pg, struct ds_chunk **pins, size_t max,
-                    size_t *npins)
+void dscc_pin_range(struct ds_chunk_cache *c, const int32_t *keys, size_t nkeys, int64_t start_pg,
+                    int64_t end_pg, struct ds_chunk **pins, size_t max, size_t *npins)
 {
   size_t k = 0;
   pthread_mutex_lock(&c->mu);
@@ -132,8 +140,7 @@ void dscc_pin_range(struct ds_chunk_cache *c, const int32_t *keys, size_t nkeys,
       dup = keys[j] == keys[i];
     if (dup)
       continue;
-    for (struct ds_chunk *e = c->dev[dev_bucket(keys[i])]; e != NULL && k < max;
-         e = e->dev_next) {
+    for (struct ds_chunk *e = c->dev[dev_bucket(keys[i])]; e != NULL && k < max; e = e->dev_next) {
       if (e->device != keys[i] || e->first_ts >= end_pg || e->last_ts < start_pg)
         continue;
       e->refs++;

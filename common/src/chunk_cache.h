@@ -42,9 +42,8 @@ void dscc_discard(struct ds_chunk *e);
 /* Pins (takes a reference to) up to max cached entries of the devices
  * keys[0..nkeys) overlapping [start_pg, end_pg], most recently used first
  * in the lists, marking them recently used; pins[0..*npins) get them. */
-void dscc_pin_range(struct ds_chunk_cache *c, const int32_t *keys, size_t nkeys,
-                    int64_t start_pg, int64_t end_pg, struct ds_chunk **pins, size_t max,
-                    size_t *npins);
+void dscc_pin_range(struct ds_chunk_cache *c, const int32_t *keys, size_t nkeys, int64_t start_pg,
+                    int64_t end_pg, struct ds_chunk **pins, size_t max, size_t *npins);
 /* Lists e (the caller keeps its reference) unless it is too large, too
  * small or an entry with its id is listed already; evicts least recently
  * used entries past the bound. */

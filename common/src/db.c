@@ -37,8 +37,7 @@ static void on_notice(void *arg, const char *message)
   }
 }
 
-int ds_db_connect(const char *url, const char *application_name, PGconn **out,
-                  char err[DS_ERRLEN])
+int ds_db_connect(const char *url, const char *application_name, PGconn **out, char err[DS_ERRLEN])
 {
   /* Keywords and values, so a URL and the PG* variables both work and the
    * application name and connect timeout apply either way. */
@@ -93,7 +92,10 @@ int ds_db_connect_retry(const char *url, const char *application_name, long max_
   }
 }
 
-bool ds_db_broken(PGconn *conn) { return conn == NULL || PQstatus(conn) != CONNECTION_OK; }
+bool ds_db_broken(PGconn *conn)
+{
+  return conn == NULL || PQstatus(conn) != CONNECTION_OK;
+}
 
 static int exec_ok(PGconn *c, const char *sql, char err[DS_ERRLEN])
 {

@@ -22,7 +22,10 @@ void ds_log_init(const char *svc, enum ds_log_level level)
   g_level = level;
 }
 
-void ds_log_set_fd(int fd) { g_fd = fd; }
+void ds_log_set_fd(int fd)
+{
+  g_fd = fd;
+}
 
 int ds_log_level_parse(const char *s)
 {
@@ -32,7 +35,10 @@ int ds_log_level_parse(const char *s)
   return -1;
 }
 
-bool ds_log_enabled(enum ds_log_level level) { return (int)level <= g_level; }
+bool ds_log_enabled(enum ds_log_level level)
+{
+  return (int)level <= g_level;
+}
 
 /* Appends raw bytes, truncating (the last bytes stay free for "\n"). */
 static void put(struct ds_logline *l, const char *s, size_t n)
@@ -44,7 +50,10 @@ static void put(struct ds_logline *l, const char *s, size_t n)
   l->len += n;
 }
 
-static void put_str(struct ds_logline *l, const char *s) { put(l, s, strlen(s)); }
+static void put_str(struct ds_logline *l, const char *s)
+{
+  put(l, s, strlen(s));
+}
 
 /* Appends value quoted when it needs to be; escapes quotes, backslashes and
  * control bytes; caps a single value at 512 bytes. */

@@ -18,7 +18,10 @@ struct ds_mqtt {
   int keepalive_s;
 };
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+  return s ? strdup(s) : NULL;
+}
 
 /* Callbacks for publish-only clients: Paho then runs its own thread that
  * sends pings and handles acknowledgements. */
@@ -106,8 +109,7 @@ int ds_mqtt_connect(struct ds_mqtt *m, char err[DS_ERRLEN])
                       : rc == 2 ? "client id rejected"
                       : rc == 3 ? "server unavailable"
                                 : MQTTClient_strerror(rc);
-    snprintf(err, DS_ERRLEN, "connect to %s as %s: %s", m->url, m->client_id,
-             why ? why : "failed");
+    snprintf(err, DS_ERRLEN, "connect to %s as %s: %s", m->url, m->client_id, why ? why : "failed");
     return DS_EMQTT;
   }
   return DS_OK;

@@ -108,8 +108,8 @@ static int decode_one(struct json_object *o, size_t idx, int64_t now_us, struct 
                       struct reject_info *ri)
 {
   if (json_object_get_type(o) != json_type_object)
-    return fail(ri, DS_REJECT_NOT_OBJECT, "sample %zu is %s %s, not an object", idx,
-                article(o), ds_json_type_name(o));
+    return fail(ri, DS_REJECT_NOT_OBJECT, "sample %zu is %s %s, not an object", idx, article(o),
+                ds_json_type_name(o));
 
   double v[3];
   for (int a = 0; a < 3; a++) {
@@ -121,11 +121,12 @@ static int decode_one(struct json_object *o, size_t idx, int64_t now_us, struct 
       return fail(ri, DS_REJECT_BAD_NUMBER, "sample %zu \"%s\" is %s %s, not a number", idx,
                   axis_names[a], article(f), ds_json_type_name(f));
     if (rc != DS_OK)
-      return fail(ri, DS_REJECT_BAD_NUMBER,
-                  json_object_get_type(f) == json_type_int
-                      ? "sample %zu \"%s\" is an integer beyond 64 bits (write it as a decimal, e.g. 1e20)"
-                      : "sample %zu \"%s\" is not a finite number",
-                  idx, axis_names[a]);
+      return fail(
+          ri, DS_REJECT_BAD_NUMBER,
+          json_object_get_type(f) == json_type_int
+              ? "sample %zu \"%s\" is an integer beyond 64 bits (write it as a decimal, e.g. 1e20)"
+              : "sample %zu \"%s\" is not a finite number",
+          idx, axis_names[a]);
   }
 
   int64_t ts = now_us;
@@ -160,8 +161,8 @@ static int decode_one(struct json_object *o, size_t idx, int64_t now_us, struct 
 }
 
 /* Decodes into out; on failure fills *ri.  out may be written even then. */
-static int decode(const char *payload, size_t len, int64_t now_us, struct ds_sample *out,
-                  size_t *n, struct reject_info *ri)
+static int decode(const char *payload, size_t len, int64_t now_us, struct ds_sample *out, size_t *n,
+                  struct reject_info *ri)
 {
   if (len > DS_PAYLOAD_MAX)
     return fail(ri, DS_REJECT_TOO_LARGE, "payload is %zu bytes, more than the limit of %d", len,
@@ -187,8 +188,8 @@ static int decode(const char *payload, size_t len, int64_t now_us, struct ds_sam
     if (count == 0) {
       rc = fail(ri, DS_REJECT_EMPTY, "payload is an empty array");
     } else if (count > DS_SAMPLES_MAX) {
-      rc = fail(ri, DS_REJECT_TOO_MANY, "array holds %zu samples, more than the limit of %d",
-                count, DS_SAMPLES_MAX);
+      rc = fail(ri, DS_REJECT_TOO_MANY, "array holds %zu samples, more than the limit of %d", count,
+                DS_SAMPLES_MAX);
     } else {
       for (size_t i = 0; i < count && rc == DS_OK; i++)
         rc = decode_one(json_object_array_get_idx(root, i), i, now_us, &out[i], ri);

@@ -32,9 +32,15 @@ void ds_signal_install(void)
   sigaction(SIGPIPE, &sa, NULL);
 }
 
-bool ds_signal_stop_requested(void) { return g_stop != 0; }
+bool ds_signal_stop_requested(void)
+{
+  return g_stop != 0;
+}
 
-void ds_signal_request_stop(void) { g_stop = 1; }
+void ds_signal_request_stop(void)
+{
+  g_stop = 1;
+}
 
 bool ds_signal_sleep_ms(long ms)
 {

@@ -52,22 +52,21 @@ static const struct {
                     4},
     /* As ds_store_samples, with the chunks' identity and bounds, and no
      * arrays at all for the chunk_ids in $5 (the caller's cached ones). */
-    [ST_SAMPLES_CACHED] =
-        {"ds_store_samples_cached",
-         "SELECT chunk_id, device_id, first_ts, last_ts, n,"
-         " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE x END,"
-         " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE y END,"
-         " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE z END,"
-         " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL"
-         "      WHEN $4 OR first_ts < $2 OR last_ts >= $3 THEN ts END"
-         " FROM sample_chunks"
-         " WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2"
-         " UNION ALL"
-         " SELECT NULL, device_id, ts, ts, 1, ARRAY[x], ARRAY[y], ARRAY[z],"
-         " CASE WHEN $4 THEN ARRAY[ts] END"
-         " FROM samples_recent"
-         " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3",
-         5},
+    [ST_SAMPLES_CACHED] = {"ds_store_samples_cached",
+                           "SELECT chunk_id, device_id, first_ts, last_ts, n,"
+                           " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE x END,"
+                           " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE y END,"
+                           " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE z END,"
+                           " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL"
+                           "      WHEN $4 OR first_ts < $2 OR last_ts >= $3 THEN ts END"
+                           " FROM sample_chunks"
+                           " WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2"
+                           " UNION ALL"
+                           " SELECT NULL, device_id, ts, ts, 1, ARRAY[x], ARRAY[y], ARRAY[z],"
+                           " CASE WHEN $4 THEN ARRAY[ts] END"
+                           " FROM samples_recent"
+                           " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3",
+                           5},
     [ST_COMPACT] = {"ds_store_compact", "SELECT ds_compact($1::int4, $2::int4)", 2},
     [ST_MERGE] = {"ds_store_merge", "SELECT ds_merge_chunks($1::int4, $2::int4)", 2},
 };
@@ -119,7 +118,10 @@ void ds_values_cleanup(struct ds_values *v)
   v->n = v->cap = 0;
 }
 
-void ds_values_reset(struct ds_values *v) { v->n = 0; }
+void ds_values_reset(struct ds_values *v)
+{
+  v->n = 0;
+}
 
 static int grow_array(void **p, size_t elem, size_t cap)
 {
@@ -152,7 +154,8 @@ static int values_reserve(struct ds_values *v, size_t extra, bool want_ts)
       (rc = grow_array((void **)&v->y, sizeof(double), cap)) != DS_OK ||
       (rc = grow_array((void **)&v->z, sizeof(double), cap)) != DS_OK)
     return rc;
-  if ((want_ts || v->ts != NULL) && (rc = grow_array((void **)&v->ts, sizeof(int64_t), cap)) != DS_OK)
+  if ((want_ts || v->ts != NULL) &&
+      (rc = grow_array((void **)&v->ts, sizeof(int64_t), cap)) != DS_OK)
     return rc;
   v->cap = cap;
   return DS_OK;
@@ -210,8 +213,7 @@ bad:
 
 /* Decodes n float8 elements at body into out; with keep, only those where
  * keep[i] is set.  Returns how many were written. */
-static size_t decode_f8(const unsigned char *body, size_t n, const unsigned char *keep,
-                        double *out)
+static size_t decode_f8(const unsigned char *body, size_t n, const unsigned char *keep, double *out)
 {
   size_t k = 0;
   if (keep == NULL) {
@@ -329,7 +331,7 @@ static int add_chunk(PGresult *res, int col0, int64_t start_pg, int64_t end_pg, 
 /* Reads the chunks overlapping the range and the recent rows inside it, in
  * single-row mode: libpq holds one row at a time. */
 static int fetch_samples(PGconn *conn, const char *keys_text, int64_t start_pg, int64_t end_pg,
-                        bool want_ts, struct ds_values *out, char err[DS_ERRLEN])
+                         bool want_ts, struct ds_values *out, char err[DS_ERRLEN])
 {
   int rc = ensure_prepared(conn, ST_SAMPLES, err);
   if (rc != DS_OK)
@@ -487,7 +489,7 @@ struct cached_ctx {
   size_t npins;
   int64_t start_pg, end_pg;
   bool want_ts;
-  bool stale;             /* a named chunk came back different: see below */
+  bool stale; /* a named chunk came back different: see below */
   uint64_t hits, misses;
   struct scratch sc;
 };
@@ -537,8 +539,7 @@ static int add_cached_row(PGresult *res, struct cached_ctx *cx, struct ds_values
      * bounds or size differ proves that, and the caller starts over. */
     struct ds_chunk *e = pin_find(cx->pins, cx->npins, id);
     size_t n = rd32((const unsigned char *)PQgetvalue(res, 0, 4));
-    if (e == NULL || e->device != dev || e->first_ts != first || e->last_ts != last ||
-        e->n != n) {
+    if (e == NULL || e->device != dev || e->first_ts != first || e->last_ts != last || e->n != n) {
       cx->stale = true;
       return DS_OK;
     }
@@ -563,8 +564,7 @@ static int add_cached_row(PGresult *res, struct cached_ctx *cx, struct ds_values
 
 /* Runs ds_store_samples_cached with the pinned ids and adds every row. */
 static int fetch_samples_cached(PGconn *conn, const char *keys_text, const char *ids_text,
-                                struct cached_ctx *cx, struct ds_values *out,
-                                char err[DS_ERRLEN])
+                                struct cached_ctx *cx, struct ds_values *out, char err[DS_ERRLEN])
 {
   int rc = ensure_prepared(conn, ST_SAMPLES_CACHED, err);
   if (rc != DS_OK)
@@ -750,8 +750,7 @@ int ds_store_compact(PGconn *conn, int32_t key, int max_rows, int *moved, char e
   return call_key_count(conn, ST_COMPACT, key, max_rows, max_rows, moved, err);
 }
 
-int ds_store_merge_chunks(PGconn *conn, int32_t key, int target, int *merged,
-                          char err[DS_ERRLEN])
+int ds_store_merge_chunks(PGconn *conn, int32_t key, int target, int *merged, char err[DS_ERRLEN])
 {
   return call_key_count(conn, ST_MERGE, key, target, INT_MAX, merged, err);
 }

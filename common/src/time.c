@@ -33,9 +33,9 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 {
   y -= m <= 2;
   int64_t era = (y >= 0 ? y : y - 399) / 400;
-  int64_t yoe = y - era * 400;                                   /* [0, 399] */
+  int64_t yoe = y - era * 400;                                  /* [0, 399] */
   int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1; /* [0, 365] */
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* [0, 146096] */
   return era * 146097 + doe - 719468;
 }
 
@@ -44,7 +44,7 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
   z += 719468;
   int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;                                     /* [0, 146096] */
+  int64_t doe = z - era * 146097;                                      /* [0, 146096] */
   int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
   int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
   int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
@@ -111,9 +111,8 @@ int ds_time_parse_rfc3339(const char *s, size_t len, int64_t *out_us)
   if (pos >= len || (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' '))
     return DS_EINVAL;
   pos++;
-  if (!digits(s, len, &pos, 2, &h) || !expect(s, len, &pos, ':') ||
-      !digits(s, len, &pos, 2, &mi) || !expect(s, len, &pos, ':') ||
-      !digits(s, len, &pos, 2, &sec))
+  if (!digits(s, len, &pos, 2, &h) || !expect(s, len, &pos, ':') || !digits(s, len, &pos, 2, &mi) ||
+      !expect(s, len, &pos, ':') || !digits(s, len, &pos, 2, &sec))
     return DS_EINVAL;
   if (h > 23 || mi > 59 || sec > 59)
     return DS_EINVAL;
@@ -246,7 +245,8 @@ int ds_interval_parse(const char *s, int64_t *out_us)
     const char *name;
     int64_t us;
   } units[] = {
-      {"ms", 1000}, {"s", US_PER_S}, {"m", 60 * US_PER_S}, {"h", 3600 * US_PER_S}, {"d", US_PER_DAY},
+      {"ms", 1000},           {"s", US_PER_S},   {"m", 60 * US_PER_S},
+      {"h", 3600 * US_PER_S}, {"d", US_PER_DAY},
   };
   if (s == NULL)
     return DS_EINVAL;

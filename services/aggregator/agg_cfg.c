@@ -6,9 +6,13 @@
 #include <string.h>
 
 #define INT_VAR(name, field, def, min, max, help)                                                  \
-  {name, DS_CFG_INT, def, min, max, false, false, help, offsetof(struct agg_cfg, field)}
+  {                                                                                                \
+    name, DS_CFG_INT, def, min, max, false, false, help, offsetof(struct agg_cfg, field)           \
+  }
 #define STR_VAR(name, field, def, secret, help)                                                    \
-  {name, DS_CFG_STR, def, 0, 1024, false, secret, help, offsetof(struct agg_cfg, field)}
+  {                                                                                                \
+    name, DS_CFG_STR, def, 0, 1024, false, secret, help, offsetof(struct agg_cfg, field)           \
+  }
 
 const struct ds_cfg_var agg_cfg_vars[] = {
     STR_VAR("MQTT_URL", mqtt_url, "tcp://127.0.0.1:1883", false, "broker URL"),
@@ -28,8 +32,9 @@ const struct ds_cfg_var agg_cfg_vars[] = {
             "computing threads, each with its own database connection"),
     INT_VAR("AGGREGATOR_POLL_MS", poll_ms, "250", 10, 10000,
             "how often the run queue and running runs are checked"),
-    INT_VAR("AGGREGATOR_COMPACT_INTERVAL_S", compact_interval_s, "10", 0, 86400,
-            "background compaction period; 0 = never (reads stay correct, storage stays row-sized)"),
+    INT_VAR(
+        "AGGREGATOR_COMPACT_INTERVAL_S", compact_interval_s, "10", 0, 86400,
+        "background compaction period; 0 = never (reads stay correct, storage stays row-sized)"),
     INT_VAR("AGGREGATOR_COMPACT_MIN_ROWS", compact_min_rows, "1000", 1, 100000000,
             "compact a device once it has this many recent rows"),
     INT_VAR("AGGREGATOR_COMPACT_MAX_AGE_S", compact_max_age_s, "300", 0, 31536000,

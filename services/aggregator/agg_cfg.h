@@ -13,17 +13,17 @@ struct agg_cfg {
   char *mqtt_url;
   char *mqtt_username;
   char *mqtt_password;
-  char *database_url;      /* NULL: libpq's PG* variables */
-  char *group;             /* shared-subscription group; "" = plain subscription */
-  char *client_id;         /* NULL: devicestats-aggregator-<hostname> (filled by main) */
-  long long interval_s;    /* scheduled full-scope recalculation; 0 = off */
-  long long workers;       /* computing threads, one database connection each */
-  long long poll_ms;       /* how often runs and the queue are looked at */
+  char *database_url;   /* NULL: libpq's PG* variables */
+  char *group;          /* shared-subscription group; "" = plain subscription */
+  char *client_id;      /* NULL: devicestats-aggregator-<hostname> (filled by main) */
+  long long interval_s; /* scheduled full-scope recalculation; 0 = off */
+  long long workers;    /* computing threads, one database connection each */
+  long long poll_ms;    /* how often runs and the queue are looked at */
   long long compact_interval_s;
   long long compact_min_rows;
   long long compact_max_age_s;
   long long chunk_rows;
-  long long max_samples;   /* per device or user computed at once */
+  long long max_samples; /* per device or user computed at once */
   long long stats_period_s;
   long long shutdown_timeout_ms;
   char *log_level;

@@ -206,8 +206,8 @@ int agg_cmd_to_json(struct ds_buf *b, const struct agg_cmd *c)
   return rc;
 }
 
-int agg_status_json(struct ds_buf *b, const char *request_id, const char *state,
-                    long long devices, long long elapsed_ms, const char *error)
+int agg_status_json(struct ds_buf *b, const char *request_id, const char *state, long long devices,
+                    long long elapsed_ms, const char *error)
 {
   int rc = ds_buf_append_str(b, "{\"request_id\":");
   if (rc == DS_OK)

@@ -166,7 +166,8 @@ static const char plan_users_sql[] =
     "    SELECT device_id, sum(n)::bigint AS n FROM sample_chunks"
     "     WHERE device_id IN (SELECT id FROM devices WHERE user_id IS NOT NULL) GROUP BY device_id"
     "    UNION ALL SELECT device_id, count(*) FROM samples_recent"
-    "     WHERE device_id IN (SELECT id FROM devices WHERE user_id IS NOT NULL) GROUP BY device_id) q"
+    "     WHERE device_id IN (SELECT id FROM devices WHERE user_id IS NOT NULL) GROUP BY "
+    "device_id) q"
     "   GROUP BY device_id),"
     " cur AS ("
     "  SELECT u.id, coalesce(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL),"
@@ -217,8 +218,8 @@ static int resolve(PGconn *c, const struct agg_cmd *cmd, char dev[16], char user
   return DS_OK;
 }
 
-int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void *ctx,
-                      bool *got, struct agg_status *st, char err[DS_ERRLEN])
+int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void *ctx, bool *got,
+                      struct agg_status *st, char err[DS_ERRLEN])
 {
   *got = false;
   if (run_cmd(c, "BEGIN", 0, NULL, err) != DS_OK)
@@ -258,8 +259,8 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
   } else {
     /* The run's clock starts with its planning. */
     const char *sp[1] = {rid};
-    if (run_cmd(c, "UPDATE recalc_runs SET started_at = clock_timestamp() WHERE request_id = $1",
-                1, sp, err) != DS_OK)
+    if (run_cmd(c, "UPDATE recalc_runs SET started_at = clock_timestamp() WHERE request_id = $1", 1,
+                sp, err) != DS_OK)
       return fail_rollback(c);
     const char *pp[4] = {rid, dev[0] ? dev : NULL, user[0] ? user : NULL,
                          cmd.full ? "true" : "false"};
@@ -426,13 +427,14 @@ int agg_db_store_device(PGconn *c, const char *rid, int32_t key, const struct ds
   memcpy(p + 2, sp.p, sizeof sp.p);
   /* The newest sample time: compaction just moved the device's recent rows
    * into chunks, so this reads little. */
-  if (run_cmd(c,
-              "INSERT INTO device_snapshots (device_id, request_id, computed_at, last_ts, " SNAP_COLS
-              ") VALUES ($1::int, $2, clock_timestamp(),"
-              " greatest((SELECT max(last_ts) FROM sample_chunks WHERE device_id = $1::int),"
-              "          (SELECT max(ts) FROM samples_recent WHERE device_id = $1::int)), " SNAP_VALS
-              ") ON CONFLICT (device_id) DO UPDATE SET " SNAP_SET,
-              18, p, err) != DS_OK)
+  if (run_cmd(
+          c,
+          "INSERT INTO device_snapshots (device_id, request_id, computed_at, last_ts, " SNAP_COLS
+          ") VALUES ($1::int, $2, clock_timestamp(),"
+          " greatest((SELECT max(last_ts) FROM sample_chunks WHERE device_id = $1::int),"
+          "          (SELECT max(ts) FROM samples_recent WHERE device_id = $1::int)), " SNAP_VALS
+          ") ON CONFLICT (device_id) DO UPDATE SET " SNAP_SET,
+          18, p, err) != DS_OK)
     return fail_rollback(c);
   return finish_item(c, rid, "d", k, sp.text[0], me, err);
 }
@@ -461,8 +463,8 @@ int agg_db_store_user(PGconn *c, const char *rid, int32_t key, const int32_t *ke
   memcpy(p + 2, sp.p, sizeof sp.p);
   p[18] = ids.data;
   rc = run_cmd(c,
-               "INSERT INTO user_snapshots (user_id, request_id, computed_at, last_ts, device_ids, "
-               SNAP_COLS ") VALUES ($1::int, $2, clock_timestamp(),"
+               "INSERT INTO user_snapshots (user_id, request_id, computed_at, last_ts, "
+               "device_ids, " SNAP_COLS ") VALUES ($1::int, $2, clock_timestamp(),"
                " (SELECT max(t) FROM (SELECT max(last_ts) AS t FROM sample_chunks"
                "                       WHERE device_id = ANY ($19::int[])"
                "                      UNION ALL SELECT max(ts) FROM samples_recent"
@@ -499,8 +501,7 @@ int agg_db_fail_item(PGconn *c, const char *rid, char kind, int32_t key, const c
   return DS_OK;
 }
 
-int agg_db_finish(PGconn *c, const char *rid, bool *got, struct agg_status *st,
-                  char err[DS_ERRLEN])
+int agg_db_finish(PGconn *c, const char *rid, bool *got, struct agg_status *st, char err[DS_ERRLEN])
 {
   const char *p[1] = {rid};
   PGresult *r = run(c, finish_sql, 1, p, err);
@@ -537,12 +538,13 @@ int agg_db_progress(PGconn *c, const char *rid, bool *got, struct agg_status *st
                     char err[DS_ERRLEN])
 {
   const char *p[1] = {rid};
-  PGresult *r = run(c,
-                    "UPDATE recalc_runs SET progress_at = clock_timestamp()"
-                    " WHERE request_id = $1 AND state = 'running'"
-                    "   AND (progress_at IS NULL OR progress_at < clock_timestamp() - interval '1 s')"
-                    " RETURNING " STATUS_COLS,
-                    1, p, err);
+  PGresult *r =
+      run(c,
+          "UPDATE recalc_runs SET progress_at = clock_timestamp()"
+          " WHERE request_id = $1 AND state = 'running'"
+          "   AND (progress_at IS NULL OR progress_at < clock_timestamp() - interval '1 s')"
+          " RETURNING " STATUS_COLS,
+          1, p, err);
   if (r == NULL)
     return DS_EDB;
   *got = PQntuples(r) == 1;

@@ -49,9 +49,8 @@ DS_MUSTCHECK int agg_db_status(PGconn *c, const char *request_id, struct agg_sta
  * the commit; the caller publishes from the thread that publishes every
  * other event, so "running" precedes "done". */
 typedef void (*agg_db_start_fn)(const struct agg_status *st, void *ctx);
-DS_MUSTCHECK int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change,
-                                   void *ctx, bool *got, struct agg_status *st,
-                                   char err[DS_ERRLEN]);
+DS_MUSTCHECK int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void *ctx,
+                                   bool *got, struct agg_status *st, char err[DS_ERRLEN]);
 
 /* The oldest running run that still has pending work, into rid. */
 DS_MUSTCHECK int agg_db_active_run(PGconn *c, bool *got, char rid[AGG_REQUEST_ID_MAX + 1],
@@ -73,8 +72,7 @@ DS_MUSTCHECK int agg_db_user_devices(PGconn *c, int32_t user, int32_t **keys, si
  * keys[0..nkeys)), marks the claimed work row done by me, counts it in the
  * run, and commits. */
 DS_MUSTCHECK int agg_db_store_device(PGconn *c, const char *rid, int32_t key,
-                                     const struct ds_stats *s, const char *me,
-                                     char err[DS_ERRLEN]);
+                                     const struct ds_stats *s, const char *me, char err[DS_ERRLEN]);
 DS_MUSTCHECK int agg_db_store_user(PGconn *c, const char *rid, int32_t key, const int32_t *keys,
                                    size_t nkeys, const struct ds_stats *s, const char *me,
                                    char err[DS_ERRLEN]);

@@ -9,7 +9,10 @@ int agg_outbox_init(struct agg_outbox *o)
   return pthread_mutex_init(&o->lock, NULL) == 0 ? DS_OK : DS_ENOMEM;
 }
 
-void agg_outbox_cleanup(struct agg_outbox *o) { pthread_mutex_destroy(&o->lock); }
+void agg_outbox_cleanup(struct agg_outbox *o)
+{
+  pthread_mutex_destroy(&o->lock);
+}
 
 void agg_outbox_push(struct agg_outbox *o, const struct agg_status *st)
 {

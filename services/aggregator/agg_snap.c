@@ -6,7 +6,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-void agg_snap_compute(struct ds_values *v, struct ds_stats *out) { ds_values_stats(v, out); }
+void agg_snap_compute(struct ds_values *v, struct ds_stats *out)
+{
+  ds_values_stats(v, out);
+}
 
 /* Writes one axis into sp->text[base .. base + 4].  (Indexing the struct,
  * not a pointer to one of its rows, keeps GCC's -O3 bounds analysis quiet.) */

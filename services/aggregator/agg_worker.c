@@ -95,8 +95,8 @@ int agg_worker_compact_pass(PGconn *c, const struct agg_cfg *cfg, long long *row
 {
   int32_t *keys = NULL;
   size_t n = 0;
-  int rc = agg_db_compact_candidates(c, cfg->compact_min_rows, cfg->compact_max_age_s, &keys, &n,
-                                     err);
+  int rc =
+      agg_db_compact_candidates(c, cfg->compact_min_rows, cfg->compact_max_age_s, &keys, &n, err);
   for (size_t i = 0; rc == DS_OK && i < n; i++) {
     if (ds_signal_stop_requested()) {
       rc = DS_ESTOPPED;
@@ -108,8 +108,8 @@ int agg_worker_compact_pass(PGconn *c, const struct agg_cfg *cfg, long long *row
   return rc;
 }
 
-static void log_item_error(struct agg_worker *w, const char *rid, char kind, int32_t key,
-                           int code, const char *err)
+static void log_item_error(struct agg_worker *w, const char *rid, char kind, int32_t key, int code,
+                           const char *err)
 {
   struct ds_logline l;
   if (ds_log_begin(&l, DS_LOG_WARN, "item_error")) {

@@ -30,9 +30,9 @@ struct agg_worker_counters {
 
 struct agg_worker {
   int index;
-  const struct agg_cfg *cfg;  /* borrowed for the thread's life */
-  const char *me;             /* this aggregator's client id, borrowed */
-  struct agg_outbox *outbox;  /* borrowed */
+  const struct agg_cfg *cfg; /* borrowed for the thread's life */
+  const char *me;            /* this aggregator's client id, borrowed */
+  struct agg_outbox *outbox; /* borrowed */
   struct agg_worker_counters counters;
   /* Owned by the thread: */
   pthread_t thread;

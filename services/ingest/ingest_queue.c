@@ -6,8 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-struct ingest_item *ingest_item_new_samples(const char *device, const struct ds_sample *s,
-                                            size_t n)
+struct ingest_item *ingest_item_new_samples(const char *device, const struct ds_sample *s, size_t n)
 {
   struct ingest_item *it = calloc(1, sizeof *it + n * sizeof it->samples[0]);
   if (it == NULL)

@@ -101,13 +101,13 @@ static int resolve_devices(struct ingest_writer *w, char err[DS_ERRLEN])
     if (missing == 0)
       goto out;
     const char *params[1] = {arr.data};
-    PGresult *r = PQexecParams(
-        w->conn,
-        "WITH ins AS (INSERT INTO devices (name) SELECT DISTINCT unnest($1::text[])"
-        " ON CONFLICT (name) DO NOTHING RETURNING id, name)"
-        " SELECT id, name FROM ins UNION ALL"
-        " SELECT id, name FROM devices WHERE name = ANY ($1::text[])",
-        1, NULL, params, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(w->conn,
+                     "WITH ins AS (INSERT INTO devices (name) SELECT DISTINCT unnest($1::text[])"
+                     " ON CONFLICT (name) DO NOTHING RETURNING id, name)"
+                     " SELECT id, name FROM ins UNION ALL"
+                     " SELECT id, name FROM devices WHERE name = ANY ($1::text[])",
+                     1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
       ds_db_errmsg(w->conn, r, err);
       PQclear(r);
@@ -372,13 +372,12 @@ static void *writer_main(void *arg)
     if (it != NULL) {
       batch_add(w, it);
       /* Drain what is already queued, up to the batch size, without waiting. */
-      while (w->batch_samples < batch_max &&
-             (it = ingest_queue_pop(w->queue, 0, &closed)) != NULL)
+      while (w->batch_samples < batch_max && (it = ingest_queue_pop(w->queue, 0, &closed)) != NULL)
         batch_add(w, it);
     }
-    bool due = w->batch_head != NULL &&
-               (w->batch_samples >= batch_max || closed ||
-                ds_time_mono_ms() - w->batch_started_ms >= w->cfg->flush_ms);
+    bool due =
+        w->batch_head != NULL && (w->batch_samples >= batch_max || closed ||
+                                  ds_time_mono_ms() - w->batch_started_ms >= w->cfg->flush_ms);
     if (due)
       flush_retrying(w);
     if (closed && w->batch_head == NULL)

@@ -19,20 +19,20 @@
 #include "ingest_queue.h"
 
 struct ingest_counters {
-  atomic_uint_fast64_t received;  /* messages taken from the broker */
-  atomic_uint_fast64_t accepted;  /* samples decoded */
-  atomic_uint_fast64_t rejected;  /* messages rejected */
-  atomic_uint_fast64_t stored;    /* samples committed */
+  atomic_uint_fast64_t received; /* messages taken from the broker */
+  atomic_uint_fast64_t accepted; /* samples decoded */
+  atomic_uint_fast64_t rejected; /* messages rejected */
+  atomic_uint_fast64_t stored;   /* samples committed */
   atomic_uint_fast64_t rejected_stored;
-  atomic_uint_fast64_t batches;   /* committed batches */
+  atomic_uint_fast64_t batches; /* committed batches */
   atomic_uint_fast64_t flush_failures;
   atomic_uint_fast64_t max_batch; /* largest batch, samples */
 };
 
 struct ingest_writer {
-  const struct ingest_cfg *cfg;      /* borrowed for the writer's life */
-  struct ingest_queue *queue;        /* borrowed */
-  struct ingest_counters *counters;  /* borrowed */
+  const struct ingest_cfg *cfg;     /* borrowed for the writer's life */
+  struct ingest_queue *queue;       /* borrowed */
+  struct ingest_counters *counters; /* borrowed */
   PGconn *conn;
   struct ingest_devcache cache;
   struct ingest_item *batch_head, *batch_tail;

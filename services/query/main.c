@@ -14,7 +14,6 @@
 #include "query_cfg.h"
 #include "query_server.h"
 
-
 int main(int argc, char **argv)
 {
   struct q_cfg cfg;

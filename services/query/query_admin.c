@@ -185,8 +185,8 @@ int q_h_user_create(struct q_req *req)
     return q_error(req, 400, "bad_json", err);
   const char *name = NULL;
   size_t len = 0;
-  if (ds_json_get_string(o, "name", &name, &len) != DS_OK || len == 0 ||
-      len > USER_NAME_MAX || memchr(name, '\0', len) != NULL) {
+  if (ds_json_get_string(o, "name", &name, &len) != DS_OK || len == 0 || len > USER_NAME_MAX ||
+      memchr(name, '\0', len) != NULL) {
     json_object_put(o);
     return q_error(req, 400, "bad_request", "body must be {\"name\": \"1-200 characters\"}");
   }
@@ -196,9 +196,8 @@ int q_h_user_create(struct q_req *req)
     return DS_OK;
   }
   const char *vals[1] = {name};
-  PGresult *res =
-      q_db_exec(req, db, "q_user_create", "INSERT INTO users (name) VALUES ($1) RETURNING id", 1,
-                vals, 0);
+  PGresult *res = q_db_exec(req, db, "q_user_create",
+                            "INSERT INTO users (name) VALUES ($1) RETURNING id", 1, vals, 0);
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
     rc = q_db_fail(req, db, res);
   } else {
@@ -350,8 +349,7 @@ int q_h_rejected(struct q_req *req)
   }
   int rc = ds_buf_append_str(req->out, "{\"rejected\": [");
   for (int i = 0; rc == DS_OK && i < PQntuples(res); i++) {
-    if (PQgetlength(res, i, 0) != 8 || PQgetlength(res, i, 1) != 8 ||
-        PQgetlength(res, i, 4) != 4) {
+    if (PQgetlength(res, i, 0) != 8 || PQgetlength(res, i, 1) != 8 || PQgetlength(res, i, 4) != 4) {
       rc = q_error(req, 500, "internal", "unexpected rejected row");
       PQclear(res);
       return rc;
@@ -367,19 +365,17 @@ int q_h_rejected(struct q_req *req)
     rc = ds_buf_appendf(req->out, "%s{\"id\": %" PRId64 ", \"received_at\": \"%s\", \"topic\": ",
                         i ? ",\n" : "", id, ds_time_format(at, t));
     if (rc == DS_OK)
-      rc = ds_buf_append_json_str(req->out, PQgetvalue(res, i, 2),
-                                  (size_t)PQgetlength(res, i, 2));
+      rc = ds_buf_append_json_str(req->out, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
     if (rc == DS_OK)
-      rc = ds_buf_appendf(req->out, ", \"payload_encoding\": \"%s\", \"payload\": ",
-                          text ? "utf8" : "base64");
+      rc = ds_buf_appendf(
+          req->out, ", \"payload_encoding\": \"%s\", \"payload\": ", text ? "utf8" : "base64");
     if (rc == DS_OK)
       rc = text ? ds_buf_append_json_str(req->out, payload, plen)
                 : append_base64(req->out, (const unsigned char *)payload, plen);
     if (rc == DS_OK)
       rc = ds_buf_appendf(req->out, ", \"payload_size\": %" PRIu32 ", \"reason\": ", size);
     if (rc == DS_OK)
-      rc = ds_buf_append_json_str(req->out, PQgetvalue(res, i, 5),
-                                  (size_t)PQgetlength(res, i, 5));
+      rc = ds_buf_append_json_str(req->out, PQgetvalue(res, i, 5), (size_t)PQgetlength(res, i, 5));
     if (rc == DS_OK)
       rc = ds_buf_append_str(req->out, "}");
   }
@@ -413,8 +409,8 @@ int q_h_health(struct q_req *req)
     return ds_buf_append_str(req->out,
                              "{\"status\": \"ok\", \"database\": \"up\", \"broker\": \"up\"}\n");
   const char *detail = !db_up && !mq_up ? "database and broker are down"
-                       : !db_up          ? "database is down"
-                                         : "broker is down";
+                       : !db_up         ? "database is down"
+                                        : "broker is down";
   return ds_buf_appendf(req->out,
                         "{\"status\": \"unavailable\", \"error\": \"unavailable\", \"detail\": "
                         "\"%s\", \"database\": \"%s\", \"broker\": \"%s\"}\n",
@@ -451,14 +447,16 @@ static int metrics_requests(struct q_req *req, const struct q_metrics *m)
         snprintf(st, sizeof st, "%d", q_status_codes[i]);
       else
         snprintf(st, sizeof st, "other");
-      rc = ds_buf_appendf(b, "devicestats_query_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
-                          r < q_routes_n ? q_routes[r].method : "",
-                          r < q_routes_n ? q_routes[r].pattern : "unmatched", st, v);
+      rc = ds_buf_appendf(
+          b, "devicestats_query_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
+          r < q_routes_n ? q_routes[r].method : "",
+          r < q_routes_n ? q_routes[r].pattern : "unmatched", st, v);
     }
   if (rc == DS_OK)
-    rc = ds_buf_append_str(b, "# HELP devicestats_query_request_duration_seconds Request "
-                              "latency by route.\n# TYPE devicestats_query_request_duration_seconds "
-                              "histogram\n");
+    rc =
+        ds_buf_append_str(b, "# HELP devicestats_query_request_duration_seconds Request "
+                             "latency by route.\n# TYPE devicestats_query_request_duration_seconds "
+                             "histogram\n");
   for (size_t r = 0; rc == DS_OK && r <= q_routes_n; r++) {
     unsigned long long cum = 0, cnt = 0;
     for (size_t i = 0; i <= Q_LAT_BUCKETS; i++)
@@ -466,16 +464,19 @@ static int metrics_requests(struct q_req *req, const struct q_metrics *m)
     if (cnt == 0)
       continue;
     char lbl[128];
-    snprintf(lbl, sizeof lbl, "method=\"%s\",route=\"%s\"", r < q_routes_n ? q_routes[r].method : "",
+    snprintf(lbl, sizeof lbl, "method=\"%s\",route=\"%s\"",
+             r < q_routes_n ? q_routes[r].method : "",
              r < q_routes_n ? q_routes[r].pattern : "unmatched");
     for (size_t i = 0; rc == DS_OK && i <= Q_LAT_BUCKETS; i++) {
       cum += atomic_load(&m->lat_bucket[r][i]);
       if (i < Q_LAT_BUCKETS)
-        rc = ds_buf_appendf(b, "devicestats_query_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
-                            lbl, (double)q_lat_bounds_us[i] / 1e6, cum);
+        rc = ds_buf_appendf(
+            b, "devicestats_query_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", lbl,
+            (double)q_lat_bounds_us[i] / 1e6, cum);
       else
-        rc = ds_buf_appendf(b, "devicestats_query_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
-                            lbl, cum);
+        rc = ds_buf_appendf(
+            b, "devicestats_query_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lbl,
+            cum);
     }
     if (rc == DS_OK)
       rc = ds_buf_appendf(b,

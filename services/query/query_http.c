@@ -6,8 +6,8 @@
 #include <string.h>
 
 /* Matches one pattern against path; fills params on success. */
-static bool pattern_match(const char *pattern, const char *path, size_t *nparams,
-                          char names[][32], char values[][Q_PATH_MAX])
+static bool pattern_match(const char *pattern, const char *path, size_t *nparams, char names[][32],
+                          char values[][Q_PATH_MAX])
 {
   const char *p = pattern, *s = path;
   size_t n = 0;

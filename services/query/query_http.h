@@ -28,9 +28,9 @@ struct q_kv {
 };
 
 struct q_req {
-  const char *method;     /* "GET", "POST", "PUT", ... (borrowed) */
-  const char *path;       /* decoded URL path, no query string (borrowed) */
-  const char *route;      /* the matched pattern, e.g. "/devices/{id}/data" */
+  const char *method;                         /* "GET", "POST", "PUT", ... (borrowed) */
+  const char *path;                           /* decoded URL path, no query string (borrowed) */
+  const char *route;                          /* the matched pattern, e.g. "/devices/{id}/data" */
   struct q_kv path_params[Q_PATH_PARAMS_MAX]; /* {id} -> value, borrowed */
   size_t n_path_params;
   struct q_kv query[Q_QUERY_PARAMS_MAX]; /* decoded query string, borrowed */

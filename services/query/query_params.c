@@ -34,8 +34,7 @@ static int parse_time(const char *name, const char *s, int64_t *out, char err[DS
   return DS_OK;
 }
 
-int q_parse_range(const struct q_req *req, int64_t *start_us, int64_t *end_us,
-                  char err[DS_ERRLEN])
+int q_parse_range(const struct q_req *req, int64_t *start_us, int64_t *end_us, char err[DS_ERRLEN])
 {
   const char *s, *e;
   int64_t a, b;

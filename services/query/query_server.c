@@ -25,10 +25,10 @@
 #define PREPARED_MAX 32
 #define DB_RETRY_MS 500
 
-const int64_t q_lat_bounds_us[Q_LAT_BUCKETS] = {1000,   2500,   5000,    10000,   25000,   50000,
+const int64_t q_lat_bounds_us[Q_LAT_BUCKETS] = {1000,   2500,   5000,   10000,   25000,   50000,
                                                 100000, 250000, 500000, 1000000, 2500000, 10000000};
-const int q_status_codes[Q_STATUS_N] = {200, 201, 202, 400, 401, 404,
-                                        405, 413, 414, 431, 500, 501, 503};
+const int q_status_codes[Q_STATUS_N] = {200, 201, 202, 400, 401, 404, 405,
+                                        413, 414, 431, 500, 501, 503};
 
 /* One per server thread, created on its first request. */
 struct q_thread {
@@ -47,14 +47,14 @@ struct q_server {
   MHD_socket listen_fd;
   unsigned port;
   pthread_key_t thread_key;
-  atomic_int active;   /* requests between their first callback and completion */
+  atomic_int active; /* requests between their first callback and completion */
   atomic_bool stopping;
   atomic_bool db_down; /* for logging state changes once */
   atomic_bool mqtt_up;
   pthread_mutex_t log_mu; /* libmicrohttpd message throttle */
-  int64_t log_next_ms;     /* when the next message may be written */
+  int64_t log_next_ms;    /* when the next message may be written */
   unsigned long long log_suppressed;
-  char log_last[512];      /* the latest suppressed message */
+  char log_last[512]; /* the latest suppressed message */
   pthread_mutex_t budget_mu;
   pthread_cond_t budget_cv;
   size_t budget_used, budget_max;
@@ -65,13 +65,13 @@ struct q_server {
 /* Per HTTP request (MHD's con_cls), created when the request line has been
  * read (on_uri) or, failing that, by the first on_request call. */
 struct conn_state {
-  bool started;     /* on_request has seen it */
-  size_t uri_len;   /* raw request target, up to Q_URI_MAX + 1 */
+  bool started;   /* on_request has seen it */
+  size_t uri_len; /* raw request target, up to Q_URI_MAX + 1 */
   int64_t t0_us;
   struct ds_buf body;
   bool too_large;
   size_t discarded; /* body bytes dropped after too_large */
-  int route; /* index in q_routes, or -1 */
+  int route;        /* index in q_routes, or -1 */
   int status;
 };
 
@@ -277,13 +277,25 @@ void q_budget_release(struct q_server *s, size_t bytes)
   pthread_mutex_unlock(&s->budget_mu);
 }
 
-struct q_metrics *q_server_metrics(struct q_server *s) { return s ? &s->metrics : NULL; }
+struct q_metrics *q_server_metrics(struct q_server *s)
+{
+  return s ? &s->metrics : NULL;
+}
 
-struct ds_chunk_cache *q_server_chunk_cache(struct q_server *s) { return s ? s->chunks : NULL; }
+struct ds_chunk_cache *q_server_chunk_cache(struct q_server *s)
+{
+  return s ? s->chunks : NULL;
+}
 
-bool q_server_mqtt_up(struct q_server *s) { return s != NULL && atomic_load(&s->mqtt_up); }
+bool q_server_mqtt_up(struct q_server *s)
+{
+  return s != NULL && atomic_load(&s->mqtt_up);
+}
 
-unsigned q_server_port(const struct q_server *s) { return s->port; }
+unsigned q_server_port(const struct q_server *s)
+{
+  return s->port;
+}
 
 /* ---- requests ---- */
 
@@ -341,8 +353,9 @@ static enum MHD_Result respond(struct q_server *s, struct MHD_Connection *c, str
 {
   size_t len = req->out->len;
   char *data = ds_buf_take(req->out);
-  struct MHD_Response *r = MHD_create_response_from_buffer(
-      len, data != NULL ? data : (void *)"", data != NULL ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  struct MHD_Response *r = MHD_create_response_from_buffer(len, data != NULL ? data : (void *)"",
+                                                           data != NULL ? MHD_RESPMEM_MUST_FREE
+                                                                        : MHD_RESPMEM_PERSISTENT);
   if (r == NULL) {
     free(data);
     return MHD_NO;
@@ -554,7 +567,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   struct ds_logline l;
   if (ds_log_begin(&l, DS_LOG_DEBUG, "request")) {
     ds_log_str(&l, "route",
-               cs->route >= 0 && (size_t)cs->route < q_routes_n ? q_routes[cs->route].pattern : "-");
+               cs->route >= 0 && (size_t)cs->route < q_routes_n ? q_routes[cs->route].pattern
+                                                                : "-");
     ds_log_int(&l, "status", cs->status);
     ds_log_dbl(&l, "dur_ms", (double)dur / 1000.0);
     ds_log_end(&l);
@@ -683,11 +697,12 @@ int q_server_start(const struct q_cfg *cfg, struct ds_mqtt *mqtt, struct q_serve
   }
   s->daemon = MHD_start_daemon(
       flags | MHD_USE_EPOLL, (uint16_t)cfg->http_port, NULL, NULL, on_request, s,
-      MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)Q_MHD_POOL_BYTES,
-      MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+      MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_SOCK_ADDR, sa,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)Q_MHD_POOL_BYTES, MHD_OPTION_URI_LOG_CALLBACK,
+      on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+      1u, MHD_OPTION_END);
   if (s->daemon == NULL) {
     snprintf(err, DS_ERRLEN, "cannot listen on %.64s:%lld: %s", cfg->http_addr, cfg->http_port,
              strerror(errno));

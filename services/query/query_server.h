@@ -27,8 +27,8 @@ extern const int q_status_codes[Q_STATUS_N];
  * libmicrohttpd's own limit (the per-connection memory pool,
  * Q_MHD_POOL_BYTES) sits well above their sum, so only requests past it get
  * libmicrohttpd's HTML answers (and a rate-limited event=http_server). */
-#define Q_URI_MAX 8192        /* raw request target, path plus query string */
-#define Q_HEADERS_MAX 16384   /* request header lines, "name: value\r\n" each */
+#define Q_URI_MAX 8192      /* raw request target, path plus query string */
+#define Q_HEADERS_MAX 16384 /* request header lines, "name: value\r\n" each */
 #define Q_MHD_POOL_BYTES (64u * 1024)
 /* libmicrohttpd's messages: at most one line per this many ms, the next
  * one saying how many were suppressed in between. */

@@ -128,8 +128,8 @@ static bool fetch_keys(struct q_req *req, struct fetch *f, const int32_t *keys, 
                        int64_t start, int64_t end, bool want_ts, int *rc)
 {
   char err[DS_ERRLEN] = "";
-  int frc = ds_store_fetch_cached(f->db, q_server_chunk_cache(req->server), keys, nkeys, start,
-                                  end, want_ts, &f->v, err);
+  int frc = ds_store_fetch_cached(f->db, q_server_chunk_cache(req->server), keys, nkeys, start, end,
+                                  want_ts, &f->v, err);
   if (frc == DS_OK)
     return true;
   if (frc == DS_EDB)
@@ -197,7 +197,10 @@ int q_h_device_data(struct q_req *req)
   return device_stats(req, start, end);
 }
 
-int q_h_device_all(struct q_req *req) { return device_stats(req, DS_TIME_NONE, DS_TIME_NONE); }
+int q_h_device_all(struct q_req *req)
+{
+  return device_stats(req, DS_TIME_NONE, DS_TIME_NONE);
+}
 
 /* ---- series ---- */
 

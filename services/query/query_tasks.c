@@ -164,8 +164,9 @@ int qt_task_get(struct q_req *req)
   if (db == NULL)
     return DS_OK;
   const char *vals[1] = {id};
-  PGresult *r = q_db_exec(req, db, "qt_task_get",
-                          "SELECT " TASK_COLS " FROM recalc_runs WHERE request_id = $1", 1, vals, 0);
+  PGresult *r =
+      q_db_exec(req, db, "qt_task_get",
+                "SELECT " TASK_COLS " FROM recalc_runs WHERE request_id = $1", 1, vals, 0);
   if (r == NULL)
     return DS_ENOMEM;
   int rc;
@@ -206,7 +207,8 @@ static int read_body(struct q_req *req, struct ds_buf *cmd, char rid[TASK_ID_MAX
   {
     (void)val;
     if (strcmp(key, "device_id") == 0) {
-      if (ds_json_get_string(o, key, &dev, &dev_len) != DS_OK || !ds_device_id_valid(dev, dev_len)) {
+      if (ds_json_get_string(o, key, &dev, &dev_len) != DS_OK ||
+          !ds_device_id_valid(dev, dev_len)) {
         snprintf(detail, DS_ERRLEN, "device_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
         goto out;
       }

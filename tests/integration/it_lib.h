@@ -20,20 +20,22 @@ _Noreturn void it_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2
 void it_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Records a failed check (file:line, expression, message) and, when fatal,
  * exits 1.  Used by the macros below. */
-void it_check_failed(const char *file, int line, const char *expr, bool fatal, const char *fmt,
-                     ...) __attribute__((format(printf, 5, 6)));
+void it_check_failed(const char *file, int line, const char *expr, bool fatal, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Number of failed IT_EXPECT checks so far. */
 int it_failures(void);
 /* 0 when every check passed, else 1 (and a summary line): return it from main. */
 int it_finish(void);
 
-#define IT_ASSERT(cond, ...)                                                                     \
-  do {                                                                                           \
-    if (!(cond)) it_check_failed(__FILE__, __LINE__, #cond, true, __VA_ARGS__);                  \
+#define IT_ASSERT(cond, ...)                                                                       \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      it_check_failed(__FILE__, __LINE__, #cond, true, __VA_ARGS__);                               \
   } while (0)
-#define IT_EXPECT(cond, ...)                                                                     \
-  do {                                                                                           \
-    if (!(cond)) it_check_failed(__FILE__, __LINE__, #cond, false, __VA_ARGS__);                 \
+#define IT_EXPECT(cond, ...)                                                                       \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      it_check_failed(__FILE__, __LINE__, #cond, false, __VA_ARGS__);                              \
   } while (0)
 
 /* ------------------------------------------------------------ environment */
@@ -85,8 +87,7 @@ void it_mqtt_close(struct it_mqtt *m);
 
 /* Publishes len bytes and, for qos 1 or 2, waits for the broker's
  * acknowledgement.  Returns 0, or -1 (with a note) on failure. */
-int it_mqtt_publish(struct it_mqtt *m, const char *topic, const void *payload, size_t len,
-                    int qos);
+int it_mqtt_publish(struct it_mqtt *m, const char *topic, const void *payload, size_t len, int qos);
 /* The same with a NUL-terminated payload; fatal on failure. */
 void it_mqtt_publish_str(struct it_mqtt *m, const char *topic, const char *payload, int qos);
 
@@ -142,8 +143,8 @@ long long it_db_scalar_ll_or(PGconn *c, long long def, const char *sql, int n, .
 #define IT_HTTP_BODY_MAX (8u * 1024u * 1024u)
 
 struct it_http_resp {
-  long status;    /* 0 when the request failed at the transport level */
-  char *body;     /* NUL-terminated, at most IT_HTTP_BODY_MAX bytes */
+  long status; /* 0 when the request failed at the transport level */
+  char *body;  /* NUL-terminated, at most IT_HTTP_BODY_MAX bytes */
   size_t len;
   bool truncated; /* the body was longer than IT_HTTP_BODY_MAX */
 };

@@ -78,9 +78,8 @@ static void test_full_and_incremental(struct it_bus *b, PGconn *c)
   CHECK(strcmp(e->state, "done") == 0 && e->devices == 3, "it-3 %s devices %lld", e->state,
         e->devices);
   check_all(c);
-  CHECK(it_qi(c,
-              "SELECT count(*) FROM recalc_work WHERE request_id = 'it-3' AND kind = 'u'", NULL) ==
-            1,
+  CHECK(it_qi(c, "SELECT count(*) FROM recalc_work WHERE request_id = 'it-3' AND kind = 'u'",
+              NULL) == 1,
         "only the user of it-dev-1 recomputed");
 
   it_log("full recomputes every device");
@@ -104,8 +103,8 @@ static void test_full_and_incremental(struct it_bus *b, PGconn *c)
 static void test_malformed_and_duplicates(struct it_bus *b, PGconn *c)
 {
   it_log("malformed commands fail, the next one works");
-  const struct it_event *e = it_run(b, "it-bad-1", "{\"request_id\": \"it-bad-1\", \"device_id\": 5}",
-                                    10000);
+  const struct it_event *e =
+      it_run(b, "it-bad-1", "{\"request_id\": \"it-bad-1\", \"device_id\": 5}", 10000);
   CHECK(strcmp(e->state, "failed") == 0 && strstr(e->error, "device_id") != NULL, "%s: %s",
         e->state, e->error);
   e = it_run(b, "it-bad-2", "{\"request_id\": \"it-bad-2\", \"device_id\": \"no-such\"}", 10000);
@@ -138,8 +137,10 @@ static void test_malformed_and_duplicates(struct it_bus *b, PGconn *c)
   it_log("a repeated request_id is not run again");
   long long work = it_qi(c, "SELECT count(*) FROM recalc_work WHERE request_id = 'it-7'", NULL);
   char at[64];
-  PGresult *r = it_q(c, "SELECT computed_at::text FROM device_snapshots s JOIN devices d"
-                        " ON d.id = s.device_id WHERE d.name = 'it-dev-3'", NULL);
+  PGresult *r = it_q(c,
+                     "SELECT computed_at::text FROM device_snapshots s JOIN devices d"
+                     " ON d.id = s.device_id WHERE d.name = 'it-dev-3'",
+                     NULL);
   snprintf(at, sizeof at, "%s", PQgetvalue(r, 0, 0));
   PQclear(r);
   size_t n0 = b->n;
@@ -154,8 +155,10 @@ static void test_malformed_and_duplicates(struct it_bus *b, PGconn *c)
   CHECK(again != NULL && strcmp(again->state, "done") == 0, "duplicate reports its state");
   CHECK(it_qi(c, "SELECT count(*) FROM recalc_work WHERE request_id = 'it-7'", NULL) == work,
         "no new work");
-  CHECK(it_qi(c, "SELECT count(*) FROM device_snapshots s JOIN devices d ON d.id = s.device_id"
-                 " WHERE d.name = 'it-dev-3' AND computed_at::text = $1", at, NULL) == 1,
+  CHECK(it_qi(c,
+              "SELECT count(*) FROM device_snapshots s JOIN devices d ON d.id = s.device_id"
+              " WHERE d.name = 'it-dev-3' AND computed_at::text = $1",
+              at, NULL) == 1,
         "snapshot not recomputed");
 }
 
@@ -239,7 +242,8 @@ static void test_http(PGconn *c)
   }
   it_log("HTTP: tasks and snapshots");
   struct http_body b;
-  long code = http("POST", "/tasks/recalculate", "{\"device_id\": \"it-dev-9\", \"full\": true}", &b);
+  long code =
+      http("POST", "/tasks/recalculate", "{\"device_id\": \"it-dev-9\", \"full\": true}", &b);
   CHECK(code == 202, "POST /tasks/recalculate: %ld %s", code, b.data);
   struct json_object *o = json_tokener_parse(b.data), *tid = NULL, *st = NULL;
   REQUIRE(o != NULL && json_object_object_get_ex(o, "task_id", &tid) &&

@@ -96,8 +96,8 @@ static long long it_qi(PGconn *c, const char *sql, ...)
   va_end(ap);
   PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
   REQUIRE(PQresultStatus(r) == PGRES_TUPLES_OK, "%s\n  -> %s", sql, PQresultErrorMessage(r));
-  long long v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                                                           : 0;
+  long long v =
+      PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
   PQclear(r);
   return v;
 }
@@ -202,7 +202,8 @@ static const struct it_event *it_wait(struct it_bus *b, const char *rid, const c
 }
 
 /* Index of the first event of rid in state, or -1. */
-__attribute__((unused)) static long it_index(const struct it_bus *b, const char *rid, const char *state)
+__attribute__((unused)) static long it_index(const struct it_bus *b, const char *rid,
+                                             const char *state)
 {
   for (size_t i = 0; i < b->n; i++)
     if (strcmp(b->ev[i].rid, rid) == 0 && strcmp(b->ev[i].state, state) == 0)

@@ -55,8 +55,8 @@ static void add_rows(PGconn *c, long long first_s, long long step_s, long long c
                      "   * interval '1 us',"
                      "  i + $5::int / 7.0, -i * 1.5e-7 - $5::int, (i % 13) * 1e300"
                      " FROM generate_series(1, $4::int) i",
-                     5, dev_txt, num(a, BASE_US / 1000000 + first_s), num(b, step_s),
-                     num(n, count), num(s, salt)));
+                     5, dev_txt, num(a, BASE_US / 1000000 + first_s), num(b, step_s), num(n, count),
+                     num(s, salt)));
 }
 
 static void compact_all(PGconn *c, int max_rows)
@@ -265,8 +265,8 @@ static void service(PGconn *db)
             "the same range answered differently:\n%s\n%s", r1.body, r2.body);
   IT_ASSERT(it_http("GET", "/metrics", NULL, false, &m) == 0 && m.status == 200, "metrics");
   const char *h = strstr(m.body, "\ndevicestats_query_chunk_cache_hits_total ");
-  IT_EXPECT(h != NULL && strtoll(h + strlen("\ndevicestats_query_chunk_cache_hits_total "), NULL,
-                                 10) > 0,
+  IT_EXPECT(h != NULL &&
+                strtoll(h + strlen("\ndevicestats_query_chunk_cache_hits_total "), NULL, 10) > 0,
             "no chunk cache hit in /metrics");
   it_http_resp_cleanup(&r1);
   it_http_resp_cleanup(&r2);

@@ -21,7 +21,8 @@ static int ncases;
 static char prefix[64];
 
 static struct rej_case *add_case(const char *dev_suffix, const char *code, const void *payload,
-                                 size_t len) {
+                                 size_t len)
+{
   IT_ASSERT(ncases < NCASES_MAX, "too many cases");
   struct rej_case *c = &cases[ncases++];
   if (dev_suffix != NULL) {
@@ -29,19 +30,23 @@ static struct rej_case *add_case(const char *dev_suffix, const char *code, const
     IT_ASSERT(n > 0 && (size_t)n < sizeof c->topic, "topic too long");
   }
   c->payload = malloc(len + 1);
-  if (c->payload == NULL) it_fatal("out of memory");
-  if (len > 0) memcpy(c->payload, payload, len);
+  if (c->payload == NULL)
+    it_fatal("out of memory");
+  if (len > 0)
+    memcpy(c->payload, payload, len);
   c->payload[len] = '\0';
   c->len = len;
   c->code = code;
   return c;
 }
 
-static void add_str(const char *dev_suffix, const char *code, const char *payload) {
+static void add_str(const char *dev_suffix, const char *code, const char *payload)
+{
   add_case(dev_suffix, code, payload, strlen(payload));
 }
 
-static void to_hex(const char *p, size_t len, char *out) {
+static void to_hex(const char *p, size_t len, char *out)
+{
   static const char digits[] = "0123456789abcdef";
   for (size_t i = 0; i < len; i++) {
     out[2 * i] = digits[(unsigned char)p[i] >> 4];
@@ -55,15 +60,16 @@ struct all_ctx {
   long long want, got;
 };
 
-static bool all_rejected(void *p) {
+static bool all_rejected(void *p)
+{
   struct all_ctx *c = p;
-  c->got = it_db_scalar_ll_or(c->db, -1,
-                              "SELECT count(*) FROM rejected WHERE strpos(topic, $1) > 0", 1,
-                              prefix);
+  c->got = it_db_scalar_ll_or(
+      c->db, -1, "SELECT count(*) FROM rejected WHERE strpos(topic, $1) > 0", 1, prefix);
   return c->got >= c->want;
 }
 
-int main(void) {
+int main(void)
+{
   snprintf(prefix, sizeof prefix, "it-rej-%s-", it_run_tag());
   PGconn *db = it_db_connect();
   struct it_mqtt *m = it_mqtt_open("it-ingest-rejects");
@@ -74,7 +80,8 @@ int main(void) {
     struct rej_case *c = add_case(NULL, "bad_topic", good, strlen(good));
     char id[80];
     int n = snprintf(id, sizeof id, "%s", prefix);
-    while (n < 65) id[n++] = 'a';
+    while (n < 65)
+      id[n++] = 'a';
     id[n] = '\0';
     snprintf(c->topic, sizeof c->topic, "devices/%s/data", id); /* 65 characters */
     c = add_case(NULL, "bad_topic", good, strlen(good));
@@ -102,7 +109,8 @@ int main(void) {
     /* 1001 samples: too many, even though each is valid. */
     size_t cap = 1001 * 40 + 16, len = 0;
     char *p = malloc(cap);
-    if (p == NULL) it_fatal("out of memory");
+    if (p == NULL)
+      it_fatal("out of memory");
     ing_append(p, cap, &len, "[");
     for (int i = 0; i < 1001; i++)
       ing_append(p, cap, &len, "%s{\"x\": %d, \"y\": 1, \"z\": 2}", i > 0 ? ", " : "", i);
@@ -114,7 +122,8 @@ int main(void) {
     /* Over 256 KiB: a valid sample padded with an ignored key. */
     size_t len = 300 * 1024;
     char *p = malloc(len + 1);
-    if (p == NULL) it_fatal("out of memory");
+    if (p == NULL)
+      it_fatal("out of memory");
     size_t head = (size_t)snprintf(p, len, "{\"x\": 1, \"y\": 2, \"z\": 3, \"pad\": \"");
     memset(p + head, 'a', len - head - 2);
     memcpy(p + len - 2, "\"}", 2);
@@ -156,15 +165,17 @@ int main(void) {
       IT_EXPECT(strncmp(reason, c->code, cl) == 0 && (reason[cl] == '\0' || reason[cl] == ':'),
                 "case %d: reason '%s', expected code %s", i, reason, c->code);
       long long size = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-      IT_EXPECT(size == (long long)c->len, "case %d (%s): payload_size %lld, sent %zu", i,
-                c->code, size, c->len);
+      IT_EXPECT(size == (long long)c->len, "case %d (%s): payload_size %lld, sent %zu", i, c->code,
+                size, c->len);
       long long kept = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
       IT_EXPECT(kept > 0 || c->len == 0, "case %d (%s): payload not kept", i, c->code);
       /* The kept bytes are a prefix of what was sent. */
       size_t cmp = (size_t)kept < 4096 ? (size_t)kept : 4096;
-      if (cmp > c->len) cmp = c->len;
+      if (cmp > c->len)
+        cmp = c->len;
       char *hex = malloc(2 * cmp + 1);
-      if (hex == NULL) it_fatal("out of memory");
+      if (hex == NULL)
+        it_fatal("out of memory");
       to_hex(c->payload, cmp, hex);
       IT_EXPECT(strcmp(hex, PQgetvalue(r, 0, 3)) == 0 || kept > 4096,
                 "case %d (%s): stored payload differs from the one sent", i, c->code);
@@ -176,19 +187,21 @@ int main(void) {
     PQclear(r);
   }
 
-  long long devs = it_db_scalar_ll(
-      db, "SELECT count(*) FROM devices WHERE strpos(name, $1) > 0", 1, prefix);
+  long long devs =
+      it_db_scalar_ll(db, "SELECT count(*) FROM devices WHERE strpos(name, $1) > 0", 1, prefix);
   IT_EXPECT(devs == 1, "%lld devices created, expected only %s", devs, ok_name);
   long long samples = it_db_scalar_ll(
       db, "SELECT count(*) FROM device_samples WHERE strpos(device_id, $1) > 0", 1, prefix);
   IT_EXPECT(samples == 1, "%lld samples stored, expected only the valid one", samples);
-  long long others = it_db_scalar_ll(db, "SELECT count(*) FROM rejected WHERE topic = $1", 1, other);
+  long long others =
+      it_db_scalar_ll(db, "SELECT count(*) FROM rejected WHERE topic = $1", 1, other);
   IT_EXPECT(others == 0, "a message on %s was rejected: ingest should not see it", other);
-  long long total = it_db_scalar_ll(
-      db, "SELECT count(*) FROM rejected WHERE strpos(topic, $1) > 0", 1, prefix);
+  long long total =
+      it_db_scalar_ll(db, "SELECT count(*) FROM rejected WHERE strpos(topic, $1) > 0", 1, prefix);
   IT_EXPECT(total == ncases, "%lld rejected rows, expected %d", total, ncases);
 
-  for (int i = 0; i < ncases; i++) free(cases[i].payload);
+  for (int i = 0; i < ncases; i++)
+    free(cases[i].payload);
   it_mqtt_close(m);
   PQfinish(db);
   return it_finish();

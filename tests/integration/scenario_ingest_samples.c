@@ -7,7 +7,8 @@
 
 #define NDEV 4
 
-int main(void) {
+int main(void)
+{
   struct ing_dev devs[NDEV];
   char prefix[64];
   snprintf(prefix, sizeof prefix, "it-ingsamp-%s-", it_run_tag());
@@ -15,7 +16,8 @@ int main(void) {
   PGconn *db = it_db_connect();
   struct it_mqtt *m = it_mqtt_open("it-ingest-samples");
   char *buf = malloc(ING_JSON_MAX);
-  if (buf == NULL) it_fatal("out of memory");
+  if (buf == NULL)
+    it_fatal("out of memory");
   char topic[128];
 
   int64_t lo_us = it_wall_ms() * 1000 - INT64_C(60000000);
@@ -47,7 +49,8 @@ int main(void) {
   {
     struct ing_dev *d = &devs[0];
     size_t at = d->n;
-    for (int k = 0; k < 1000; k++) ing_new_sample(d, 0, &rng, (enum ing_ts_style)(k % 4));
+    for (int k = 0; k < 1000; k++)
+      ing_new_sample(d, 0, &rng, (enum ing_ts_style)(k % 4));
     size_t len = ing_json_range(buf, ING_JSON_MAX, d, at, 1000, true);
     ing_topic(topic, sizeof topic, d->name);
     IT_ASSERT(it_mqtt_publish(m, topic, buf, len, 1) == 0, "publish 1000-sample array (%zu bytes)",
@@ -59,7 +62,8 @@ int main(void) {
 
   ing_wait_stored(db, prefix, total);
   int64_t hi_us = it_wall_ms() * 1000 + INT64_C(60000000);
-  for (int i = 0; i < NDEV; i++) ing_verify_device(db, &devs[i], lo_us, hi_us);
+  for (int i = 0; i < NDEV; i++)
+    ing_verify_device(db, &devs[i], lo_us, hi_us);
 
   long long ndevices = it_db_scalar_ll(
       db, "SELECT count(*) FROM devices WHERE left(name, length($1)) = $1", 1, prefix);
@@ -80,7 +84,8 @@ int main(void) {
     ing_verify_device(db, d, lo_us, it_wall_ms() * 1000 + INT64_C(60000000));
   }
 
-  for (int i = 0; i < NDEV; i++) ing_dev_cleanup(&devs[i]);
+  for (int i = 0; i < NDEV; i++)
+    ing_dev_cleanup(&devs[i]);
   free(buf);
   it_mqtt_close(m);
   PQfinish(db);

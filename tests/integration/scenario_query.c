@@ -18,7 +18,10 @@
 
 static const char *token;
 
-static double rnd(void) { return (double)rand() / RAND_MAX * 1000.0 - 500.0; }
+static double rnd(void)
+{
+  return (double)rand() / RAND_MAX * 1000.0 - 500.0;
+}
 
 static void basic_routes(CURL *c)
 {
@@ -106,8 +109,8 @@ static void check_json_error(const struct resp *r, long status, const char *code
   CHECK(strncmp(r->content_type, "application/json", 16) == 0, "%s: content type %s", what,
         r->content_type);
   struct json_object *o = r->body ? json_tokener_parse(r->body) : NULL;
-  CHECK(o != NULL && strcmp(jstr(o, "error"), code) == 0 && jget(o, "detail") != NULL,
-        "%s: %.200s", what, r->body ? r->body : "");
+  CHECK(o != NULL && strcmp(jstr(o, "error"), code) == 0 && jget(o, "detail") != NULL, "%s: %.200s",
+        what, r->body ? r->body : "");
   json_object_put(o);
 }
 
@@ -217,7 +220,8 @@ static long post_samples(CURL *c, const char *dev, struct ref_set *ref, int64_t 
   for (int i = 0; i < n; i++) {
     int64_t ts = ts0 + (int64_t)i * step_ms;
     double x = (double)(ref->n % 97) * 0.5 - 20, y = rnd(), z = (double)(ref->n % 17) * 1.25;
-    len += (size_t)snprintf(body + len, 160, "%s{\"x\": %.17g, \"y\": %.17g, \"z\": %.17g, \"ts\": %lld}",
+    len += (size_t)snprintf(body + len, 160,
+                            "%s{\"x\": %.17g, \"y\": %.17g, \"z\": %.17g, \"ts\": %lld}",
                             i ? "," : "", x, y, z, (long long)ts);
     ref_add(ref, ts, x, y, z);
   }
@@ -274,8 +278,8 @@ static void mqtt_samples(struct ds_mqtt *m, const char *dev, struct ref_set *ref
     int len = snprintf(msg, sizeof msg,
                        "{\"x\": %.17g, \"y\": %.17g, \"z\": %.17g, "
                        "\"ts\": \"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"}",
-                       x, y, z, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                       tm.tm_min, tm.tm_sec, (int)(ts % 1000));
+                       x, y, z, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                       tm.tm_sec, (int)(ts % 1000));
     int rc = ds_mqtt_publish(m, topic, msg, (size_t)len, 1, false, 5000, err);
     CHECK(rc == 0, "publish: %s", err);
     ref_add(ref, ts, x, y, z);
@@ -364,8 +368,8 @@ static void stats_checks(CURL *c, const struct ref_set *a, const struct ref_set 
   expect_error(c, "GET", "/devices/it-q-a/data?start=yesterday", NULL, NULL, 400, NULL);
   expect_error(c, "GET", "/devices/it-q-a/data?start=2026-11-29&end=2026-11-28", NULL, NULL, 400,
                NULL);
-  expect_error(c, "GET", "/devices/it-q-a/data?start=2026-11-28&start_date=2026-11-28", NULL,
-               NULL, 400, NULL);
+  expect_error(c, "GET", "/devices/it-q-a/data?start=2026-11-28&start_date=2026-11-28", NULL, NULL,
+               400, NULL);
   expect_error(c, "GET", "/devices/it-q-a/data?start=2026-11-28&end=2026-11-28", NULL, NULL, 404,
                "not_found");
   expect_error(c, "GET", "/devices/it-q-a/data?start=2030-01-01", NULL, NULL, 404, "not_found");
@@ -426,8 +430,8 @@ static void series_checks(CURL *c, const struct ref_set *a)
                NULL, NULL, 400, "too_many_buckets");
   expect_error(c, "GET", "/devices/none-such/series?interval=1s", NULL, NULL, 404, "not_found");
   /* A known device with no samples in the range: 404, as for statistics. */
-  expect_error(c, "GET", "/devices/it-q-a/series?start=1971-01-01&end=1971-01-02&interval=1h",
-               NULL, NULL, 404, "not_found");
+  expect_error(c, "GET", "/devices/it-q-a/series?start=1971-01-01&end=1971-01-02&interval=1h", NULL,
+               NULL, 404, "not_found");
 }
 
 static void device_list(CURL *c, const struct ref_set *a)
@@ -443,8 +447,7 @@ static void device_list(CURL *c, const struct ref_set *a)
       continue;
     found = true;
     CHECK(json_object_get_int64(jget(d, "count")) == (int64_t)a->n, "device count");
-    CHECK(strcmp(jstr(d, "first"), "2026-11-28T00:00:00.000Z") == 0, "first %s",
-          jstr(d, "first"));
+    CHECK(strcmp(jstr(d, "first"), "2026-11-28T00:00:00.000Z") == 0, "first %s", jstr(d, "first"));
   }
   CHECK(found, "it-q-a not listed");
   json_object_put(o);
@@ -477,8 +480,7 @@ static void device_pages(CURL *c)
           json_object_to_json_string(d));
     CHECK(strcmp(jstr(d, "first"), "2026-11-28T00:00:00.000Z") == 0, "big first %s",
           jstr(d, "first"));
-    CHECK(strcmp(jstr(d, "last"), "2026-11-28T00:01:39.999Z") == 0, "big last %s",
-          jstr(d, "last"));
+    CHECK(strcmp(jstr(d, "last"), "2026-11-28T00:01:39.999Z") == 0, "big last %s", jstr(d, "last"));
   }
   CHECK(big_seen, "it-q-big not listed");
 
@@ -648,9 +650,18 @@ static void rejected(CURL *c, struct ds_mqtt *m)
 
 /* Big device: 100,000 samples inserted by SQL (the same formulas computed
  * here), mostly compacted into chunks, some left as recent rows. */
-static double big_x(long i) { return (double)((i * 7919) % 100003) / 7.0; }
-static double big_y(long i) { return (double)(i % 1000) - 499.5; }
-static double big_z(long i) { return (double)((i * 31) % 977) * 0.001; }
+static double big_x(long i)
+{
+  return (double)((i * 7919) % 100003) / 7.0;
+}
+static double big_y(long i)
+{
+  return (double)(i % 1000) - 499.5;
+}
+static double big_z(long i)
+{
+  return (double)((i * 31) % 977) * 0.001;
+}
 
 static void big_device(CURL *c, struct ref_set *big)
 {
@@ -684,8 +695,8 @@ static void big_device(CURL *c, struct ref_set *big)
   resp_free(&r);
   /* A range cutting chunks on both sides. */
   char path[256];
-  snprintf(path, sizeof path, "/devices/it-q-big/data?start=%lld&end=%lld",
-           (long long)(T0 + 12345), (long long)(T0 + 87654));
+  snprintf(path, sizeof path, "/devices/it-q-big/data?start=%lld&end=%lld", (long long)(T0 + 12345),
+           (long long)(T0 + 87654));
   http_get(c, path, &r);
   o = resp_json(&r);
   check_stats(o, big, T0 + 12345, T0 + 87654, "big range");
@@ -766,7 +777,7 @@ static void metrics(CURL *c)
   CHECK(r.status == 200 && strncmp(r.content_type, "text/plain", 10) == 0, "metrics %ld %s",
         r.status, r.content_type);
   CHECK(r.body && strstr(r.body, "devicestats_query_requests_total{method=\"GET\",route=\"/devices/"
-                                  "{id}/data/all\",status=\"200\"}") != NULL,
+                                 "{id}/data/all\",status=\"200\"}") != NULL,
         "requests by route missing");
   CHECK(r.body && strstr(r.body, "devicestats_query_request_duration_seconds_bucket") != NULL,
         "histogram missing");

@@ -94,8 +94,8 @@ static void status_400(CURL *c, long uid)
                "bad_request");
   expect_error(c, "GET", "/devices/it-e-a/data?start_date=1795824001000&end_date=1795824000000",
                NULL, NULL, 400, "bad_request");
-  expect_error(c, "GET", "/devices/it-e-a/series?start=2026-11-29&end=2026-11-28&interval=1s",
-               NULL, NULL, 400, NULL);
+  expect_error(c, "GET", "/devices/it-e-a/series?start=2026-11-29&end=2026-11-28&interval=1s", NULL,
+               NULL, 400, NULL);
   snprintf(path, sizeof path, "/users/%ld/data?start=2026-11-29T00:00:00Z&end=2026-11-28", uid);
   expect_error(c, "GET", path, NULL, NULL, 400, "bad_request");
   /* Malformed inputs. */
@@ -104,8 +104,8 @@ static void status_400(CURL *c, long uid)
   expect_error(c, "GET", "/devices/bad%21id/data/all", NULL, NULL, 400, "bad_device_id");
   expect_error(c, "GET", "/users/-1/data", NULL, NULL, 400, "bad_user_id");
   expect_error(c, "POST", "/devices/it-e-a/data", "[]", token, 400, NULL);
-  expect_error(c, "POST", "/devices/it-e-a/data", "{\"x\": 1, \"y\": 2, \"z\": \"3\"}", token,
-               400, NULL);
+  expect_error(c, "POST", "/devices/it-e-a/data", "{\"x\": 1, \"y\": 2, \"z\": \"3\"}", token, 400,
+               NULL);
   expect_error(c, "POST", "/users", "{\"name\": 5}", token, 400, NULL);
 }
 
@@ -128,8 +128,7 @@ static void status_404(CURL *c, long uid, long empty_uid)
   char path[256];
   /* Unknown device, on every device route. */
   expect_error(c, "GET", "/devices/it-e-none/data/all", NULL, NULL, 404, "not_found");
-  expect_error(c, "GET", "/devices/it-e-none/data?start=2026-11-28", NULL, NULL, 404,
-               "not_found");
+  expect_error(c, "GET", "/devices/it-e-none/data?start=2026-11-28", NULL, NULL, 404, "not_found");
   expect_error(c, "GET", "/devices/it-e-none/series?interval=1s", NULL, NULL, 404, "not_found");
   expect_error(c, "GET", "/devices/it-e-none/stats", NULL, NULL, 404, "not_found");
   /* Unknown user. */

@@ -23,7 +23,7 @@ static atomic_int it_failures;
   do {                                                                                             \
     if (!(cond)) {                                                                                 \
       it_failures++;                                                                               \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                            \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                              \
       fprintf(stderr, __VA_ARGS__);                                                                \
       fputc('\n', stderr);                                                                         \
     }                                                                                              \
@@ -67,8 +67,8 @@ static inline void resp_free(struct resp *r)
 }
 
 /* One HTTP exchange; status 0 when the connection failed. */
-static inline void http(CURL *c, const char *method, const char *path, const char *body, size_t body_len,
-                 const char *token, struct resp *r)
+static inline void http(CURL *c, const char *method, const char *path, const char *body,
+                        size_t body_len, const char *token, struct resp *r)
 {
   char url[2048];
   snprintf(url, sizeof url, "%s%s", env_or_die("DS_TEST_HTTP_URL"), path);
@@ -137,12 +137,12 @@ static inline const char *jstr(struct json_object *o, const char *k)
 
 /* An error answer: the status and {"error": code, "detail": ...}. */
 static inline void expect_error(CURL *c, const char *method, const char *path, const char *body,
-                         const char *token, long status, const char *code)
+                                const char *token, long status, const char *code)
 {
   struct resp r;
   http(c, method, path, body, body ? strlen(body) : 0, token, &r);
-  CHECK(r.status == status, "%s %s: status %ld, want %ld (%.200s)", method, path, r.status,
-        status, r.body ? r.body : "");
+  CHECK(r.status == status, "%s %s: status %ld, want %ld (%.200s)", method, path, r.status, status,
+        r.body ? r.body : "");
   struct json_object *o = r.body ? json_tokener_parse(r.body) : NULL;
   CHECK(o != NULL && jget(o, "error") != NULL && jget(o, "detail") != NULL,
         "%s %s: not an error object: %.200s", method, path, r.body ? r.body : "");
@@ -196,7 +196,7 @@ static inline struct ref_axis ref_stats(const double *v, size_t n)
 /* Compares one axis of a statistics object with the reference: count, min,
  * max and median exactly, sum to 1e-12 relative (summation order). */
 static inline void check_axis(struct json_object *st, const char *axis, const struct ref_axis *want,
-                       const char *what)
+                              const char *what)
 {
   struct json_object *a = jget(st, axis);
   CHECK(a != NULL, "%s: no axis %s", what, axis);
@@ -209,8 +209,8 @@ static inline void check_axis(struct json_object *st, const char *axis, const st
   CHECK(mn == want->min, "%s %s: min %.17g want %.17g", what, axis, mn, want->min);
   CHECK(mx == want->max, "%s %s: max %.17g want %.17g", what, axis, mx, want->max);
   CHECK(md == want->median, "%s %s: median %.17g want %.17g", what, axis, md, want->median);
-  CHECK(fabs(sm - want->sum) <= 1e-12 * fmax(1.0, fabs(want->sum)) + 1e-9, "%s %s: sum %.17g want %.17g", what,
-        axis, sm, want->sum);
+  CHECK(fabs(sm - want->sum) <= 1e-12 * fmax(1.0, fabs(want->sum)) + 1e-9,
+        "%s %s: sum %.17g want %.17g", what, axis, sm, want->sum);
 }
 
 struct ref_set {
@@ -248,8 +248,8 @@ static inline void ref_free(struct ref_set *s)
 
 /* Checks a statistics object against the samples of s with lo <= ts < hi
  * (INT64_MIN/INT64_MAX for open bounds). */
-static inline void check_stats(struct json_object *st, const struct ref_set *s, int64_t lo, int64_t hi,
-                        const char *what)
+static inline void check_stats(struct json_object *st, const struct ref_set *s, int64_t lo,
+                               int64_t hi, const char *what)
 {
   struct ref_set sub = {0};
   for (size_t i = 0; i < s->n; i++)

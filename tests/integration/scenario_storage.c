@@ -56,22 +56,22 @@ static void new_device(struct dev *d, const char *suffix)
 static void add_samples(const struct dev *d, long long round, long long count)
 {
   char r[32], n[32];
-  PQclear(it_db_exec(
-      db,
-      "WITH s AS (INSERT INTO samples_recent (device_id, ts, x, y, z)"
-      "  SELECT $1::int,"
-      "   CASE WHEN i % 11 = 0 THEN timestamptz '2026-01-01 00:00:00+00'"
-      "        WHEN i % 7 = 0 THEN timestamptz '2026-01-01 00:00:00+00'"
-      "          - (($2::int * 31 + i) % 1000) * interval '1 day' - i * interval '1 us'"
-      "        ELSE timestamptz '2026-01-01 00:00:00+00'"
-      "          + ($2::int * 10000 + i / 3) * interval '1 s' END,"
-      "   CASE WHEN i % 11 = 0 THEN 1 ELSE $2::int * 100000 + i + 1.0 / 3 END,"
-      "   CASE WHEN i % 11 = 0 THEN 2 ELSE -i * 1.5e-7 END,"
-      "   CASE WHEN i % 11 = 0 THEN 3 ELSE (i % 5) * 1e300 END"
-      "  FROM generate_series(1, $3::int) i"
-      "  RETURNING device_id, ts, x, y, z)"
-      " INSERT INTO st_ref SELECT * FROM s",
-      3, d->id_txt, num(r, round), num(n, count)));
+  PQclear(
+      it_db_exec(db,
+                 "WITH s AS (INSERT INTO samples_recent (device_id, ts, x, y, z)"
+                 "  SELECT $1::int,"
+                 "   CASE WHEN i % 11 = 0 THEN timestamptz '2026-01-01 00:00:00+00'"
+                 "        WHEN i % 7 = 0 THEN timestamptz '2026-01-01 00:00:00+00'"
+                 "          - (($2::int * 31 + i) % 1000) * interval '1 day' - i * interval '1 us'"
+                 "        ELSE timestamptz '2026-01-01 00:00:00+00'"
+                 "          + ($2::int * 10000 + i / 3) * interval '1 s' END,"
+                 "   CASE WHEN i % 11 = 0 THEN 1 ELSE $2::int * 100000 + i + 1.0 / 3 END,"
+                 "   CASE WHEN i % 11 = 0 THEN 2 ELSE -i * 1.5e-7 END,"
+                 "   CASE WHEN i % 11 = 0 THEN 3 ELSE (i % 5) * 1e300 END"
+                 "  FROM generate_series(1, $3::int) i"
+                 "  RETURNING device_id, ts, x, y, z)"
+                 " INSERT INTO st_ref SELECT * FROM s",
+                 3, d->id_txt, num(r, round), num(n, count)));
 }
 
 static long long chunks_of(const struct dev *d)
@@ -163,10 +163,9 @@ static void check_fetch(const struct dev *d, int64_t start_us, int64_t end_us)
   qsort(got, v.n, sizeof *got, row_cmp);
   size_t bad = 0;
   for (size_t i = 0; i < n && i < v.n; i++) {
-    struct row want = {strtoll(PQgetvalue(r, (int)i, 0), NULL, 10),
-                       strtod(PQgetvalue(r, (int)i, 1), NULL),
-                       strtod(PQgetvalue(r, (int)i, 2), NULL),
-                       strtod(PQgetvalue(r, (int)i, 3), NULL)};
+    struct row want = {
+        strtoll(PQgetvalue(r, (int)i, 0), NULL, 10), strtod(PQgetvalue(r, (int)i, 1), NULL),
+        strtod(PQgetvalue(r, (int)i, 2), NULL), strtod(PQgetvalue(r, (int)i, 3), NULL)};
     if (row_cmp(&want, &got[i]) != 0 && bad++ == 0)
       it_note("%s: sample %zu differs (ts %" PRId64 " vs %" PRId64 ")", d->name, i, want.ts,
               got[i].ts);
@@ -179,12 +178,11 @@ static void check_fetch(const struct dev *d, int64_t start_us, int64_t end_us)
   rc = ds_store_fetch(db, &d->id, 1, start_us, end_us, true, &v, err);
   IT_ASSERT(rc == DS_OK, "ranged fetch %s: %s", d->name, err);
   char a[32], b[32];
-  long long want = it_db_scalar_ll(
-      db,
-      "SELECT count(*) FROM st_ref WHERE device_id = $1::int"
-      " AND ts >= timestamptz 'epoch' + $2::bigint * interval '1 us'"
-      " AND ts < timestamptz 'epoch' + $3::bigint * interval '1 us'",
-      3, d->id_txt, num(a, start_us), num(b, end_us));
+  long long want = it_db_scalar_ll(db,
+                                   "SELECT count(*) FROM st_ref WHERE device_id = $1::int"
+                                   " AND ts >= timestamptz 'epoch' + $2::bigint * interval '1 us'"
+                                   " AND ts < timestamptz 'epoch' + $3::bigint * interval '1 us'",
+                                   3, d->id_txt, num(a, start_us), num(b, end_us));
   IT_EXPECT((long long)v.n == want, "%s: ranged fetch %zu samples, reference %lld", d->name, v.n,
             want);
   size_t outside = 0;
@@ -208,31 +206,30 @@ static void check_device(const struct dev *d)
       " (SELECT ts, x, y, z FROM st_ref WHERE device_id = $1::int"
       "  EXCEPT ALL SELECT ts, x, y, z FROM device_samples WHERE device_id = $2)) q",
       2, d->id_txt, d->name);
-  IT_EXPECT(diff == 0, "%s: %lld samples differ between device_samples and the reference",
-            d->name, diff);
+  IT_EXPECT(diff == 0, "%s: %lld samples differ between device_samples and the reference", d->name,
+            diff);
   long long stored = it_db_scalar_ll(db,
                                      "SELECT (SELECT coalesce(sum(n), 0) FROM sample_chunks"
                                      "         WHERE device_id = $1::int)"
                                      "     + (SELECT count(*) FROM samples_recent"
                                      "         WHERE device_id = $1::int)",
                                      1, d->id_txt);
-  long long ref = it_db_scalar_ll(db, "SELECT count(*) FROM st_ref WHERE device_id = $1::int", 1,
-                                  d->id_txt);
-  IT_EXPECT(stored == ref, "%s: sum(n) + recent rows = %lld, reference %lld", d->name, stored,
-            ref);
-  long long bad = it_db_scalar_ll(
-      db,
-      "SELECT count(*) FROM sample_chunks c WHERE device_id = $1::int AND NOT ("
-      " n = cardinality(ts) AND n = cardinality(x) AND n = cardinality(y)"
-      " AND n = cardinality(z) AND array_lower(ts, 1) = 1 AND array_lower(x, 1) = 1"
-      " AND array_lower(y, 1) = 1 AND array_lower(z, 1) = 1"
-      " AND array_position(ts, NULL) IS NULL AND array_position(x, NULL) IS NULL"
-      " AND array_position(y, NULL) IS NULL AND array_position(z, NULL) IS NULL"
-      " AND first_ts = (SELECT min(t) FROM unnest(c.ts) t)"
-      " AND last_ts = (SELECT max(t) FROM unnest(c.ts) t))",
-      1, d->id_txt);
-  IT_EXPECT(bad == 0, "%s: %lld chunks whose n/first_ts/last_ts disagree with the arrays",
-            d->name, bad);
+  long long ref =
+      it_db_scalar_ll(db, "SELECT count(*) FROM st_ref WHERE device_id = $1::int", 1, d->id_txt);
+  IT_EXPECT(stored == ref, "%s: sum(n) + recent rows = %lld, reference %lld", d->name, stored, ref);
+  long long bad =
+      it_db_scalar_ll(db,
+                      "SELECT count(*) FROM sample_chunks c WHERE device_id = $1::int AND NOT ("
+                      " n = cardinality(ts) AND n = cardinality(x) AND n = cardinality(y)"
+                      " AND n = cardinality(z) AND array_lower(ts, 1) = 1 AND array_lower(x, 1) = 1"
+                      " AND array_lower(y, 1) = 1 AND array_lower(z, 1) = 1"
+                      " AND array_position(ts, NULL) IS NULL AND array_position(x, NULL) IS NULL"
+                      " AND array_position(y, NULL) IS NULL AND array_position(z, NULL) IS NULL"
+                      " AND first_ts = (SELECT min(t) FROM unnest(c.ts) t)"
+                      " AND last_ts = (SELECT max(t) FROM unnest(c.ts) t))",
+                      1, d->id_txt);
+  IT_EXPECT(bad == 0, "%s: %lld chunks whose n/first_ts/last_ts disagree with the arrays", d->name,
+            bad);
   /* 2025-06-01 .. 2026-01-01 00:05: backfilled and recent samples. */
   check_fetch(d, 1748736000000000LL, 1767226200000000LL);
 }
@@ -261,8 +258,8 @@ static void rounds(struct dev *devs)
         check_device(&devs[i]);
     }
   }
-  it_note("rounds: merging a backlog took the chunks of %d devices from %lld to %lld", NDEV,
-          before, after);
+  it_note("rounds: merging a backlog took the chunks of %d devices from %lld to %lld", NDEV, before,
+          after);
   IT_EXPECT(after * 3 < before, "chunks %lld -> %lld after merging", before, after);
   for (int i = 0; i < NDEV; i++) {
     /* The running aggregator may be merging too (its chunks are skipped):
@@ -304,8 +301,7 @@ static void caller_poll(struct caller *k)
     return;
   PGresult *res;
   while ((res = PQgetResult(k->c)) != NULL) {
-    IT_ASSERT(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", k->what,
-              PQresultErrorMessage(res));
+    IT_ASSERT(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", k->what, PQresultErrorMessage(res));
     long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     k->total += v;
     k->zeros = v == 0 ? k->zeros + 1 : 0;
@@ -382,8 +378,7 @@ static void race(const struct dev *d)
   IT_EXPECT(k[0].done && k[1].done && k[2].done, "race did not finish in 120 s");
   it_note("race: %lld chunks; merger 1 took %lld chunks in %lld calls, merger 2 %lld in %lld,"
           " compactor moved %lld rows; %lld consistent reads; %lld chunks left",
-          chunks0, k[0].total, k[0].calls, k[1].total, k[1].calls, k[2].total, reads,
-          chunks_of(d));
+          chunks0, k[0].total, k[0].calls, k[1].total, k[1].calls, k[2].total, reads, chunks_of(d));
   IT_EXPECT(k[0].total + k[1].total > 0, "the mergers merged nothing");
   /* The compactor may outlast the mergers by ~80 chunks of 37. */
   IT_EXPECT(chunks_of(d) < chunks0 / 4, "chunks %lld -> %lld", chunks0, chunks_of(d));
@@ -478,8 +473,7 @@ static void aggregator_merges(const struct dev *d)
 /* pg_total_relation_size of a scratch table (heap, TOAST, indexes) per sample. */
 static double bytes_per_sample(const char *table, long long samples)
 {
-  long long size =
-      it_db_scalar_ll(db, "SELECT pg_total_relation_size($1::regclass)", 1, table);
+  long long size = it_db_scalar_ll(db, "SELECT pg_total_relation_size($1::regclass)", 1, table);
   return (double)size / (double)samples;
 }
 
@@ -507,10 +501,11 @@ static void measure(const struct dev *d)
   char cnt[32];
   /* The row layout: a copy of samples_recent holding n rows. */
   PQclear(it_db_exec(db, "CREATE TABLE st_rows (LIKE samples_recent INCLUDING ALL)", 0));
-  PQclear(it_db_exec(db,
-                     "INSERT INTO st_rows SELECT 0, now() - interval '1 day' + i * interval '1 s',"
-                     " random() * 100, random() * 100 - 50, random() FROM generate_series(1, $1::int) i",
-                     1, num(cnt, n)));
+  PQclear(it_db_exec(
+      db,
+      "INSERT INTO st_rows SELECT 0, now() - interval '1 day' + i * interval '1 s',"
+      " random() * 100, random() * 100 - 50, random() FROM generate_series(1, $1::int) i",
+      1, num(cnt, n)));
   double rows = bytes_per_sample("st_rows", n);
   chunk_layout("st_c10", 10);
   chunk_layout("st_c300", 300);
@@ -563,9 +558,8 @@ static void measure(const struct dev *d)
   IT_EXPECT(samples == n - n % 300, "pipeline samples %lld", samples);
   IT_EXPECT(merged < compacted && merged < rows / 2, "merged %.1f, compacted %.1f, rows %.1f",
             merged, compacted, rows);
-  PQclear(it_db_exec(db,
-                     "DROP TABLE st_rows, st_c10, st_c300, st_c10000, st_compacted, st_merged",
-                     0));
+  PQclear(
+      it_db_exec(db, "DROP TABLE st_rows, st_c10, st_c300, st_c10000, st_compacted, st_merged", 0));
 }
 
 int main(void)

@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) {
+static void on_signal(int sig)
+{
   (void)sig;
   g_stop = 1;
 }
@@ -21,7 +22,8 @@ static const char BODY[] = "{\"status\":\"ok\",\"database\":\"up\",\"broker\":\"
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *data,
-                                  size_t *data_size, void **con_cls) {
+                                  size_t *data_size, void **con_cls)
+{
   (void)cls, (void)url, (void)method, (void)version, (void)data, (void)data_size;
   /* First call: headers only; answer on the second, like the service. */
   if (*con_cls == NULL) {
@@ -30,7 +32,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
   struct MHD_Response *r =
       MHD_create_response_from_buffer(sizeof BODY - 1, (void *)BODY, MHD_RESPMEM_PERSISTENT);
-  if (r == NULL) return MHD_NO;
+  if (r == NULL)
+    return MHD_NO;
   MHD_add_response_header(r, "Content-Type", "application/json");
   MHD_add_response_header(r, "Cache-Control", "no-store");
   enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
@@ -38,15 +41,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   return ret;
 }
 
-static long parse_long(const char *s, long lo, long hi) {
+static long parse_long(const char *s, long lo, long hi)
+{
   char *end = NULL;
   errno = 0;
   long v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return -1;
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+    return -1;
   return v;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   if (argc != 3) {
     fprintf(stderr, "usage: devicestats-consthttp PORT THREADS\n");
     return 2;
@@ -62,7 +68,8 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_EPOLL;
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_EPOLL;
   struct MHD_Daemon *d = MHD_start_daemon(
       flags, (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_THREAD_POOL_SIZE,
       (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 1024u,
@@ -75,7 +82,8 @@ int main(int argc, char **argv) {
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
   printf("consthttp ready port=%u\n", info != NULL ? (unsigned)info->port : (unsigned)port);
   fflush(stdout);
-  while (!g_stop) usleep(100 * 1000);
+  while (!g_stop)
+    usleep(100 * 1000);
   MHD_stop_daemon(d);
   return 0;
 }

@@ -30,23 +30,28 @@ struct out {
   int failed;
 };
 
-static double now_ms(void) {
+static double now_ms(void)
+{
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-static int parse_ll(const char *s, long long lo, long long hi, long long *out) {
+static int parse_ll(const char *s, long long lo, long long hi, long long *out)
+{
   char *end = NULL;
   errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return -1;
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+    return -1;
   *out = v;
   return 0;
 }
 
-static void flush_out(struct out *o) {
-  if (o->len == 0 || o->failed) return;
+static void flush_out(struct out *o)
+{
+  if (o->len == 0 || o->failed)
+    return;
   if (PQputCopyData(o->db, (const char *)o->buf, (int)o->len) != 1) {
     fprintf(stderr, "copyload: PQputCopyData: %s", PQerrorMessage(o->db));
     o->failed = 1;
@@ -54,29 +59,35 @@ static void flush_out(struct out *o) {
   o->len = 0;
 }
 
-static void put16(struct out *o, uint16_t v) {
+static void put16(struct out *o, uint16_t v)
+{
   v = htons(v);
   memcpy(o->buf + o->len, &v, 2);
   o->len += 2;
 }
-static void put32(struct out *o, uint32_t v) {
+static void put32(struct out *o, uint32_t v)
+{
   v = htonl(v);
   memcpy(o->buf + o->len, &v, 4);
   o->len += 4;
 }
-static void put64(struct out *o, uint64_t v) {
+static void put64(struct out *o, uint64_t v)
+{
   put32(o, (uint32_t)(v >> 32));
   put32(o, (uint32_t)v);
 }
-static void put_double(struct out *o, double d) {
+static void put_double(struct out *o, double d)
+{
   uint64_t v;
   memcpy(&v, &d, 8);
   put32(o, 8);
   put64(o, v);
 }
 
-static void put_row(struct out *o, int32_t dev, const struct load_sample *s) {
-  if (o->len + 64 > BUF_CAP) flush_out(o);
+static void put_row(struct out *o, int32_t dev, const struct load_sample *s)
+{
+  if (o->len + 64 > BUF_CAP)
+    flush_out(o);
   put16(o, 5);
   put32(o, 4);
   put32(o, (uint32_t)dev);
@@ -87,16 +98,19 @@ static void put_row(struct out *o, int32_t dev, const struct load_sample *s) {
   put_double(o, s->z);
 }
 
-static int exec_ok(PGconn *db, const char *sql, ExecStatusType want) {
+static int exec_ok(PGconn *db, const char *sql, ExecStatusType want)
+{
   PGresult *r = PQexec(db, sql);
   int ok = PQresultStatus(r) == want;
-  if (!ok) fprintf(stderr, "copyload: %s: %s", sql, PQerrorMessage(db));
+  if (!ok)
+    fprintf(stderr, "copyload: %s: %s", sql, PQerrorMessage(db));
   PQclear(r);
   return ok ? 0 : -1;
 }
 
 /* Finds (or creates) the key of each device name prefix%04ld. */
-static int device_ids(PGconn *db, const char *prefix, long n, bool create, int32_t *ids) {
+static int device_ids(PGconn *db, const char *prefix, long n, bool create, int32_t *ids)
+{
   const char *sql =
       create ? "WITH ins AS (INSERT INTO devices (name) VALUES ($1) ON CONFLICT (name) DO NOTHING "
                "RETURNING id) SELECT id FROM ins UNION ALL SELECT id FROM devices WHERE name = $1"
@@ -121,14 +135,18 @@ static int device_ids(PGconn *db, const char *prefix, long n, bool create, int32
   return 0;
 }
 
-static int start_copy(struct out *o, const char *table) {
+static int start_copy(struct out *o, const char *table)
+{
   char sql[256];
   char *qt = PQescapeIdentifier(o->db, table, strlen(table));
-  if (!qt) return -1;
+  if (!qt)
+    return -1;
   snprintf(sql, sizeof sql, "COPY %s (device_id, ts, x, y, z) FROM STDIN (FORMAT binary)", qt);
   PQfreemem(qt);
-  if (exec_ok(o->db, "BEGIN", PGRES_COMMAND_OK) != 0) return -1;
-  if (exec_ok(o->db, sql, PGRES_COPY_IN) != 0) return -1;
+  if (exec_ok(o->db, "BEGIN", PGRES_COMMAND_OK) != 0)
+    return -1;
+  if (exec_ok(o->db, sql, PGRES_COPY_IN) != 0)
+    return -1;
   static const unsigned char hdr[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0377, '\r', '\n', 0};
   memcpy(o->buf, hdr, 11);
   o->len = 11;
@@ -137,11 +155,14 @@ static int start_copy(struct out *o, const char *table) {
   return 0;
 }
 
-static int end_copy(struct out *o) {
+static int end_copy(struct out *o)
+{
   put16(o, 0xFFFF);
   flush_out(o);
-  if (o->failed) return -1;
-  if (PQputCopyEnd(o->db, NULL) != 1) return -1;
+  if (o->failed)
+    return -1;
+  if (PQputCopyEnd(o->db, NULL) != 1)
+    return -1;
   PGresult *r;
   int ok = 1;
   while ((r = PQgetResult(o->db)) != NULL) {
@@ -151,11 +172,13 @@ static int end_copy(struct out *o) {
     }
     PQclear(r);
   }
-  if (!ok) return -1;
+  if (!ok)
+    return -1;
   return exec_ok(o->db, "COMMIT", PGRES_COMMAND_OK);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   static const struct option longopts[] = {{"table", required_argument, NULL, 't'},
                                            {"devices", required_argument, NULL, 'd'},
                                            {"samples", required_argument, NULL, 's'},
@@ -175,16 +198,37 @@ int main(int argc, char **argv) {
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     int bad = 0;
     switch (ch) {
-    case 't': table = optarg; break;
-    case 'p': prefix = optarg; break;
-    case 'o': order = optarg; bad = strcmp(order, "time") && strcmp(order, "device"); break;
-    case 'C': create = true; break;
-    case 'd': bad = parse_ll(optarg, 1, 10000000, &devices); break;
-    case 's': bad = parse_ll(optarg, 1, 1LL << 40, &samples); break;
-    case 'F': bad = parse_ll(optarg, 0, 1LL << 40, &first); break;
-    case 'B': bad = parse_ll(optarg, 0, 1LL << 50, &base); break;
-    case 'S': bad = parse_ll(optarg, 0, 1LL << 32, &step); break;
-    case 'r': bad = parse_ll(optarg, 0, 1LL << 40, &per_copy); break;
+    case 't':
+      table = optarg;
+      break;
+    case 'p':
+      prefix = optarg;
+      break;
+    case 'o':
+      order = optarg;
+      bad = strcmp(order, "time") && strcmp(order, "device");
+      break;
+    case 'C':
+      create = true;
+      break;
+    case 'd':
+      bad = parse_ll(optarg, 1, 10000000, &devices);
+      break;
+    case 's':
+      bad = parse_ll(optarg, 1, 1LL << 40, &samples);
+      break;
+    case 'F':
+      bad = parse_ll(optarg, 0, 1LL << 40, &first);
+      break;
+    case 'B':
+      bad = parse_ll(optarg, 0, 1LL << 50, &base);
+      break;
+    case 'S':
+      bad = parse_ll(optarg, 0, 1LL << 32, &step);
+      break;
+    case 'r':
+      bad = parse_ll(optarg, 0, 1LL << 40, &per_copy);
+      break;
     default:
       fprintf(stderr,
               "usage: devicestats-copyload [--table T] [--devices N] [--samples TOTAL] "
@@ -213,14 +257,17 @@ int main(int argc, char **argv) {
   int32_t *ids = calloc((size_t)devices, sizeof *ids);
   struct out o = {.db = db, .buf = malloc(BUF_CAP)};
   int rc = 1;
-  if (!ids || !o.buf) goto out;
-  if (device_ids(db, prefix, (long)devices, create, ids) != 0) goto out;
+  if (!ids || !o.buf)
+    goto out;
+  if (device_ids(db, prefix, (long)devices, create, ids) != 0)
+    goto out;
 
   double t0 = now_ms();
   long long rows = 0, in_copy = 0;
   bool by_time = strcmp(order, "time") == 0;
   long long outer = by_time ? per_dev : devices, inner = by_time ? devices : per_dev;
-  if (start_copy(&o, table) != 0) goto out;
+  if (start_copy(&o, table) != 0)
+    goto out;
   for (long long a = 0; a < outer && !o.failed; a++) {
     for (long long b = 0; b < inner; b++) {
       long long d = by_time ? b : a, k = by_time ? a : b;
@@ -228,12 +275,14 @@ int main(int argc, char **argv) {
       put_row(&o, ids[d], &s);
       rows++;
       if (per_copy > 0 && ++in_copy >= per_copy) {
-        if (end_copy(&o) != 0 || start_copy(&o, table) != 0) goto out;
+        if (end_copy(&o) != 0 || start_copy(&o, table) != 0)
+          goto out;
         in_copy = 0;
       }
     }
   }
-  if (end_copy(&o) != 0) goto out;
+  if (end_copy(&o) != 0)
+    goto out;
   double el = now_ms() - t0;
   printf("copy rows=%lld elapsed_ms=%.1f rate=%.0f\n", rows, el,
          el > 0 ? (double)rows * 1000.0 / el : 0);

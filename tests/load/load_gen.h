@@ -16,7 +16,8 @@ struct load_sample {
 };
 
 /* splitmix64: a well-mixed 64-bit hash of a 64-bit counter. */
-static inline uint64_t load_mix(uint64_t v) {
+static inline uint64_t load_mix(uint64_t v)
+{
   v += UINT64_C(0x9E3779B97F4A7C15);
   v = (v ^ (v >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
   v = (v ^ (v >> 27)) * UINT64_C(0x94D049BB133111EB);
@@ -25,7 +26,8 @@ static inline uint64_t load_mix(uint64_t v) {
 
 /* A value in [-100, 100] with three decimals, exactly what "%.3f" prints
  * and strtod reads back (k / 1000.0 is the double nearest to the decimal). */
-static inline double load_value(uint64_t h) {
+static inline double load_value(uint64_t h)
+{
   int64_t k = (int64_t)(h % UINT64_C(200001)) - 100000;
   return (double)k / 1000.0;
 }
@@ -33,7 +35,8 @@ static inline double load_value(uint64_t h) {
 /* Sample number idx (0-based) of device dev: timestamps step_ms apart from
  * base_ms, values hashed from (dev, idx). */
 static inline struct load_sample load_sample_at(uint32_t dev, uint64_t idx, int64_t base_ms,
-                                                int64_t step_ms) {
+                                                int64_t step_ms)
+{
   struct load_sample s;
   uint64_t seed = ((uint64_t)dev << 40) ^ idx;
   s.ts_ms = base_ms + (int64_t)idx * step_ms;

@@ -2,7 +2,8 @@
  * load_gen.h for N devices on devices/<name>/data, single objects or arrays,
  * through Paho MQTTClient connections (one publishing thread each) or
  * MQTTAsync, with many QoS 1 messages in flight, and prints one line with
- * its own rate (samples/s, first send to last PUBACK).  It replaces the Locust load test and drives scripts/bench.sh. */
+ * its own rate (samples/s, first send to last PUBACK).  It replaces the Locust load test and drives
+ * scripts/bench.sh. */
 #include <MQTTAsync.h>
 #include <MQTTClient.h>
 #include <stdatomic.h>
@@ -54,22 +55,26 @@ static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static long long g_acked_msgs, g_failed_msgs;
 static struct conn g_conns[MAX_CONNS];
 
-static double now_ms(clockid_t clk) {
+static double now_ms(clockid_t clk)
+{
   struct timespec t;
   clock_gettime(clk, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-static int parse_ll(const char *s, long long lo, long long hi, long long *out) {
+static int parse_ll(const char *s, long long lo, long long hi, long long *out)
+{
   char *end = NULL;
   errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return -1;
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+    return -1;
   *out = v;
   return 0;
 }
 
-static void on_connect(void *ctx, MQTTAsync_successData *resp) {
+static void on_connect(void *ctx, MQTTAsync_successData *resp)
+{
   (void)resp;
   struct conn *c = ctx;
   pthread_mutex_lock(&g_mu);
@@ -78,7 +83,8 @@ static void on_connect(void *ctx, MQTTAsync_successData *resp) {
   pthread_mutex_unlock(&g_mu);
 }
 
-static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp) {
+static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
+{
   struct conn *c = ctx;
   fprintf(stderr, "loadgen: connection %d failed: %s (rc %d)\n", c->idx,
           resp && resp->message ? resp->message : "", resp ? resp->code : 0);
@@ -88,7 +94,8 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp) {
   pthread_mutex_unlock(&g_mu);
 }
 
-static void on_sent(void *ctx, MQTTAsync_successData *resp) {
+static void on_sent(void *ctx, MQTTAsync_successData *resp)
+{
   (void)resp;
   struct conn *c = ctx;
   pthread_mutex_lock(&g_mu);
@@ -98,7 +105,8 @@ static void on_sent(void *ctx, MQTTAsync_successData *resp) {
   pthread_mutex_unlock(&g_mu);
 }
 
-static void on_send_fail(void *ctx, MQTTAsync_failureData *resp) {
+static void on_send_fail(void *ctx, MQTTAsync_failureData *resp)
+{
   (void)resp;
   struct conn *c = ctx;
   pthread_mutex_lock(&g_mu);
@@ -108,7 +116,8 @@ static void on_send_fail(void *ctx, MQTTAsync_failureData *resp) {
   pthread_mutex_unlock(&g_mu);
 }
 
-static void on_lost(void *ctx, char *cause) {
+static void on_lost(void *ctx, char *cause)
+{
   struct conn *c = ctx;
   fprintf(stderr, "loadgen: connection %d lost: %s\n", c->idx, cause ? cause : "");
   pthread_mutex_lock(&g_mu);
@@ -117,7 +126,8 @@ static void on_lost(void *ctx, char *cause) {
   pthread_mutex_unlock(&g_mu);
 }
 
-static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m) {
+static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m)
+{
   (void)ctx;
   (void)len;
   MQTTAsync_freeMessage(&m);
@@ -127,46 +137,55 @@ static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m) {
 
 /* Appends one sample object to buf at *len (buf has room: callers size it
  * SAMPLE_TEXT_MAX per sample). */
-static void put_sample(char *buf, size_t cap, size_t *len, const struct load_sample *s, bool ts) {
+static void put_sample(char *buf, size_t cap, size_t *len, const struct load_sample *s, bool ts)
+{
   int n;
   if (ts)
     n = snprintf(buf + *len, cap - *len, "{\"x\":%.3f,\"y\":%.3f,\"z\":%.3f,\"ts\":%" PRId64 "}",
                  s->x, s->y, s->z, s->ts_ms);
   else
     n = snprintf(buf + *len, cap - *len, "{\"x\":%.3f,\"y\":%.3f,\"z\":%.3f}", s->x, s->y, s->z);
-  if (n > 0 && (size_t)n < cap - *len) *len += (size_t)n;
+  if (n > 0 && (size_t)n < cap - *len)
+    *len += (size_t)n;
 }
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: devicestats-loadgen [options]\n"
-          "  --url URL          broker (default $MQTT_URL or tcp://127.0.0.1:1883)\n"
-          "  --devices N        devices (1000)\n"
-          "  --samples N        samples in total, spread evenly over devices (1000000)\n"
-          "  --first N          index of each device's first sample (0)\n"
-          "  --batch N          samples per message, 1 = single object (1)\n"
-          "  --qos N            0 or 1 (1)\n"
-          "  --connections N    MQTT connections, devices split among them (1)\n"
-          "  --inflight N       QoS 1 messages in flight per connection (100)\n"
-          "  --prefix P         device names are P%%04u (ld-)\n"
-          "  --ts-base MS       first timestamp, Unix ms (2026-11-28T00:00:00Z)\n"
-          "  --ts-step MS       time between a device's samples (1000)\n"
-          "  --no-ts            omit ts (ingest stamps the receive time)\n"
-          "  --api sync|async   MQTTClient, one thread per connection (sync, default),\n"
-          "                     or MQTTAsync (slower: one send thread for all)\n"
-          "Credentials: $MQTT_USERNAME, $MQTT_PASSWORD.\n");
+static void usage(FILE *f)
+{
+  fprintf(f, "usage: devicestats-loadgen [options]\n"
+             "  --url URL          broker (default $MQTT_URL or tcp://127.0.0.1:1883)\n"
+             "  --devices N        devices (1000)\n"
+             "  --samples N        samples in total, spread evenly over devices (1000000)\n"
+             "  --first N          index of each device's first sample (0)\n"
+             "  --batch N          samples per message, 1 = single object (1)\n"
+             "  --qos N            0 or 1 (1)\n"
+             "  --connections N    MQTT connections, devices split among them (1)\n"
+             "  --inflight N       QoS 1 messages in flight per connection (100)\n"
+             "  --prefix P         device names are P%%04u (ld-)\n"
+             "  --ts-base MS       first timestamp, Unix ms (2026-11-28T00:00:00Z)\n"
+             "  --ts-step MS       time between a device's samples (1000)\n"
+             "  --no-ts            omit ts (ingest stamps the receive time)\n"
+             "  --api sync|async   MQTTClient, one thread per connection (sync, default),\n"
+             "                     or MQTTAsync (slower: one send thread for all)\n"
+             "Credentials: $MQTT_USERNAME, $MQTT_PASSWORD.\n");
 }
 
-static int parse_args(int argc, char **argv, struct opts *o) {
-  static const struct option longopts[] = {
-      {"url", required_argument, NULL, 'u'},         {"devices", required_argument, NULL, 'd'},
-      {"samples", required_argument, NULL, 's'},     {"first", required_argument, NULL, 'F'},
-      {"batch", required_argument, NULL, 'b'},       {"qos", required_argument, NULL, 'q'},
-      {"connections", required_argument, NULL, 'c'}, {"inflight", required_argument, NULL, 'i'},
-      {"prefix", required_argument, NULL, 'p'},      {"ts-base", required_argument, NULL, 'B'},
-      {"ts-step", required_argument, NULL, 'S'},     {"no-ts", no_argument, NULL, 'n'},
-      {"api", required_argument, NULL, 'A'},        {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+  static const struct option longopts[] = {{"url", required_argument, NULL, 'u'},
+                                           {"devices", required_argument, NULL, 'd'},
+                                           {"samples", required_argument, NULL, 's'},
+                                           {"first", required_argument, NULL, 'F'},
+                                           {"batch", required_argument, NULL, 'b'},
+                                           {"qos", required_argument, NULL, 'q'},
+                                           {"connections", required_argument, NULL, 'c'},
+                                           {"inflight", required_argument, NULL, 'i'},
+                                           {"prefix", required_argument, NULL, 'p'},
+                                           {"ts-base", required_argument, NULL, 'B'},
+                                           {"ts-step", required_argument, NULL, 'S'},
+                                           {"no-ts", no_argument, NULL, 'n'},
+                                           {"api", required_argument, NULL, 'A'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   const char *env_url = getenv("MQTT_URL");
   *o = (struct opts){.url = env_url && *env_url ? env_url : "tcp://127.0.0.1:1883",
                      .prefix = "ld-",
@@ -189,24 +208,61 @@ static int parse_args(int argc, char **argv, struct opts *o) {
   while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     int bad = 0;
     switch (ch) {
-    case 'u': o->url = optarg; break;
-    case 'p': o->prefix = optarg; break;
-    case 'n': o->no_ts = true; break;
+    case 'u':
+      o->url = optarg;
+      break;
+    case 'p':
+      o->prefix = optarg;
+      break;
+    case 'n':
+      o->no_ts = true;
+      break;
     case 'A':
       bad = strcmp(optarg, "async") != 0 && strcmp(optarg, "sync") != 0;
       o->async_api = strcmp(optarg, "async") == 0;
       break;
-    case 'd': bad = parse_ll(optarg, 1, 10000000, &v); o->devices = (long)v; break;
-    case 's': bad = parse_ll(optarg, 1, INT64_C(1) << 40, &v); o->samples = v; break;
-    case 'F': bad = parse_ll(optarg, 0, INT64_C(1) << 40, &v); o->first = v; break;
-    case 'b': bad = parse_ll(optarg, 1, 1000, &v); o->batch = (long)v; break;
-    case 'q': bad = parse_ll(optarg, 0, 1, &v); o->qos = (long)v; break;
-    case 'c': bad = parse_ll(optarg, 1, MAX_CONNS, &v); o->conns = (long)v; break;
-    case 'i': bad = parse_ll(optarg, 1, 65000, &v); o->inflight = (long)v; break;
-    case 'B': bad = parse_ll(optarg, 0, INT64_C(1) << 50, &v); o->ts_base_ms = v; break;
-    case 'S': bad = parse_ll(optarg, 0, INT64_C(1) << 32, &v); o->ts_step_ms = v; break;
-    case 'h': usage(stdout); exit(0);
-    default: usage(stderr); return -1;
+    case 'd':
+      bad = parse_ll(optarg, 1, 10000000, &v);
+      o->devices = (long)v;
+      break;
+    case 's':
+      bad = parse_ll(optarg, 1, INT64_C(1) << 40, &v);
+      o->samples = v;
+      break;
+    case 'F':
+      bad = parse_ll(optarg, 0, INT64_C(1) << 40, &v);
+      o->first = v;
+      break;
+    case 'b':
+      bad = parse_ll(optarg, 1, 1000, &v);
+      o->batch = (long)v;
+      break;
+    case 'q':
+      bad = parse_ll(optarg, 0, 1, &v);
+      o->qos = (long)v;
+      break;
+    case 'c':
+      bad = parse_ll(optarg, 1, MAX_CONNS, &v);
+      o->conns = (long)v;
+      break;
+    case 'i':
+      bad = parse_ll(optarg, 1, 65000, &v);
+      o->inflight = (long)v;
+      break;
+    case 'B':
+      bad = parse_ll(optarg, 0, INT64_C(1) << 50, &v);
+      o->ts_base_ms = v;
+      break;
+    case 'S':
+      bad = parse_ll(optarg, 0, INT64_C(1) << 32, &v);
+      o->ts_step_ms = v;
+      break;
+    case 'h':
+      usage(stdout);
+      exit(0);
+    default:
+      usage(stderr);
+      return -1;
     }
     if (bad) {
       fprintf(stderr, "loadgen: bad option value: %s\n", optarg);
@@ -224,7 +280,8 @@ static int parse_args(int argc, char **argv, struct opts *o) {
   return 0;
 }
 
-static int connect_all(const struct opts *o) {
+static int connect_all(const struct opts *o)
+{
   char id[128];
   for (int i = 0; i < o->conns; i++) {
     struct conn *c = &g_conns[i];
@@ -234,8 +291,8 @@ static int connect_all(const struct opts *o) {
     co.sendWhileDisconnected = 0;
     /* Paho counts queued commands against this bound even while connected. */
     co.maxBufferedMessages = (int)o->inflight * 2 + 100;
-    int rc = MQTTAsync_createWithOptions(&c->client, o->url, id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
-                                         &co);
+    int rc =
+        MQTTAsync_createWithOptions(&c->client, o->url, id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {
       fprintf(stderr, "loadgen: MQTTAsync_create: rc %d\n", rc);
       return -1;
@@ -267,30 +324,37 @@ static int connect_all(const struct opts *o) {
       up += g_conns[i].state == 1;
       bad += g_conns[i].state < 0;
     }
-    if (bad) break;
+    if (bad)
+      break;
     if (up == o->conns) {
       ok = 1;
       break;
     }
-    if (pthread_cond_timedwait(&g_cv, &g_mu, &dl) == ETIMEDOUT) break;
+    if (pthread_cond_timedwait(&g_cv, &g_mu, &dl) == ETIMEDOUT)
+      break;
   }
   pthread_mutex_unlock(&g_mu);
-  if (!ok) fprintf(stderr, "loadgen: could not connect to %s\n", o->url);
+  if (!ok)
+    fprintf(stderr, "loadgen: could not connect to %s\n", o->url);
   return ok ? 0 : -1;
 }
 
 /* Builds the payload of device d's samples [lo, hi) into buf; returns its length. */
 static size_t build_payload(const struct opts *o, long d, long long lo, long long hi, char *buf,
-                            size_t cap) {
+                            size_t cap)
+{
   size_t len = 0;
-  if (o->batch > 1) buf[len++] = '[';
+  if (o->batch > 1)
+    buf[len++] = '[';
   for (long long k = lo; k < hi; k++) {
     struct load_sample s =
         load_sample_at((uint32_t)d, (uint64_t)(o->first + k), o->ts_base_ms, o->ts_step_ms);
-    if (k > lo) buf[len++] = ',';
+    if (k > lo)
+      buf[len++] = ',';
     put_sample(buf, cap - 2, &len, &s, !o->no_ts);
   }
-  if (o->batch > 1) buf[len++] = ']';
+  if (o->batch > 1)
+    buf[len++] = ']';
   return len;
 }
 
@@ -301,12 +365,14 @@ struct totals {
 
 /* MQTTAsync: one thread feeds every connection; Paho's own send thread
  * writes.  Simple, but that single send thread caps the rate. */
-static int run_async(const struct opts *o, struct totals *t) {
+static int run_async(const struct opts *o, struct totals *t)
+{
   long long per_dev = o->samples / o->devices;
   long long rounds = (per_dev + o->batch - 1) / o->batch;
   size_t cap = (size_t)o->batch * SAMPLE_TEXT_MAX + 4;
   char *payload = malloc(cap);
-  if (!payload) return -1;
+  if (!payload)
+    return -1;
   if (connect_all(o) != 0) {
     free(payload);
     return -1;
@@ -319,11 +385,15 @@ static int run_async(const struct opts *o, struct totals *t) {
       size_t len = build_payload(o, d, lo, hi, payload, cap);
       snprintf(topic, sizeof topic, "devices/%s%04ld/data", o->prefix, d);
       pthread_mutex_lock(&g_mu);
-      while (c->outstanding >= o->inflight && c->state == 1) pthread_cond_wait(&g_cv, &g_mu);
-      if (c->state != 1) t->failed_conn = 1;
-      else c->outstanding++;
+      while (c->outstanding >= o->inflight && c->state == 1)
+        pthread_cond_wait(&g_cv, &g_mu);
+      if (c->state != 1)
+        t->failed_conn = 1;
+      else
+        c->outstanding++;
       pthread_mutex_unlock(&g_mu);
-      if (t->failed_conn) break;
+      if (t->failed_conn)
+        break;
       MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
       ro.onSuccess = on_sent;
       ro.onFailure = on_send_fail;
@@ -348,8 +418,10 @@ static int run_async(const struct opts *o, struct totals *t) {
   pthread_mutex_lock(&g_mu);
   while (g_acked_msgs + g_failed_msgs < t->sent_msgs) {
     int any_up = 0;
-    for (int i = 0; i < o->conns; i++) any_up |= g_conns[i].state == 1;
-    if (!any_up) break;
+    for (int i = 0; i < o->conns; i++)
+      any_up |= g_conns[i].state == 1;
+    if (!any_up)
+      break;
     pthread_cond_wait(&g_cv, &g_mu);
   }
   t->acked = g_acked_msgs;
@@ -358,10 +430,12 @@ static int run_async(const struct opts *o, struct totals *t) {
   for (int i = 0; i < o->conns; i++) {
     MQTTAsync_disconnectOptions dc = MQTTAsync_disconnectOptions_initializer;
     dc.timeout = 1000;
-    if (g_conns[i].state == 1) (void)MQTTAsync_disconnect(g_conns[i].client, &dc);
+    if (g_conns[i].state == 1)
+      (void)MQTTAsync_disconnect(g_conns[i].client, &dc);
   }
   usleep(200 * 1000);
-  for (int i = 0; i < o->conns; i++) MQTTAsync_destroy(&g_conns[i].client);
+  for (int i = 0; i < o->conns; i++)
+    MQTTAsync_destroy(&g_conns[i].client);
   free(payload);
   return 0;
 }
@@ -383,19 +457,22 @@ struct sworker {
   int err;
 };
 
-static void s_delivered(void *ctx, MQTTClient_deliveryToken dt) {
+static void s_delivered(void *ctx, MQTTClient_deliveryToken dt)
+{
   (void)dt;
   struct sworker *w = ctx;
   atomic_fetch_add(&w->acked, 1);
   pthread_mutex_lock(&w->mu);
   long before = w->outstanding--;
-  if (before >= w->o->inflight || before == 1) pthread_cond_signal(&w->cv);
+  if (before >= w->o->inflight || before == 1)
+    pthread_cond_signal(&w->cv);
   pthread_mutex_unlock(&w->mu);
 }
 
 /* Waits until fewer than limit messages are in flight (limit 1: none);
  * false when the connection is lost. */
-static bool s_wait_below(struct sworker *w, long limit) {
+static bool s_wait_below(struct sworker *w, long limit)
+{
   pthread_mutex_lock(&w->mu);
   while (w->outstanding >= limit && !atomic_load(&w->lost)) {
     struct timespec dl;
@@ -412,7 +489,8 @@ static bool s_wait_below(struct sworker *w, long limit) {
   return ok;
 }
 
-static int s_arrived(void *ctx, char *topic, int len, MQTTClient_message *m) {
+static int s_arrived(void *ctx, char *topic, int len, MQTTClient_message *m)
+{
   (void)ctx;
   (void)len;
   MQTTClient_freeMessage(&m);
@@ -420,13 +498,15 @@ static int s_arrived(void *ctx, char *topic, int len, MQTTClient_message *m) {
   return 1;
 }
 
-static void s_lost(void *ctx, char *cause) {
+static void s_lost(void *ctx, char *cause)
+{
   struct sworker *w = ctx;
   fprintf(stderr, "loadgen: connection %d lost: %s\n", w->idx, cause ? cause : "");
   atomic_store(&w->lost, 1);
 }
 
-static void *s_run(void *arg) {
+static void *s_run(void *arg)
+{
   struct sworker *w = arg;
   const struct opts *o = w->o;
   long long per_dev = o->samples / o->devices;
@@ -452,8 +532,8 @@ static void *s_run(void *arg) {
       pthread_mutex_unlock(&w->mu);
       MQTTClient_deliveryToken tok;
       int rc;
-      while ((rc = MQTTClient_publish(w->client, topic, (int)len, payload, (int)o->qos, 0,
-                                      &tok)) == MQTTCLIENT_MAX_MESSAGES_INFLIGHT)
+      while ((rc = MQTTClient_publish(w->client, topic, (int)len, payload, (int)o->qos, 0, &tok)) ==
+             MQTTCLIENT_MAX_MESSAGES_INFLIGHT)
         usleep(50);
       if (rc != MQTTCLIENT_SUCCESS) {
         pthread_mutex_lock(&w->mu);
@@ -461,7 +541,8 @@ static void *s_run(void *arg) {
         pthread_mutex_unlock(&w->mu);
         w->failed++;
         fprintf(stderr, "loadgen: publish failed: rc %d\n", rc);
-        if (w->failed > 100) w->err = 1;
+        if (w->failed > 100)
+          w->err = 1;
         continue;
       }
       if (o->qos == 0) { /* no PUBACK: done once written */
@@ -479,9 +560,11 @@ static void *s_run(void *arg) {
   return NULL;
 }
 
-static int run_sync(const struct opts *o, struct totals *t) {
+static int run_sync(const struct opts *o, struct totals *t)
+{
   struct sworker *ws = calloc((size_t)o->conns, sizeof *ws);
-  if (!ws) return -1;
+  if (!ws)
+    return -1;
   char id[128];
   int rc = -1, started = 0;
   for (int i = 0; i < o->conns; i++) {
@@ -508,7 +591,8 @@ static int run_sync(const struct opts *o, struct totals *t) {
     }
   }
   for (; started < o->conns; started++)
-    if (pthread_create(&ws[started].thread, NULL, s_run, &ws[started]) != 0) goto out;
+    if (pthread_create(&ws[started].thread, NULL, s_run, &ws[started]) != 0)
+      goto out;
   rc = 0;
 out:
   for (int i = 0; i < started; i++) {
@@ -520,36 +604,41 @@ out:
     t->failed_conn |= ws[i].err | atomic_load(&ws[i].lost);
   }
   for (int i = 0; i < o->conns; i++) {
-    if (ws[i].client == NULL) continue;
-    if (MQTTClient_isConnected(ws[i].client)) MQTTClient_disconnect(ws[i].client, 1000);
+    if (ws[i].client == NULL)
+      continue;
+    if (MQTTClient_isConnected(ws[i].client))
+      MQTTClient_disconnect(ws[i].client, 1000);
     MQTTClient_destroy(&ws[i].client);
   }
   free(ws);
   return rc;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   struct opts o;
-  if (parse_args(argc, argv, &o) != 0) return 2;
+  if (parse_args(argc, argv, &o) != 0)
+    return 2;
   if (o.samples / o.devices < 1) {
     fprintf(stderr, "loadgen: fewer samples than devices\n");
     return 2;
   }
-  if (o.conns > o.devices) o.conns = o.devices;
+  if (o.conns > o.devices)
+    o.conns = o.devices;
   struct totals t = {0};
   double t0 = now_ms(CLOCK_MONOTONIC), wall0 = now_ms(CLOCK_REALTIME);
   /* Connecting is part of the timed span: it is a few milliseconds, and the
    * bench measures the stores against the same start. */
   int rc = o.async_api ? run_async(&o, &t) : run_sync(&o, &t);
   double el = now_ms(CLOCK_MONOTONIC) - t0;
-  if (rc != 0) return 1;
+  if (rc != 0)
+    return 1;
   double samples_ok =
       t.sent_msgs > 0 ? (double)t.sent_samples * (double)t.acked / (double)t.sent_msgs : 0;
   printf("loadgen samples=%lld messages=%lld acked=%lld failed=%lld elapsed_ms=%.1f "
          "rate=%.0f msg_rate=%.0f start_ms=%.0f end_ms=%.0f\n",
-         t.sent_samples, t.sent_msgs, t.acked, t.failed, el,
-         el > 0 ? samples_ok * 1000.0 / el : 0, el > 0 ? (double)t.acked * 1000.0 / el : 0, wall0,
-         wall0 + el);
+         t.sent_samples, t.sent_msgs, t.acked, t.failed, el, el > 0 ? samples_ok * 1000.0 / el : 0,
+         el > 0 ? (double)t.acked * 1000.0 / el : 0, wall0, wall0 + el);
   fflush(stdout);
   return (t.failed == 0 && t.acked == t.sent_msgs && !t.failed_conn) ? 0 : 1;
 }

@@ -18,25 +18,29 @@ static atomic_llong g_msgs, g_samples;
 static atomic_llong g_first_ms, g_last_ms; /* Unix ms; 0 = none yet */
 static volatile sig_atomic_t g_stop;
 
-static long long wall_ms(void) {
+static long long wall_ms(void)
+{
   struct timespec t;
   clock_gettime(CLOCK_REALTIME, &t);
   return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void on_signal(int sig) {
+static void on_signal(int sig)
+{
   (void)sig;
   g_stop = 1;
 }
 
-static int on_message(void *ctx, char *topic, int len, MQTTClient_message *m) {
+static int on_message(void *ctx, char *topic, int len, MQTTClient_message *m)
+{
   (void)ctx;
   (void)len;
   /* One sample per JSON object: count the opening braces (the load
    * generator's samples hold no nested objects). */
   long long n = 0;
   const char *p = m->payload;
-  for (int i = 0; i < m->payloadlen; i++) n += p[i] == '{';
+  for (int i = 0; i < m->payloadlen; i++)
+    n += p[i] == '{';
   long long now = wall_ms();
   long long zero = 0;
   atomic_compare_exchange_strong(&g_first_ms, &zero, now);
@@ -48,28 +52,30 @@ static int on_message(void *ctx, char *topic, int len, MQTTClient_message *m) {
   return 1;
 }
 
-static void on_lost(void *ctx, char *cause) {
+static void on_lost(void *ctx, char *cause)
+{
   (void)ctx;
   fprintf(stderr, "sink: connection lost: %s\n", cause ? cause : "");
   g_stop = 1;
 }
 
-static int parse_ll(const char *s, long long lo, long long hi, long long *out) {
+static int parse_ll(const char *s, long long lo, long long hi, long long *out)
+{
   char *end = NULL;
   errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return -1;
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+    return -1;
   *out = v;
   return 0;
 }
 
-int main(int argc, char **argv) {
-  static const struct option longopts[] = {{"url", required_argument, NULL, 'u'},
-                                           {"topic", required_argument, NULL, 't'},
-                                           {"expect", required_argument, NULL, 'e'},
-                                           {"idle-ms", required_argument, NULL, 'i'},
-                                           {"timeout-s", required_argument, NULL, 'T'},
-                                           {NULL, 0, NULL, 0}};
+int main(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+      {"url", required_argument, NULL, 'u'},       {"topic", required_argument, NULL, 't'},
+      {"expect", required_argument, NULL, 'e'},    {"idle-ms", required_argument, NULL, 'i'},
+      {"timeout-s", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0}};
   const char *env_url = getenv("MQTT_URL");
   const char *url = env_url && *env_url ? env_url : "tcp://127.0.0.1:1883";
   const char *topic = "devices/+/data";
@@ -79,11 +85,21 @@ int main(int argc, char **argv) {
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     int bad = 0;
     switch (ch) {
-    case 'u': url = optarg; break;
-    case 't': topic = optarg; break;
-    case 'e': bad = parse_ll(optarg, 0, 1LL << 50, &expect); break;
-    case 'i': bad = parse_ll(optarg, 1, 1LL << 30, &idle_ms); break;
-    case 'T': bad = parse_ll(optarg, 1, 1LL << 30, &timeout_s); break;
+    case 'u':
+      url = optarg;
+      break;
+    case 't':
+      topic = optarg;
+      break;
+    case 'e':
+      bad = parse_ll(optarg, 0, 1LL << 50, &expect);
+      break;
+    case 'i':
+      bad = parse_ll(optarg, 1, 1LL << 30, &idle_ms);
+      break;
+    case 'T':
+      bad = parse_ll(optarg, 1, 1LL << 30, &timeout_s);
+      break;
     default:
       fprintf(stderr, "usage: devicestats-sink [--url U] [--topic F] [--expect SAMPLES] "
                       "[--idle-ms MS] [--timeout-s S]\n");

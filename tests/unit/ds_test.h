@@ -35,6 +35,9 @@ static inline int ds_test_run(const char *suite_name, const struct ds_test_case 
 }
 
 #define DS_TEST_MAIN(suite_name, cases)                                                            \
-  int main(void) { return ds_test_run(suite_name, cases); }
+  int main(void)                                                                                   \
+  {                                                                                                \
+    return ds_test_run(suite_name, cases);                                                         \
+  }
 
 #endif

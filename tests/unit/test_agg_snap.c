@@ -37,8 +37,13 @@ static const struct snap_case cases[] = {
     {"max odd", 3, {DBL_MAX, -DBL_MAX, 1}, 1, -DBL_MAX, DBL_MAX, 1},
     {"subnormal pair", 2, {5e-324, 1.5e-323}, 1e-323, 5e-324, 1.5e-323, 2e-323},
     {"rounding", 2, {0.1, 0.2}, 0.15000000000000002, 0.1, 0.2, 0.30000000000000004},
-    {"large mantissa", 2, {9007199254740993.0, 9007199254740995.0}, 9007199254740994.0,
-     9007199254740993.0, 9007199254740995.0, 18014398509481988.0},
+    {"large mantissa",
+     2,
+     {9007199254740993.0, 9007199254740995.0},
+     9007199254740994.0,
+     9007199254740993.0,
+     9007199254740995.0,
+     18014398509481988.0},
     {NULL, 0, {0}, 0, 0, 0, 0},
 };
 
@@ -143,10 +148,10 @@ static void test_empty(void)
   CU_ASSERT_STRING_EQUAL(sp.p[0], "0");
   for (int a = 0; a < 3; a++) {
     CU_ASSERT_STRING_EQUAL(sp.p[1 + a * 5], "0"); /* count */
-    CU_ASSERT_PTR_NULL(sp.p[2 + a * 5]);         /* min */
-    CU_ASSERT_PTR_NULL(sp.p[3 + a * 5]);         /* max */
-    CU_ASSERT_PTR_NOT_NULL(sp.p[4 + a * 5]);     /* sum 0 */
-    CU_ASSERT_PTR_NULL(sp.p[5 + a * 5]);         /* median */
+    CU_ASSERT_PTR_NULL(sp.p[2 + a * 5]);          /* min */
+    CU_ASSERT_PTR_NULL(sp.p[3 + a * 5]);          /* max */
+    CU_ASSERT_PTR_NOT_NULL(sp.p[4 + a * 5]);      /* sum 0 */
+    CU_ASSERT_PTR_NULL(sp.p[5 + a * 5]);          /* median */
   }
   ds_values_cleanup(&v);
 }

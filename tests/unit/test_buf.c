@@ -167,13 +167,14 @@ static void test_json_str_escaping(void)
   CHECK_STR("\xef\xbb\xbf", "\"\xef\xbb\xbf\"", "\xef\xbb\xbf");
   /* invalid UTF-8: each bad byte becomes U+FFFD */
   CHECK_STR("\xff", "\"" FFFD "\"", FFFD);
-  CHECK_STR("a\xc3", "\"a" FFFD "\"", "a" FFFD);                  /* truncated at end */
-  CHECK_STR("\xc3(", "\"" FFFD "(\"", FFFD "(");                   /* bad continuation */
-  CHECK_STR("\xc0\xaf", "\"" FFFD FFFD "\"", FFFD FFFD);            /* overlong '/' */
+  CHECK_STR("a\xc3", "\"a" FFFD "\"", "a" FFFD);                       /* truncated at end */
+  CHECK_STR("\xc3(", "\"" FFFD "(\"", FFFD "(");                       /* bad continuation */
+  CHECK_STR("\xc0\xaf", "\"" FFFD FFFD "\"", FFFD FFFD);               /* overlong '/' */
   CHECK_STR("\xe0\x80\xaf", "\"" FFFD FFFD FFFD "\"", FFFD FFFD FFFD); /* overlong */
   CHECK_STR("\xed\xa0\x80", "\"" FFFD FFFD FFFD "\"", FFFD FFFD FFFD); /* surrogate */
-  CHECK_STR("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"", FFFD FFFD FFFD FFFD); /* > U+10FFFF */
-  CHECK_STR("\x80", "\"" FFFD "\"", FFFD);                         /* lone continuation */
+  CHECK_STR("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"",
+            FFFD FFFD FFFD FFFD);                                      /* > U+10FFFF */
+  CHECK_STR("\x80", "\"" FFFD "\"", FFFD);                             /* lone continuation */
   CHECK_STR("\xf0\x9f\x98", "\"" FFFD FFFD FFFD "\"", FFFD FFFD FFFD); /* truncated 4-byte */
   CHECK_STR("x\xe2\x82\"", "\"x" FFFD FFFD "\\\"\"", "x" FFFD FFFD "\"");
 }

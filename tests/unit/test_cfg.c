@@ -53,8 +53,7 @@ static void test_defaults(void)
 
 static void test_values(void)
 {
-  const char *env[] = {"T_URL", "tcp://y:1", "T_N", "100", "T_FLAG", "yes", "T_SECRET", "s3",
-                       NULL};
+  const char *env[] = {"T_URL", "tcp://y:1", "T_N", "100", "T_FLAG", "yes", "T_SECRET", "s3", NULL};
   struct t_cfg c;
   char err[DS_ERRLEN];
   CU_ASSERT_EQUAL(load(env, &c, err), DS_OK);

@@ -53,8 +53,7 @@ static void test_parse_rejected(void)
     CU_ASSERT_EQUAL(memcmp(it->payload, cases[i].payload, it->payload_len), 0);
     if (strncmp(it->reason, cases[i].reason_prefix, strlen(cases[i].reason_prefix)) != 0)
       fprintf(stderr, "case %zu: reason '%s'\n", i, it->reason);
-    CU_ASSERT_EQUAL(strncmp(it->reason, cases[i].reason_prefix, strlen(cases[i].reason_prefix)),
-                    0);
+    CU_ASSERT_EQUAL(strncmp(it->reason, cases[i].reason_prefix, strlen(cases[i].reason_prefix)), 0);
     /* The code appears once: "bad_topic: device id ...", not doubled. */
     CU_ASSERT_PTR_NULL(strstr(it->reason + 1, cases[i].reason_prefix));
     ingest_item_free(it);

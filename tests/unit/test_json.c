@@ -44,8 +44,8 @@ static const struct parse_case parse_cases[] = {
     {"[\"\xf4\x90\x80\x80\"]", 0, DS_EINVAL, "invalid UTF-8 at offset 2"},
     {"[\"\xf0\x9f\x98\"]", 0, DS_EINVAL, "invalid UTF-8 at offset 2"},
     {"\xef\xbb\xbf{}", 0, DS_EINVAL, NULL},
-    {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", 0, DS_EINVAL,
-     "nesting too deep"},
+    {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", 0,
+     DS_EINVAL, "nesting too deep"},
     {NULL, 0, 0, NULL},
 };
 
@@ -97,11 +97,12 @@ static struct json_object *parse(const char *s)
 
 static void test_getters(void)
 {
-  struct json_object *o = parse("{\"d\": 1.5, \"i\": 42, \"neg\": -7, \"big\": 9223372036854775807,"
-                                " \"u\": 9223372036854775808, \"huge\": 99999999999999999999,"
-                                " \"nhuge\": -99999999999999999999, \"inf\": 1e999, \"nan\": NaN,"
-                                " \"s\": \"h\\u0000i\", \"snum\": \"1.5\", \"b\": true, \"n\": null,"
-                                " \"o\": {\"k\": 1}, \"a\": [1, 2, 3], \"dup\": 1, \"dup\": 2}");
+  struct json_object *o =
+      parse("{\"d\": 1.5, \"i\": 42, \"neg\": -7, \"big\": 9223372036854775807,"
+            " \"u\": 9223372036854775808, \"huge\": 99999999999999999999,"
+            " \"nhuge\": -99999999999999999999, \"inf\": 1e999, \"nan\": NaN,"
+            " \"s\": \"h\\u0000i\", \"snum\": \"1.5\", \"b\": true, \"n\": null,"
+            " \"o\": {\"k\": 1}, \"a\": [1, 2, 3], \"dup\": 1, \"dup\": 2}");
   double d = -1;
   int64_t i = -1;
   bool b = false;

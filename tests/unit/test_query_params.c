@@ -24,8 +24,8 @@ static const struct range_case range_cases[] = {
     {"start_date", "2026-11-28", "end_date", "2026-11-29", DS_OK, T0, T0 + 86400 * S},
     {"start", "1795824000000", "end", "1795824000001", DS_OK, T0, T0 + MS},
     {"start", "2026-11-28T01:00:00+01:00", NULL, NULL, DS_OK, T0, DS_TIME_NONE},
-    {"start", "2026-11-28", "end", "2026-11-28", DS_OK, T0, T0},    /* empty, not an error */
-    {"start", "2026-11-29", "end", "2026-11-28", DS_EINVAL, 0, 0},  /* start after end */
+    {"start", "2026-11-28", "end", "2026-11-28", DS_OK, T0, T0},          /* empty, not an error */
+    {"start", "2026-11-29", "end", "2026-11-28", DS_EINVAL, 0, 0},        /* start after end */
     {"start", "2026-11-28", "start_date", "2026-11-28", DS_EINVAL, 0, 0}, /* both names */
     {"end", "2026-11-28", "end_date", "2026-11-28", DS_EINVAL, 0, 0},
     {"start", "yesterday", NULL, NULL, DS_EINVAL, 0, 0},
@@ -70,10 +70,18 @@ struct int_case {
 };
 
 static const struct int_case int_cases[] = {
-    {"1", 1, 10, DS_OK, 1},       {"10", 1, 10, DS_OK, 10},    {"0", 1, 10, DS_EINVAL, 0},
-    {"11", 1, 10, DS_EINVAL, 0},  {"-1", -5, 10, DS_EINVAL, 0}, {"+1", 1, 10, DS_EINVAL, 0},
-    {" 1", 1, 10, DS_EINVAL, 0},  {"1 ", 1, 10, DS_EINVAL, 0},  {"1x", 1, 10, DS_EINVAL, 0},
-    {"", 1, 10, DS_EINVAL, 0},    {"0x10", 0, 100, DS_EINVAL, 0}, {"007", 0, 10, DS_OK, 7},
+    {"1", 1, 10, DS_OK, 1},
+    {"10", 1, 10, DS_OK, 10},
+    {"0", 1, 10, DS_EINVAL, 0},
+    {"11", 1, 10, DS_EINVAL, 0},
+    {"-1", -5, 10, DS_EINVAL, 0},
+    {"+1", 1, 10, DS_EINVAL, 0},
+    {" 1", 1, 10, DS_EINVAL, 0},
+    {"1 ", 1, 10, DS_EINVAL, 0},
+    {"1x", 1, 10, DS_EINVAL, 0},
+    {"", 1, 10, DS_EINVAL, 0},
+    {"0x10", 0, 100, DS_EINVAL, 0},
+    {"007", 0, 10, DS_OK, 7},
     {"99999999999999999999", 0, INT64_MAX, DS_EINVAL, 0},
     {"2147483647", 1, 2147483647, DS_OK, 2147483647},
     {"2147483648", 1, 2147483647, DS_EINVAL, 0},
@@ -98,12 +106,14 @@ struct interval_case {
 };
 
 static const struct interval_case interval_cases[] = {
-    {"500ms", DS_OK, 500 * MS}, {"10s", DS_OK, 10 * S},        {"5m", DS_OK, 300 * S},
-    {"1h", DS_OK, 3600 * S},    {"1d", DS_OK, 86400 * S},      {"60s", DS_OK, 60 * S},
-    {"1ms", DS_OK, MS},         {"0s", DS_EINVAL, 0},          {"-1s", DS_EINVAL, 0},
-    {"10", DS_EINVAL, 0},       {"s", DS_EINVAL, 0},           {"", DS_EINVAL, 0},
-    {"1.5s", DS_EINVAL, 0},     {"10 s", DS_EINVAL, 0},        {"1w", DS_EINVAL, 0},
-    {"99999999999999999999d", DS_EINVAL, 0},
+    {"500ms", DS_OK, 500 * MS}, {"10s", DS_OK, 10 * S},
+    {"5m", DS_OK, 300 * S},     {"1h", DS_OK, 3600 * S},
+    {"1d", DS_OK, 86400 * S},   {"60s", DS_OK, 60 * S},
+    {"1ms", DS_OK, MS},         {"0s", DS_EINVAL, 0},
+    {"-1s", DS_EINVAL, 0},      {"10", DS_EINVAL, 0},
+    {"s", DS_EINVAL, 0},        {"", DS_EINVAL, 0},
+    {"1.5s", DS_EINVAL, 0},     {"10 s", DS_EINVAL, 0},
+    {"1w", DS_EINVAL, 0},       {"99999999999999999999d", DS_EINVAL, 0},
 };
 
 static void test_interval(void)
@@ -148,11 +158,8 @@ static void test_buckets(void)
 }
 
 static const struct ds_test_case tests[] = {
-    {"time ranges", test_range},
-    {"integers", test_int},
-    {"intervals", test_interval},
-    {"series buckets", test_buckets},
-    {NULL, NULL},
+    {"time ranges", test_range},      {"integers", test_int}, {"intervals", test_interval},
+    {"series buckets", test_buckets}, {NULL, NULL},
 };
 
 DS_TEST_MAIN("query_params", tests)

@@ -9,9 +9,9 @@
 
 struct route_case {
   const char *method, *path;
-  int expect;              /* > 0: a route with this pattern must match; -404/-405 */
-  const char *pattern;     /* expected pattern when matched */
-  const char *p1, *v1;     /* one expected path parameter */
+  int expect;          /* > 0: a route with this pattern must match; -404/-405 */
+  const char *pattern; /* expected pattern when matched */
+  const char *p1, *v1; /* one expected path parameter */
   const char *p2, *v2;
 };
 
@@ -86,12 +86,12 @@ static void test_allow(void)
   struct q_req req;
   memset(&req, 0, sizeof req);
   char allow[64];
-  CU_ASSERT_EQUAL(q_route_match(q_routes, q_routes_n, "DELETE", "/devices/x/data", &req, allow,
-                                sizeof allow),
-                  -405);
-  CU_ASSERT_STRING_EQUAL(allow, "GET, POST");
   CU_ASSERT_EQUAL(
-      q_route_match(q_routes, q_routes_n, "GET", "/users", &req, allow, sizeof allow), -405);
+      q_route_match(q_routes, q_routes_n, "DELETE", "/devices/x/data", &req, allow, sizeof allow),
+      -405);
+  CU_ASSERT_STRING_EQUAL(allow, "GET, POST");
+  CU_ASSERT_EQUAL(q_route_match(q_routes, q_routes_n, "GET", "/users", &req, allow, sizeof allow),
+                  -405);
   CU_ASSERT_STRING_EQUAL(allow, "POST");
 }
 
@@ -153,7 +153,8 @@ static void test_error_body(void)
   CU_ASSERT_EQUAL(ds_buf_append_str(&b, "partial"), DS_OK);
   CU_ASSERT_EQUAL(q_error(&req, 404, "not_found", "unknown \"device\""), DS_OK);
   CU_ASSERT_EQUAL(req.status, 404);
-  CU_ASSERT_STRING_EQUAL(b.data, "{\"error\": \"not_found\", \"detail\": \"unknown \\\"device\\\"\"}\n");
+  CU_ASSERT_STRING_EQUAL(b.data,
+                         "{\"error\": \"not_found\", \"detail\": \"unknown \\\"device\\\"\"}\n");
   ds_buf_cleanup(&b);
 }
 

@@ -31,7 +31,7 @@ static const struct median_case median_cases[] = {
     {6, {-3, -1, -2, 10, 0, 0}, -0.5},
     {6, {-3, 1, -2, 10, 0, 0}, 0},
     {2, {-0.0, 0.0}, 0},
-    {2, {DBL_MAX, DBL_MAX}, DBL_MAX},          /* the mean must not overflow */
+    {2, {DBL_MAX, DBL_MAX}, DBL_MAX}, /* the mean must not overflow */
     {2, {-DBL_MAX, -DBL_MAX}, -DBL_MAX},
     {2, {DBL_MAX, -DBL_MAX}, 0},
     {2, {DBL_MIN, DBL_TRUE_MIN}, (DBL_MIN + DBL_TRUE_MIN) / 2},
@@ -86,9 +86,22 @@ static double member(struct json_object *o, const char *axis, const char *key)
 }
 
 /* Values that are hard to print: each must read back bit-exactly. */
-static const double hard[] = {
-    0.1, 1.0 / 3, 2.0 / 3, 1e-300, 5e-324, DBL_MAX, -DBL_MIN, 123456789.123456789,
-    9007199254740993.0, 0.30000000000000004, 1e21, 1e22, 4.35, -2.5e-8, 100, 0};
+static const double hard[] = {0.1,
+                              1.0 / 3,
+                              2.0 / 3,
+                              1e-300,
+                              5e-324,
+                              DBL_MAX,
+                              -DBL_MIN,
+                              123456789.123456789,
+                              9007199254740993.0,
+                              0.30000000000000004,
+                              1e21,
+                              1e22,
+                              4.35,
+                              -2.5e-8,
+                              100,
+                              0};
 
 static void test_json_round_trip(void)
 {

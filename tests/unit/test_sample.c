@@ -29,8 +29,8 @@ static void test_device_id_valid(void)
   CU_ASSERT_FALSE(ds_device_id_valid(id, DS_DEVICE_ID_MAX + 1));
   CU_ASSERT_FALSE(ds_device_id_valid("", 0));
   CU_ASSERT_FALSE(ds_device_id_valid(NULL, 0));
-  const char *bad[] = {"dev 7", "dev/7", "dev+", "dev#", "d\xc3\xa9v", "dev\t", "dev:7", "dev*",
-                       "dev\"", "dev\\", "dev%", "dev@", "dev~"};
+  const char *bad[] = {"dev 7", "dev/7", "dev+",  "dev#", "d\xc3\xa9v", "dev\t", "dev:7",
+                       "dev*",  "dev\"", "dev\\", "dev%", "dev@",       "dev~"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CU_ASSERT_FALSE(ds_device_id_valid(bad[i], strlen(bad[i])));
   CU_ASSERT_FALSE(ds_device_id_valid("de\0v", 4));
@@ -105,8 +105,8 @@ static void test_topic_not_nul_terminated(void)
 
 static void test_reject_codes(void)
 {
-  const char *want[] = {"none",          "bad_topic",  "too_large", "empty",  "bad_json",
-                        "not_object",    "missing_field", "bad_number", "bad_ts", "too_many"};
+  const char *want[] = {"none",       "bad_topic",     "too_large",  "empty",  "bad_json",
+                        "not_object", "missing_field", "bad_number", "bad_ts", "too_many"};
   for (int r = DS_REJECT_NONE; r <= DS_REJECT_TOO_MANY; r++)
     CU_ASSERT_STRING_EQUAL(ds_reject_code((enum ds_reject)r), want[r]);
   CU_ASSERT_STRING_EQUAL(ds_reject_code((enum ds_reject)99), "unknown");
@@ -141,15 +141,16 @@ static const struct ok_case ok_cases[] = {
     {"{\"x\":1,\"y\":2,\"z\":3}", 1, 2, 3, NOW},
     {" \t\r\n{\"x\":1,\"y\":2,\"z\":3} \t\r\n", 1, 2, 3, NOW},
     {"{\"z\":3,\"y\":2,\"x\":1}", 1, 2, 3, NOW},
-    {"{\"x\": 1.5, \"y\": -2.0, \"z\": 0.25, \"ts\": \"2026-11-28T10:15:00.123Z\"}", 1.5, -2.0, 0.25,
-     INT64_C(1795860900123000)},
+    {"{\"x\": 1.5, \"y\": -2.0, \"z\": 0.25, \"ts\": \"2026-11-28T10:15:00.123Z\"}", 1.5, -2.0,
+     0.25, INT64_C(1795860900123000)},
     {"{\"x\":0,\"y\":0,\"z\":0,\"ts\":\"2026-11-28T12:15:00.123456789+02:00\"}", 0, 0, 0,
      INT64_C(1795860900123456)},
     {"{\"x\":0,\"y\":0,\"z\":0,\"ts\":1764324900123}", 0, 0, 0, INT64_C(1764324900123000)},
     {"{\"x\":0,\"y\":0,\"z\":0,\"ts\":0}", 0, 0, 0, 0},
     {"{\"x\":0,\"y\":0,\"z\":0,\"ts\":253402300799999}", 0, 0, 0, INT64_C(253402300799999000)},
     /* other keys ignored, whatever they hold */
-    {"{\"x\":1,\"y\":2,\"z\":3,\"meta\":{\"a\":[1,2,{\"b\":null}]},\"s\":\"\xc3\xa9\\u0000\",\"X\":\"q\","
+    {"{\"x\":1,\"y\":2,\"z\":3,\"meta\":{\"a\":[1,2,{\"b\":null}]},\"s\":\"\xc3\xa9\\u0000\",\"X\":"
+     "\"q\","
      "\"t\":true,\"n\":null,\"big\":1e999}",
      1, 2, 3, NOW},
     /* duplicate keys: the last one wins, like JSON.parse */
@@ -198,7 +199,8 @@ static void test_decode_signed_zero(void)
 
 static void test_decode_array(void)
 {
-  const char *p = "[{\"x\": 1, \"y\": 2, \"z\": 3, \"ts\": 1764324900123}, {\"x\": 4, \"y\": 5, \"z\": 6}]";
+  const char *p =
+      "[{\"x\": 1, \"y\": 2, \"z\": 3, \"ts\": 1764324900123}, {\"x\": 4, \"y\": 5, \"z\": 6}]";
   CU_ASSERT_EQUAL_FATAL(decode_ok(p, strlen(p)), 2);
   CU_ASSERT(out[0].x == 1 && out[0].y == 2 && out[0].z == 3);
   CU_ASSERT_EQUAL(out[0].ts_us, INT64_C(1764324900123000));
@@ -216,9 +218,10 @@ static char *make_array(size_t n, size_t bad_at, const char *bad)
   size_t len = 0;
   p[len++] = '[';
   for (size_t i = 0; i < n; i++) {
-    int w = i == bad_at ? snprintf(p + len, cap - len, "%s%s", i ? "," : "", bad)
-                        : snprintf(p + len, cap - len, "%s{\"x\":%zu,\"y\":-%zu,\"z\":0.5,\"ts\":%zu}",
-                                   i ? "," : "", i, i, i);
+    int w = i == bad_at
+                ? snprintf(p + len, cap - len, "%s%s", i ? "," : "", bad)
+                : snprintf(p + len, cap - len, "%s{\"x\":%zu,\"y\":-%zu,\"z\":0.5,\"ts\":%zu}",
+                           i ? "," : "", i, i, i);
     CU_ASSERT_FATAL(w > 0 && (size_t)w < cap - len);
     len += (size_t)w;
   }
@@ -335,46 +338,72 @@ static const struct bad_case bad_cases[] = {
     {"{\"x\":0x10,\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_JSON, "bad_json: *"},
     {"{\"x\":1,\"y\":2,\"z\":3,\"s\":\"\\x\"}", 0, DS_REJECT_BAD_JSON, "bad_json: *"},
     /* not an object or an array of objects */
-    {"123", 0, DS_REJECT_NOT_OBJECT, "not_object: payload is a number, not an object or an array of objects"},
-    {"\"x\"", 0, DS_REJECT_NOT_OBJECT, "not_object: payload is a string, not an object or an array of objects"},
-    {"true", 0, DS_REJECT_NOT_OBJECT, "not_object: payload is a boolean, not an object or an array of objects"},
-    {"null", 0, DS_REJECT_NOT_OBJECT, "not_object: payload is a null, not an object or an array of objects"},
+    {"123", 0, DS_REJECT_NOT_OBJECT,
+     "not_object: payload is a number, not an object or an array of objects"},
+    {"\"x\"", 0, DS_REJECT_NOT_OBJECT,
+     "not_object: payload is a string, not an object or an array of objects"},
+    {"true", 0, DS_REJECT_NOT_OBJECT,
+     "not_object: payload is a boolean, not an object or an array of objects"},
+    {"null", 0, DS_REJECT_NOT_OBJECT,
+     "not_object: payload is a null, not an object or an array of objects"},
     {"[1,2]", 0, DS_REJECT_NOT_OBJECT, "not_object: sample 0 is a number, not an object"},
-    {"[{\"x\":1,\"y\":2,\"z\":3},[1]]", 0, DS_REJECT_NOT_OBJECT, "not_object: sample 1 is an array, not an object"},
+    {"[{\"x\":1,\"y\":2,\"z\":3},[1]]", 0, DS_REJECT_NOT_OBJECT,
+     "not_object: sample 1 is an array, not an object"},
     {"[null]", 0, DS_REJECT_NOT_OBJECT, "not_object: sample 0 is a null, not an object"},
-    {"[[{\"x\":1,\"y\":2,\"z\":3}]]", 0, DS_REJECT_NOT_OBJECT, "not_object: sample 0 is an array, not an object"},
+    {"[[{\"x\":1,\"y\":2,\"z\":3}]]", 0, DS_REJECT_NOT_OBJECT,
+     "not_object: sample 0 is an array, not an object"},
     /* missing fields */
     {"{}", 0, DS_REJECT_MISSING_FIELD, "missing_field: sample 0 has no \"x\""},
     {"{\"x\":1,\"z\":3}", 0, DS_REJECT_MISSING_FIELD, "missing_field: sample 0 has no \"y\""},
     {"{\"x\":1,\"y\":3}", 0, DS_REJECT_MISSING_FIELD, "missing_field: sample 0 has no \"z\""},
-    {"{\"X\":1,\"Y\":2,\"Z\":3}", 0, DS_REJECT_MISSING_FIELD, "missing_field: sample 0 has no \"x\""},
-    {"{\"x \":1,\"y\":2,\"z\":3}", 0, DS_REJECT_MISSING_FIELD, "missing_field: sample 0 has no \"x\""},
-    {"{\"data\":{\"x\":1,\"y\":2,\"z\":3}}", 0, DS_REJECT_MISSING_FIELD, "missing_field: sample 0 has no \"x\""},
+    {"{\"X\":1,\"Y\":2,\"Z\":3}", 0, DS_REJECT_MISSING_FIELD,
+     "missing_field: sample 0 has no \"x\""},
+    {"{\"x \":1,\"y\":2,\"z\":3}", 0, DS_REJECT_MISSING_FIELD,
+     "missing_field: sample 0 has no \"x\""},
+    {"{\"data\":{\"x\":1,\"y\":2,\"z\":3}}", 0, DS_REJECT_MISSING_FIELD,
+     "missing_field: sample 0 has no \"x\""},
     /* not numbers */
-    {"{\"x\":\"1.5\",\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"x\" is a string, not a number"},
-    {"{\"x\":1,\"y\":true,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"y\" is a boolean, not a number"},
-    {"{\"x\":1,\"y\":2,\"z\":null}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"z\" is a null, not a number"},
-    {"{\"x\":{\"v\":1},\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"x\" is an object, not a number"},
-    {"{\"x\":[1],\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"x\" is an array, not a number"},
+    {"{\"x\":\"1.5\",\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"x\" is a string, not a number"},
+    {"{\"x\":1,\"y\":true,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"y\" is a boolean, not a number"},
+    {"{\"x\":1,\"y\":2,\"z\":null}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"z\" is a null, not a number"},
+    {"{\"x\":{\"v\":1},\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"x\" is an object, not a number"},
+    {"{\"x\":[1],\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"x\" is an array, not a number"},
     /* not finite */
-    {"{\"x\":1e400,\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"x\" is not a finite number"},
-    {"{\"x\":1,\"y\":-1e400,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"y\" is not a finite number"},
-    {"{\"x\":1,\"y\":2,\"z\":NaN}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"z\" is not a finite number"},
-    {"{\"x\":Infinity,\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"x\" is not a finite number"},
-    {"{\"x\":-Infinity,\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"x\" is not a finite number"},
+    {"{\"x\":1e400,\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"x\" is not a finite number"},
+    {"{\"x\":1,\"y\":-1e400,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"y\" is not a finite number"},
+    {"{\"x\":1,\"y\":2,\"z\":NaN}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"z\" is not a finite number"},
+    {"{\"x\":Infinity,\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"x\" is not a finite number"},
+    {"{\"x\":-Infinity,\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"x\" is not a finite number"},
     /* integers beyond 64 bits: json-c clamps them, so they are refused */
     {"{\"x\":99999999999999999999,\"y\":2,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
      "bad_number: sample 0 \"x\" is an integer beyond 64 bits (write it as a decimal, e.g. 1e20)"},
-    {"{\"x\":1,\"y\":-99999999999999999999,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"y\" is an integer beyond 64 bits*"},
-    {"{\"x\":1,\"y\":18446744073709551616,\"z\":3}", 0, DS_REJECT_BAD_NUMBER, "bad_number: sample 0 \"y\" is an integer beyond 64 bits*"},
+    {"{\"x\":1,\"y\":-99999999999999999999,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"y\" is an integer beyond 64 bits*"},
+    {"{\"x\":1,\"y\":18446744073709551616,\"z\":3}", 0, DS_REJECT_BAD_NUMBER,
+     "bad_number: sample 0 \"y\" is an integer beyond 64 bits*"},
     /* bad timestamps */
-    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":1.5}", 0, DS_REJECT_BAD_TS, "bad_ts: sample 0 \"ts\" is not an integer (Unix milliseconds)"},
-    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":1764324900123.0}", 0, DS_REJECT_BAD_TS, "bad_ts: sample 0 \"ts\" is not an integer*"},
-    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":1.764324900123e12}", 0, DS_REJECT_BAD_TS, "bad_ts: sample 0 \"ts\" is not an integer*"},
+    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":1.5}", 0, DS_REJECT_BAD_TS,
+     "bad_ts: sample 0 \"ts\" is not an integer (Unix milliseconds)"},
+    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":1764324900123.0}", 0, DS_REJECT_BAD_TS,
+     "bad_ts: sample 0 \"ts\" is not an integer*"},
+    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":1.764324900123e12}", 0, DS_REJECT_BAD_TS,
+     "bad_ts: sample 0 \"ts\" is not an integer*"},
     {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":-1}", 0, DS_REJECT_BAD_TS,
      "bad_ts: sample 0 \"ts\" is out of range (Unix milliseconds in years 1970-9999)"},
-    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":253402300800000}", 0, DS_REJECT_BAD_TS, "bad_ts: sample 0 \"ts\" is out of range*"},
-    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":99999999999999999999}", 0, DS_REJECT_BAD_TS, "bad_ts: sample 0 \"ts\" is out of range*"},
+    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":253402300800000}", 0, DS_REJECT_BAD_TS,
+     "bad_ts: sample 0 \"ts\" is out of range*"},
+    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":99999999999999999999}", 0, DS_REJECT_BAD_TS,
+     "bad_ts: sample 0 \"ts\" is out of range*"},
     {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":\"yesterday\"}", 0, DS_REJECT_BAD_TS,
      "bad_ts: sample 0 \"ts\" is not an RFC 3339 time in years 1970-9999"},
     {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":\"2026-11-28\"}", 0, DS_REJECT_BAD_TS, "bad_ts: *"},
@@ -382,12 +411,16 @@ static const struct bad_case bad_cases[] = {
     {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":\"2026-02-29T10:15:00Z\"}", 0, DS_REJECT_BAD_TS, "bad_ts: *"},
     {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":\"1969-12-31T23:59:59Z\"}", 0, DS_REJECT_BAD_TS, "bad_ts: *"},
     {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":\"1764324900123\"}", 0, DS_REJECT_BAD_TS, "bad_ts: *"},
-    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":\"2026-11-28T10:15:00Z\\u0000\"}", 0, DS_REJECT_BAD_TS, "bad_ts: *"},
+    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":\"2026-11-28T10:15:00Z\\u0000\"}", 0, DS_REJECT_BAD_TS,
+     "bad_ts: *"},
     {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":true}", 0, DS_REJECT_BAD_TS,
      "bad_ts: sample 0 \"ts\" is a boolean, not an RFC 3339 string or integer Unix milliseconds"},
-    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":null}", 0, DS_REJECT_BAD_TS, "bad_ts: sample 0 \"ts\" is a null*"},
-    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":{}}", 0, DS_REJECT_BAD_TS, "bad_ts: sample 0 \"ts\" is an object*"},
-    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":[1]}", 0, DS_REJECT_BAD_TS, "bad_ts: sample 0 \"ts\" is an array*"},
+    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":null}", 0, DS_REJECT_BAD_TS,
+     "bad_ts: sample 0 \"ts\" is a null*"},
+    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":{}}", 0, DS_REJECT_BAD_TS,
+     "bad_ts: sample 0 \"ts\" is an object*"},
+    {"{\"x\":1,\"y\":2,\"z\":3,\"ts\":[1]}", 0, DS_REJECT_BAD_TS,
+     "bad_ts: sample 0 \"ts\" is an array*"},
     {NULL, 0, DS_REJECT_NONE, NULL},
 };
 
@@ -441,7 +474,8 @@ static void test_decode_deep_nesting(void)
 static void test_decode_mutations(void)
 {
   static const char *seeds[] = {
-      "[{\"x\": 1, \"y\": 2, \"z\": 3, \"ts\": 1764324900123}, {\"x\": 4.5e1, \"y\": -5, \"z\": 6}]",
+      "[{\"x\": 1, \"y\": 2, \"z\": 3, \"ts\": 1764324900123}, {\"x\": 4.5e1, \"y\": -5, \"z\": "
+      "6}]",
       "{\"x\": 1.5, \"y\": -2.0, \"z\": 0.25, \"ts\": \"2026-11-28T10:15:00.123+02:00\"}",
   };
   const char alphabet[] = "{}[],:\"\\ 0123456789.eE+-xyzts\xff\xc3\xa9nulltrue";

@@ -157,7 +157,8 @@ static void test_median_random_vs_qsort(void)
     double want = ref_median(orig, n);
     double got = ds_median(v, n);
     if (got != want) {
-      fprintf(stderr, "\n  iter %d n=%zu kind=%d: got %.17g want %.17g\n", iter, n, kind, got, want);
+      fprintf(stderr, "\n  iter %d n=%zu kind=%d: got %.17g want %.17g\n", iter, n, kind, got,
+              want);
       CU_FAIL("median differs from the qsort reference");
     }
     CU_ASSERT(same_multiset(v, orig, n));
@@ -172,14 +173,30 @@ static void fill_pattern(double *v, size_t n, int p)
 {
   for (size_t i = 0; i < n; i++) {
     switch (p) {
-    case 0: v[i] = (double)i; break;
-    case 1: v[i] = (double)(n - i); break;
-    case 2: v[i] = 7.0; break;
-    case 3: v[i] = (double)(i < n / 2 ? i : n - i); break;
-    case 4: v[i] = (double)(i % 17); break;
-    case 5: v[i] = (double)(i % 2 ? i : n + i); break;
-    case 6: v[i] = i % 2 ? 1.0 : -1.0; break;
-    default: v[i] = (double)((i * 7919) % n); break;
+    case 0:
+      v[i] = (double)i;
+      break;
+    case 1:
+      v[i] = (double)(n - i);
+      break;
+    case 2:
+      v[i] = 7.0;
+      break;
+    case 3:
+      v[i] = (double)(i < n / 2 ? i : n - i);
+      break;
+    case 4:
+      v[i] = (double)(i % 17);
+      break;
+    case 5:
+      v[i] = (double)(i % 2 ? i : n + i);
+      break;
+    case 6:
+      v[i] = i % 2 ? 1.0 : -1.0;
+      break;
+    default:
+      v[i] = (double)((i * 7919) % n);
+      break;
     }
   }
 }
@@ -269,7 +286,10 @@ static const struct sum_case sum_cases[] = {
     {"cancellation", 3, {1e16, 1.0, -1e16}, 1.0},
     {"neumaier", 4, {1.0, 1e100, 1.0, -1e100}, 2.0},
     {"tenths", 8, {0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1}, 0.8},
-    {"small after one", 8, {1.0, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16}, 1.0000000000000007},
+    {"small after one",
+     8,
+     {1.0, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16, 1e-16},
+     1.0000000000000007},
     /* Partial sums overflow, the total does not. */
     {"overflow then back", 3, {DBL_MAX, DBL_MAX, -DBL_MAX}, DBL_MAX},
     {"overflow negative", 3, {-DBL_MAX, -DBL_MAX, DBL_MAX}, -DBL_MAX},
@@ -373,9 +393,9 @@ static void test_to_json_shape(void)
   };
   struct ds_buf b;
   ds_buf_init(&b, 4096);
-  CU_ASSERT_EQUAL_FATAL(ds_stats_to_json(&b, "device_id", "dev-7", INT64_C(1795824000000000),
-                                         DS_TIME_NONE, &s),
-                        DS_OK);
+  CU_ASSERT_EQUAL_FATAL(
+      ds_stats_to_json(&b, "device_id", "dev-7", INT64_C(1795824000000000), DS_TIME_NONE, &s),
+      DS_OK);
   /* The exact text, numbers as ds_double_format prints them. */
   char want[1024];
   snprintf(want, sizeof want,
@@ -410,7 +430,8 @@ static void test_to_json_shape(void)
 
 static void test_to_json_variants(void)
 {
-  struct ds_stats s = {.count = 1, .x = {1, 2, 2, 2, 2}, .y = {1, 3, 3, 3, 3}, .z = {1, 4, 4, 4, 4}};
+  struct ds_stats s = {
+      .count = 1, .x = {1, 2, 2, 2, 2}, .y = {1, 3, 3, 3, 3}, .z = {1, 4, 4, 4, 4}};
   struct ds_buf b;
   ds_buf_init(&b, 4096);
 
@@ -421,8 +442,9 @@ static void test_to_json_variants(void)
   /* A subject that needs escaping, and an end time with milliseconds. */
   ds_buf_reset(&b);
   CU_ASSERT_EQUAL_FATAL(ds_stats_to_json(&b, "user_id", "a\"b\\c\n", 0, 1500, &s), DS_OK);
-  CU_ASSERT(starts_with(b.data, "{\"user_id\":\"a\\\"b\\\\c\\n\",\"start\":\"1970-01-01T00:00:00.000Z\","
-                                "\"end\":\"1970-01-01T00:00:00.001Z\",\"count\":1,"));
+  CU_ASSERT(starts_with(b.data,
+                        "{\"user_id\":\"a\\\"b\\\\c\\n\",\"start\":\"1970-01-01T00:00:00.000Z\","
+                        "\"end\":\"1970-01-01T00:00:00.001Z\",\"count\":1,"));
   struct json_object *o = json_tokener_parse(b.data), *m;
   CU_ASSERT_FATAL(o != NULL);
   CU_ASSERT(json_object_object_get_ex(o, "user_id", &m) &&
@@ -445,8 +467,9 @@ static void test_to_json_variants(void)
   ds_buf_reset(&b);
   CU_ASSERT_EQUAL_FATAL(ds_stats_to_json(&b, "device_id", "d", DS_TIME_NONE, DS_TIME_NONE, &e),
                         DS_OK);
-  CU_ASSERT(strstr(b.data, "\"x\":{\"count\":0,\"min\":null,\"max\":null,\"sum\":0,\"median\":null}") !=
-            NULL);
+  CU_ASSERT(
+      strstr(b.data, "\"x\":{\"count\":0,\"min\":null,\"max\":null,\"sum\":0,\"median\":null}") !=
+      NULL);
   CU_ASSERT(strstr(b.data, "\"sum\":null,\"median\":3") != NULL);
   o = json_tokener_parse(b.data);
   CU_ASSERT(o != NULL);
@@ -456,7 +479,8 @@ static void test_to_json_variants(void)
 
 static void test_to_json_bound(void)
 {
-  struct ds_stats s = {.count = 1, .x = {1, 2, 2, 2, 2}, .y = {1, 3, 3, 3, 3}, .z = {1, 4, 4, 4, 4}};
+  struct ds_stats s = {
+      .count = 1, .x = {1, 2, 2, 2, 2}, .y = {1, 3, 3, 3, 3}, .z = {1, 4, 4, 4, 4}};
   struct ds_buf full;
   ds_buf_init(&full, 4096);
   CU_ASSERT_EQUAL_FATAL(ds_stats_to_json(&full, "device_id", "dev", 0, 0, &s), DS_OK);

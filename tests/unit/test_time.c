@@ -189,7 +189,8 @@ static void test_format_table(void)
 static void test_format_extremes(void)
 {
   /* Far outside the accepted range: still NUL-terminated within the buffer. */
-  const int64_t odd[] = {INT64_MIN, INT64_MIN + 1, INT64_MAX, DS_TIME_NONE, -INT64_C(62135596800) * S};
+  const int64_t odd[] = {INT64_MIN, INT64_MIN + 1, INT64_MAX, DS_TIME_NONE,
+                         -INT64_C(62135596800) * S};
   for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
     char buf[DS_TIME_STRLEN + 8];
     memset(buf, 'X', sizeof buf);
@@ -251,7 +252,8 @@ static void test_every_day(void)
     char date[11];
     memcpy(date, buf, 10);
     date[10] = '\0';
-    if (ds_time_parse_param(date, &back) != DS_OK || back != us || (prev >= 0 && us - prev != 86400 * S)) {
+    if (ds_time_parse_param(date, &back) != DS_OK || back != us ||
+        (prev >= 0 && us - prev != 86400 * S)) {
       CU_FAIL("bare date does not parse to midnight");
       return;
     }

@@ -35,7 +35,13 @@ void ds_db_errmsg(PGconn *conn, PGresult *res, char err[DS_ERRLEN]);
 /* Converts between Unix microseconds and PostgreSQL's binary timestamptz
  * (microseconds since 2000-01-01). */
 #define DS_PG_EPOCH_OFFSET_US INT64_C(946684800000000)
-static inline int64_t ds_pg_ts_from_unix(int64_t us) { return us - DS_PG_EPOCH_OFFSET_US; }
-static inline int64_t ds_pg_ts_to_unix(int64_t pg) { return pg + DS_PG_EPOCH_OFFSET_US; }
+static inline int64_t ds_pg_ts_from_unix(int64_t us)
+{
+  return us - DS_PG_EPOCH_OFFSET_US;
+}
+static inline int64_t ds_pg_ts_to_unix(int64_t pg)
+{
+  return pg + DS_PG_EPOCH_OFFSET_US;
+}
 
 #endif

@@ -33,9 +33,9 @@ DS_MUSTCHECK int ds_store_device_key(PGconn *conn, const char *name, int32_t *ke
 /* Appends to out every sample of the devices keys[0..nkeys) with
  * start_us <= ts < end_us (either bound may be DS_TIME_NONE), fetching ts
  * as well when want_ts.  Order is unspecified. */
-DS_MUSTCHECK int ds_store_fetch(PGconn *conn, const int32_t *keys, size_t nkeys,
-                                int64_t start_us, int64_t end_us, bool want_ts,
-                                struct ds_values *out, char err[DS_ERRLEN]);
+DS_MUSTCHECK int ds_store_fetch(PGconn *conn, const int32_t *keys, size_t nkeys, int64_t start_us,
+                                int64_t end_us, bool want_ts, struct ds_values *out,
+                                char err[DS_ERRLEN]);
 
 /* A bounded, thread-safe, in-process cache of decoded sample chunks keyed
  * by chunk_id, for ds_store_fetch_cached.  A chunk_id's content never
