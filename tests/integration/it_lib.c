@@ -6,6 +6,7 @@
 #include <MQTTClient.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -141,17 +142,95 @@ const char *it_run_tag(void) {
 
 /* ------------------------------------------------------------ MQTT */
 
+/* Paho's synchronous client only processes acknowledgements quickly when
+ * it runs its background thread, which it does once callbacks are set: so
+ * received messages arrive through a callback into a queue here. */
+struct it_qmsg {
+  struct it_msg msg;
+  struct it_qmsg *next;
+};
+
 struct it_mqtt {
   MQTTClient c;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct it_qmsg *head, *tail;
+  bool lost;
+  unsigned long sent, acked; /* QoS > 0 publications and their acknowledgements */
 };
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message *msg) {
+  struct it_mqtt *m = ctx;
+  struct it_qmsg *q = calloc(1, sizeof *q);
+  if (q == NULL) it_fatal("out of memory");
+  size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+  size_t pl = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+  q->msg.topic = malloc(tl + 1);
+  q->msg.payload = malloc(pl + 1);
+  if (q->msg.topic == NULL || q->msg.payload == NULL) it_fatal("out of memory");
+  memcpy(q->msg.topic, topic, tl);
+  q->msg.topic[tl] = '\0';
+  if (pl > 0) memcpy(q->msg.payload, msg->payload, pl);
+  q->msg.payload[pl] = '\0';
+  q->msg.len = pl;
+  MQTTClient_freeMessage(&msg);
+  MQTTClient_free(topic);
+  pthread_mutex_lock(&m->mu);
+  if (m->tail != NULL)
+    m->tail->next = q;
+  else
+    m->head = q;
+  m->tail = q;
+  pthread_cond_broadcast(&m->cv);
+  pthread_mutex_unlock(&m->mu);
+  return 1;
+}
+
+static void on_lost(void *ctx, char *cause) {
+  struct it_mqtt *m = ctx;
+  (void)cause;
+  pthread_mutex_lock(&m->mu);
+  m->lost = true;
+  pthread_cond_broadcast(&m->cv);
+  pthread_mutex_unlock(&m->mu);
+}
+
+/* MQTTClient_waitForCompletion polls every 100 ms (10 messages a second):
+ * count acknowledgements here instead and wait on a condition variable. */
+static void on_delivered(void *ctx, MQTTClient_deliveryToken tok) {
+  struct it_mqtt *m = ctx;
+  (void)tok;
+  pthread_mutex_lock(&m->mu);
+  m->acked++;
+  pthread_cond_broadcast(&m->cv);
+  pthread_mutex_unlock(&m->mu);
+}
+
+static void mqtt_free(struct it_mqtt *m) {
+  MQTTClient_destroy(&m->c);
+  struct it_qmsg *q = m->head;
+  while (q != NULL) {
+    struct it_qmsg *next = q->next;
+    it_msg_cleanup(&q->msg);
+    free(q);
+    q = next;
+  }
+  pthread_cond_destroy(&m->cv);
+  pthread_mutex_destroy(&m->mu);
+  free(m);
+}
 
 struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, const char *password,
                                 int *rc) {
   struct it_mqtt *m = calloc(1, sizeof *m);
   if (m == NULL) it_fatal("out of memory");
+  pthread_mutex_init(&m->mu, NULL);
+  pthread_cond_init(&m->cv, NULL);
   const char *url = it_env_str("DS_TEST_MQTT_URL");
   int r = MQTTClient_create(&m->c, url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL);
   if (r != MQTTCLIENT_SUCCESS) it_fatal("MQTTClient_create(%s): %d", url, r);
+  r = MQTTClient_setCallbacks(m->c, m, on_lost, on_message, on_delivered);
+  if (r != MQTTCLIENT_SUCCESS) it_fatal("MQTTClient_setCallbacks: %d", r);
   MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
   o.keepAliveInterval = 30;
   o.cleansession = 1;
@@ -161,8 +240,7 @@ struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, con
   r = MQTTClient_connect(m->c, &o);
   if (rc != NULL) *rc = r;
   if (r != MQTTCLIENT_SUCCESS) {
-    MQTTClient_destroy(&m->c);
-    free(m);
+    mqtt_free(m);
     return NULL;
   }
   return m;
@@ -180,25 +258,49 @@ struct it_mqtt *it_mqtt_open(const char *client_id) {
 void it_mqtt_close(struct it_mqtt *m) {
   if (m == NULL) return;
   if (MQTTClient_isConnected(m->c)) MQTTClient_disconnect(m->c, 2000);
-  MQTTClient_destroy(&m->c);
-  free(m);
+  mqtt_free(m);
+}
+
+static void deadline_in(struct timespec *until, long ms) {
+  clock_gettime(CLOCK_REALTIME, until);
+  until->tv_sec += ms / 1000;
+  until->tv_nsec += (ms % 1000) * 1000000L;
+  if (until->tv_nsec >= 1000000000L) {
+    until->tv_sec++;
+    until->tv_nsec -= 1000000000L;
+  }
 }
 
 int it_mqtt_publish(struct it_mqtt *m, const char *topic, const void *payload, size_t len,
                     int qos) {
   if (len > INT32_MAX) return -1;
   MQTTClient_deliveryToken tok = 0;
+  /* One publisher per client at a time: sent and acked stay in step. */
+  pthread_mutex_lock(&m->mu);
+  if (qos > 0) m->sent++;
+  unsigned long want = m->sent;
+  pthread_mutex_unlock(&m->mu);
   int r = MQTTClient_publish(m->c, topic, (int)len, payload, qos, 0, &tok);
   if (r != MQTTCLIENT_SUCCESS) {
     it_note("publish to %s failed: rc %d", topic, r);
+    pthread_mutex_lock(&m->mu);
+    if (qos > 0) m->sent--;
+    pthread_mutex_unlock(&m->mu);
     return -1;
   }
-  if (qos > 0) {
-    r = MQTTClient_waitForCompletion(m->c, tok, 10000);
-    if (r != MQTTCLIENT_SUCCESS) {
-      it_note("publish to %s not acknowledged: rc %d", topic, r);
-      return -1;
-    }
+  if (qos == 0) return 0;
+  struct timespec until;
+  deadline_in(&until, 10000);
+  pthread_mutex_lock(&m->mu);
+  while (m->acked < want && !m->lost) {
+    if (pthread_cond_timedwait(&m->cv, &m->mu, &until) == ETIMEDOUT) break;
+  }
+  bool ok = m->acked >= want;
+  if (!ok) m->acked = m->sent; /* give up on it; keep later waits meaningful */
+  pthread_mutex_unlock(&m->mu);
+  if (!ok) {
+    it_note("publish to %s not acknowledged", topic);
+    return -1;
   }
   return 0;
 }
@@ -214,34 +316,26 @@ void it_mqtt_subscribe(struct it_mqtt *m, const char *filter, int qos) {
 }
 
 int it_mqtt_next(struct it_mqtt *m, long timeout_ms, struct it_msg *out) {
-  long long deadline = it_mono_ms() + timeout_ms;
-  for (;;) {
-    char *topic = NULL;
-    int topic_len = 0;
-    MQTTClient_message *msg = NULL;
-    long left = (long)(deadline - it_mono_ms());
-    if (left < 0) left = 0;
-    int r = MQTTClient_receive(m->c, &topic, &topic_len, &msg, (unsigned long)left);
-    if (r != MQTTCLIENT_SUCCESS && r != MQTTCLIENT_TOPICNAME_TRUNCATED)
-      it_fatal("MQTT receive: rc %d (connection lost?)", r);
-    if (msg != NULL) {
-      size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
-      size_t pl = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
-      out->topic = malloc(tl + 1);
-      out->payload = malloc(pl + 1);
-      if (out->topic == NULL || out->payload == NULL) it_fatal("out of memory");
-      memcpy(out->topic, topic, tl);
-      out->topic[tl] = '\0';
-      if (pl > 0) memcpy(out->payload, msg->payload, pl);
-      out->payload[pl] = '\0';
-      out->len = pl;
-      MQTTClient_freeMessage(&msg);
-      MQTTClient_free(topic);
-      return 1;
-    }
-    if (topic != NULL) MQTTClient_free(topic);
-    if (it_mono_ms() >= deadline) return 0;
+  struct timespec until;
+  deadline_in(&until, timeout_ms);
+  pthread_mutex_lock(&m->mu);
+  while (m->head == NULL && !m->lost) {
+    if (pthread_cond_timedwait(&m->cv, &m->mu, &until) == ETIMEDOUT) break;
   }
+  struct it_qmsg *q = m->head;
+  if (q != NULL) {
+    m->head = q->next;
+    if (m->head == NULL) m->tail = NULL;
+  }
+  bool lost = m->lost;
+  pthread_mutex_unlock(&m->mu);
+  if (q == NULL) {
+    if (lost) it_fatal("MQTT connection lost while waiting for messages");
+    return 0;
+  }
+  *out = q->msg;
+  free(q);
+  return 1;
 }
 
 void it_msg_cleanup(struct it_msg *msg) {
