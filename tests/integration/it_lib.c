@@ -21,7 +21,8 @@
 
 static int failures;
 
-void it_fatal(const char *fmt, ...) {
+void it_fatal(const char *fmt, ...)
+{
   va_list ap;
   va_start(ap, fmt);
   fputs("FATAL: ", stderr);
@@ -31,7 +32,8 @@ void it_fatal(const char *fmt, ...) {
   exit(1);
 }
 
-void it_note(const char *fmt, ...) {
+void it_note(const char *fmt, ...)
+{
   va_list ap;
   va_start(ap, fmt);
   fputs("scenario: ", stderr);
@@ -40,8 +42,8 @@ void it_note(const char *fmt, ...) {
   va_end(ap);
 }
 
-void it_check_failed(const char *file, int line, const char *expr, bool fatal, const char *fmt,
-                     ...) {
+void it_check_failed(const char *file, int line, const char *expr, bool fatal, const char *fmt, ...)
+{
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "FAIL %s:%d: (%s) ", file, line, expr);
@@ -49,34 +51,44 @@ void it_check_failed(const char *file, int line, const char *expr, bool fatal, c
   fputc('\n', stderr);
   va_end(ap);
   failures++;
-  if (fatal) exit(1);
+  if (fatal)
+    exit(1);
 }
 
-int it_failures(void) { return failures; }
+int it_failures(void)
+{
+  return failures;
+}
 
-int it_finish(void) {
-  if (failures == 0) return 0;
+int it_finish(void)
+{
+  if (failures == 0)
+    return 0;
   fprintf(stderr, "scenario: %d check(s) failed\n", failures);
   return 1;
 }
 
 /* ------------------------------------------------------------ environment */
 
-const char *it_env_str(const char *name) {
+const char *it_env_str(const char *name)
+{
   const char *v = getenv(name);
   if (v == NULL || v[0] == '\0')
     it_fatal("%s is not set: run scenarios through tests/integration/run.sh", name);
   return v;
 }
 
-const char *it_env_or(const char *name, const char *def) {
+const char *it_env_or(const char *name, const char *def)
+{
   const char *v = getenv(name);
   return v != NULL && v[0] != '\0' ? v : def;
 }
 
-long long it_env_int(const char *name, long long def, long long min, long long max) {
+long long it_env_int(const char *name, long long def, long long min, long long max)
+{
   const char *v = getenv(name);
-  if (v == NULL || v[0] == '\0') return def;
+  if (v == NULL || v[0] == '\0')
+    return def;
   char *end = NULL;
   errno = 0;
   long long n = strtoll(v, &end, 10);
@@ -85,55 +97,68 @@ long long it_env_int(const char *name, long long def, long long min, long long m
   return n;
 }
 
-long long it_mono_ms(void) {
+long long it_mono_ms(void)
+{
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-long long it_wall_ms(void) {
+long long it_wall_ms(void)
+{
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void it_sleep_ms(long ms) {
+void it_sleep_ms(long ms)
+{
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
 }
 
-bool it_wait_until(bool (*pred)(void *ctx), void *ctx, long timeout_ms) {
+bool it_wait_until(bool (*pred)(void *ctx), void *ctx, long timeout_ms)
+{
   long long deadline = it_mono_ms() + timeout_ms;
   long step = 20;
   for (;;) {
-    if (pred(ctx)) return true;
-    if (it_mono_ms() >= deadline) return pred(ctx);
+    if (pred(ctx))
+      return true;
+    if (it_mono_ms() >= deadline)
+      return pred(ctx);
     it_sleep_ms(step);
-    if (step < 250) step = step * 3 / 2;
+    if (step < 250)
+      step = step * 3 / 2;
   }
 }
 
-int it_stackctl(const char *fmt, ...) {
+int it_stackctl(const char *fmt, ...)
+{
   char args[IT_CMD_MAX / 2];
   char cmd[IT_CMD_MAX];
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(args, sizeof args, fmt, ap);
   va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof args) it_fatal("it_stackctl: arguments too long");
+  if (n < 0 || (size_t)n >= sizeof args)
+    it_fatal("it_stackctl: arguments too long");
   n = snprintf(cmd, sizeof cmd, "'%s' %s", it_env_str("DS_TEST_STACKCTL"), args);
-  if (n < 0 || (size_t)n >= sizeof cmd) it_fatal("it_stackctl: command too long");
+  if (n < 0 || (size_t)n >= sizeof cmd)
+    it_fatal("it_stackctl: command too long");
   it_note("stackctl %s", args);
   fflush(stdout);
   fflush(stderr);
   int st = system(cmd);
-  if (st == -1) return -1;
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (st == -1)
+    return -1;
+  if (WIFEXITED(st))
+    return WEXITSTATUS(st);
   return -1;
 }
 
-const char *it_run_tag(void) {
+const char *it_run_tag(void)
+{
   static char tag[48];
   if (tag[0] == '\0')
     snprintf(tag, sizeof tag, "%ld-%lld", (long)getpid(), it_wall_ms() % 100000000LL);
@@ -159,18 +184,22 @@ struct it_mqtt {
   unsigned long sent, acked; /* QoS > 0 publications and their acknowledgements */
 };
 
-static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message *msg) {
+static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message *msg)
+{
   struct it_mqtt *m = ctx;
   struct it_qmsg *q = calloc(1, sizeof *q);
-  if (q == NULL) it_fatal("out of memory");
+  if (q == NULL)
+    it_fatal("out of memory");
   size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
   size_t pl = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
   q->msg.topic = malloc(tl + 1);
   q->msg.payload = malloc(pl + 1);
-  if (q->msg.topic == NULL || q->msg.payload == NULL) it_fatal("out of memory");
+  if (q->msg.topic == NULL || q->msg.payload == NULL)
+    it_fatal("out of memory");
   memcpy(q->msg.topic, topic, tl);
   q->msg.topic[tl] = '\0';
-  if (pl > 0) memcpy(q->msg.payload, msg->payload, pl);
+  if (pl > 0)
+    memcpy(q->msg.payload, msg->payload, pl);
   q->msg.payload[pl] = '\0';
   q->msg.len = pl;
   MQTTClient_freeMessage(&msg);
@@ -186,7 +215,8 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message 
   return 1;
 }
 
-static void on_lost(void *ctx, char *cause) {
+static void on_lost(void *ctx, char *cause)
+{
   struct it_mqtt *m = ctx;
   (void)cause;
   pthread_mutex_lock(&m->mu);
@@ -197,7 +227,8 @@ static void on_lost(void *ctx, char *cause) {
 
 /* MQTTClient_waitForCompletion polls every 100 ms (10 messages a second):
  * count acknowledgements here instead and wait on a condition variable. */
-static void on_delivered(void *ctx, MQTTClient_deliveryToken tok) {
+static void on_delivered(void *ctx, MQTTClient_deliveryToken tok)
+{
   struct it_mqtt *m = ctx;
   (void)tok;
   pthread_mutex_lock(&m->mu);
@@ -206,7 +237,8 @@ static void on_delivered(void *ctx, MQTTClient_deliveryToken tok) {
   pthread_mutex_unlock(&m->mu);
 }
 
-static void mqtt_free(struct it_mqtt *m) {
+static void mqtt_free(struct it_mqtt *m)
+{
   MQTTClient_destroy(&m->c);
   struct it_qmsg *q = m->head;
   while (q != NULL) {
@@ -221,16 +253,20 @@ static void mqtt_free(struct it_mqtt *m) {
 }
 
 struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, const char *password,
-                                int *rc) {
+                                int *rc)
+{
   struct it_mqtt *m = calloc(1, sizeof *m);
-  if (m == NULL) it_fatal("out of memory");
+  if (m == NULL)
+    it_fatal("out of memory");
   pthread_mutex_init(&m->mu, NULL);
   pthread_cond_init(&m->cv, NULL);
   const char *url = it_env_str("DS_TEST_MQTT_URL");
   int r = MQTTClient_create(&m->c, url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL);
-  if (r != MQTTCLIENT_SUCCESS) it_fatal("MQTTClient_create(%s): %d", url, r);
+  if (r != MQTTCLIENT_SUCCESS)
+    it_fatal("MQTTClient_create(%s): %d", url, r);
   r = MQTTClient_setCallbacks(m->c, m, on_lost, on_message, on_delivered);
-  if (r != MQTTCLIENT_SUCCESS) it_fatal("MQTTClient_setCallbacks: %d", r);
+  if (r != MQTTCLIENT_SUCCESS)
+    it_fatal("MQTTClient_setCallbacks: %d", r);
   MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
   o.keepAliveInterval = 30;
   o.cleansession = 1;
@@ -238,7 +274,8 @@ struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, con
   o.username = username;
   o.password = password;
   r = MQTTClient_connect(m->c, &o);
-  if (rc != NULL) *rc = r;
+  if (rc != NULL)
+    *rc = r;
   if (r != MQTTCLIENT_SUCCESS) {
     mqtt_free(m);
     return NULL;
@@ -246,22 +283,27 @@ struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, con
   return m;
 }
 
-struct it_mqtt *it_mqtt_open(const char *client_id) {
+struct it_mqtt *it_mqtt_open(const char *client_id)
+{
   int rc = 0;
   struct it_mqtt *m = it_mqtt_open_as(client_id, it_env_str("DS_TEST_MQTT_USERNAME"),
                                       it_env_str("DS_TEST_MQTT_PASSWORD"), &rc);
-  if (m == NULL) it_fatal("MQTT connect as %s to %s: rc %d", client_id,
-                          it_env_str("DS_TEST_MQTT_URL"), rc);
+  if (m == NULL)
+    it_fatal("MQTT connect as %s to %s: rc %d", client_id, it_env_str("DS_TEST_MQTT_URL"), rc);
   return m;
 }
 
-void it_mqtt_close(struct it_mqtt *m) {
-  if (m == NULL) return;
-  if (MQTTClient_isConnected(m->c)) MQTTClient_disconnect(m->c, 2000);
+void it_mqtt_close(struct it_mqtt *m)
+{
+  if (m == NULL)
+    return;
+  if (MQTTClient_isConnected(m->c))
+    MQTTClient_disconnect(m->c, 2000);
   mqtt_free(m);
 }
 
-static void deadline_in(struct timespec *until, long ms) {
+static void deadline_in(struct timespec *until, long ms)
+{
   clock_gettime(CLOCK_REALTIME, until);
   until->tv_sec += ms / 1000;
   until->tv_nsec += (ms % 1000) * 1000000L;
@@ -271,32 +313,38 @@ static void deadline_in(struct timespec *until, long ms) {
   }
 }
 
-int it_mqtt_publish(struct it_mqtt *m, const char *topic, const void *payload, size_t len,
-                    int qos) {
-  if (len > INT32_MAX) return -1;
+int it_mqtt_publish(struct it_mqtt *m, const char *topic, const void *payload, size_t len, int qos)
+{
+  if (len > INT32_MAX)
+    return -1;
   MQTTClient_deliveryToken tok = 0;
   /* One publisher per client at a time: sent and acked stay in step. */
   pthread_mutex_lock(&m->mu);
-  if (qos > 0) m->sent++;
+  if (qos > 0)
+    m->sent++;
   unsigned long want = m->sent;
   pthread_mutex_unlock(&m->mu);
   int r = MQTTClient_publish(m->c, topic, (int)len, payload, qos, 0, &tok);
   if (r != MQTTCLIENT_SUCCESS) {
     it_note("publish to %s failed: rc %d", topic, r);
     pthread_mutex_lock(&m->mu);
-    if (qos > 0) m->sent--;
+    if (qos > 0)
+      m->sent--;
     pthread_mutex_unlock(&m->mu);
     return -1;
   }
-  if (qos == 0) return 0;
+  if (qos == 0)
+    return 0;
   struct timespec until;
   deadline_in(&until, 10000);
   pthread_mutex_lock(&m->mu);
   while (m->acked < want && !m->lost) {
-    if (pthread_cond_timedwait(&m->cv, &m->mu, &until) == ETIMEDOUT) break;
+    if (pthread_cond_timedwait(&m->cv, &m->mu, &until) == ETIMEDOUT)
+      break;
   }
   bool ok = m->acked >= want;
-  if (!ok) m->acked = m->sent; /* give up on it; keep later waits meaningful */
+  if (!ok)
+    m->acked = m->sent; /* give up on it; keep later waits meaningful */
   pthread_mutex_unlock(&m->mu);
   if (!ok) {
     it_note("publish to %s not acknowledged", topic);
@@ -305,32 +353,39 @@ int it_mqtt_publish(struct it_mqtt *m, const char *topic, const void *payload, s
   return 0;
 }
 
-void it_mqtt_publish_str(struct it_mqtt *m, const char *topic, const char *payload, int qos) {
+void it_mqtt_publish_str(struct it_mqtt *m, const char *topic, const char *payload, int qos)
+{
   if (it_mqtt_publish(m, topic, payload, strlen(payload), qos) != 0)
     it_fatal("publish to %s failed", topic);
 }
 
-void it_mqtt_subscribe(struct it_mqtt *m, const char *filter, int qos) {
+void it_mqtt_subscribe(struct it_mqtt *m, const char *filter, int qos)
+{
   int r = MQTTClient_subscribe(m->c, filter, qos);
-  if (r != MQTTCLIENT_SUCCESS) it_fatal("subscribe %s: rc %d", filter, r);
+  if (r != MQTTCLIENT_SUCCESS)
+    it_fatal("subscribe %s: rc %d", filter, r);
 }
 
-int it_mqtt_next(struct it_mqtt *m, long timeout_ms, struct it_msg *out) {
+int it_mqtt_next(struct it_mqtt *m, long timeout_ms, struct it_msg *out)
+{
   struct timespec until;
   deadline_in(&until, timeout_ms);
   pthread_mutex_lock(&m->mu);
   while (m->head == NULL && !m->lost) {
-    if (pthread_cond_timedwait(&m->cv, &m->mu, &until) == ETIMEDOUT) break;
+    if (pthread_cond_timedwait(&m->cv, &m->mu, &until) == ETIMEDOUT)
+      break;
   }
   struct it_qmsg *q = m->head;
   if (q != NULL) {
     m->head = q->next;
-    if (m->head == NULL) m->tail = NULL;
+    if (m->head == NULL)
+      m->tail = NULL;
   }
   bool lost = m->lost;
   pthread_mutex_unlock(&m->mu);
   if (q == NULL) {
-    if (lost) it_fatal("MQTT connection lost while waiting for messages");
+    if (lost)
+      it_fatal("MQTT connection lost while waiting for messages");
     return 0;
   }
   *out = q->msg;
@@ -338,7 +393,8 @@ int it_mqtt_next(struct it_mqtt *m, long timeout_ms, struct it_msg *out) {
   return 1;
 }
 
-void it_msg_cleanup(struct it_msg *msg) {
+void it_msg_cleanup(struct it_msg *msg)
+{
   free(msg->topic);
   free(msg->payload);
   msg->topic = msg->payload = NULL;
@@ -347,18 +403,22 @@ void it_msg_cleanup(struct it_msg *msg) {
 
 bool it_mqtt_collect(struct it_mqtt *m, long timeout_ms,
                      bool (*done)(const struct it_msgs *msgs, void *ctx), void *ctx,
-                     struct it_msgs *out) {
+                     struct it_msgs *out)
+{
   long long deadline = it_mono_ms() + timeout_ms;
   for (;;) {
-    if (done != NULL && done(out, ctx)) return true;
+    if (done != NULL && done(out, ctx))
+      return true;
     long left = (long)(deadline - it_mono_ms());
-    if (left <= 0) return false;
+    if (left <= 0)
+      return false;
     struct it_msg msg;
     if (it_mqtt_next(m, left < 250 ? left : 250, &msg) == 1) {
       if (out->n == out->cap) {
         size_t cap = out->cap != 0 ? out->cap * 2 : 16;
         struct it_msg *v = realloc(out->v, cap * sizeof *v);
-        if (v == NULL) it_fatal("out of memory");
+        if (v == NULL)
+          it_fatal("out of memory");
         out->v = v;
         out->cap = cap;
       }
@@ -367,8 +427,10 @@ bool it_mqtt_collect(struct it_mqtt *m, long timeout_ms,
   }
 }
 
-void it_msgs_cleanup(struct it_msgs *msgs) {
-  for (size_t i = 0; i < msgs->n; i++) it_msg_cleanup(&msgs->v[i]);
+void it_msgs_cleanup(struct it_msgs *msgs)
+{
+  for (size_t i = 0; i < msgs->n; i++)
+    it_msg_cleanup(&msgs->v[i]);
   free(msgs->v);
   msgs->v = NULL;
   msgs->n = msgs->cap = 0;
@@ -376,32 +438,41 @@ void it_msgs_cleanup(struct it_msgs *msgs) {
 
 /* ------------------------------------------------------------ PostgreSQL */
 
-PGconn *it_db_connect(void) {
+PGconn *it_db_connect(void)
+{
   PGconn *c = PQconnectdb(it_env_str("DS_TEST_DATABASE_URL"));
-  if (PQstatus(c) != CONNECTION_OK) it_fatal("database connect: %s", PQerrorMessage(c));
+  if (PQstatus(c) != CONNECTION_OK)
+    it_fatal("database connect: %s", PQerrorMessage(c));
   return c;
 }
 
-static PGresult *db_run(PGconn *c, const char *sql, int n, va_list ap) {
+static PGresult *db_run(PGconn *c, const char *sql, int n, va_list ap)
+{
   const char *params[IT_PARAMS_MAX];
-  if (n < 0 || n > IT_PARAMS_MAX) it_fatal("it_db: %d parameters (max %d)", n, IT_PARAMS_MAX);
-  for (int i = 0; i < n; i++) params[i] = va_arg(ap, const char *);
+  if (n < 0 || n > IT_PARAMS_MAX)
+    it_fatal("it_db: %d parameters (max %d)", n, IT_PARAMS_MAX);
+  for (int i = 0; i < n; i++)
+    params[i] = va_arg(ap, const char *);
   for (int attempt = 0; attempt < 2; attempt++) {
     if (PQstatus(c) != CONNECTION_OK) {
       PQreset(c);
-      if (PQstatus(c) != CONNECTION_OK) continue;
+      if (PQstatus(c) != CONNECTION_OK)
+        continue;
     }
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return r;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+      return r;
     PQclear(r);
-    if (PQstatus(c) == CONNECTION_OK) break; /* a real SQL error: no retry */
+    if (PQstatus(c) == CONNECTION_OK)
+      break; /* a real SQL error: no retry */
   }
   it_note("query failed: %s -- %s", PQerrorMessage(c), sql);
   return NULL;
 }
 
-PGresult *it_db_try(PGconn *c, const char *sql, int n, ...) {
+PGresult *it_db_try(PGconn *c, const char *sql, int n, ...)
+{
   va_list ap;
   va_start(ap, n);
   PGresult *r = db_run(c, sql, n, ap);
@@ -409,59 +480,71 @@ PGresult *it_db_try(PGconn *c, const char *sql, int n, ...) {
   return r;
 }
 
-PGresult *it_db_exec(PGconn *c, const char *sql, int n, ...) {
+PGresult *it_db_exec(PGconn *c, const char *sql, int n, ...)
+{
   va_list ap;
   va_start(ap, n);
   PGresult *r = db_run(c, sql, n, ap);
   va_end(ap);
-  if (r == NULL) it_fatal("query failed: %s", sql);
+  if (r == NULL)
+    it_fatal("query failed: %s", sql);
   return r;
 }
 
-static bool scalar_of(PGresult *r, long long *out) {
-  if (r == NULL || PQntuples(r) < 1 || PQnfields(r) < 1 || PQgetisnull(r, 0, 0)) return false;
+static bool scalar_of(PGresult *r, long long *out)
+{
+  if (r == NULL || PQntuples(r) < 1 || PQnfields(r) < 1 || PQgetisnull(r, 0, 0))
+    return false;
   const char *v = PQgetvalue(r, 0, 0);
   char *end = NULL;
   errno = 0;
   long long n = strtoll(v, &end, 10);
-  if (errno != 0 || end == v || *end != '\0') return false;
+  if (errno != 0 || end == v || *end != '\0')
+    return false;
   *out = n;
   return true;
 }
 
-long long it_db_scalar_ll(PGconn *c, const char *sql, int n, ...) {
+long long it_db_scalar_ll(PGconn *c, const char *sql, int n, ...)
+{
   va_list ap;
   va_start(ap, n);
   PGresult *r = db_run(c, sql, n, ap);
   va_end(ap);
   long long v = 0;
-  if (!scalar_of(r, &v)) it_fatal("no integer from: %s", sql);
+  if (!scalar_of(r, &v))
+    it_fatal("no integer from: %s", sql);
   PQclear(r);
   return v;
 }
 
-long long it_db_scalar_ll_or(PGconn *c, long long def, const char *sql, int n, ...) {
+long long it_db_scalar_ll_or(PGconn *c, long long def, const char *sql, int n, ...)
+{
   va_list ap;
   va_start(ap, n);
   PGresult *r = db_run(c, sql, n, ap);
   va_end(ap);
   long long v = def;
-  if (!scalar_of(r, &v)) v = def;
+  if (!scalar_of(r, &v))
+    v = def;
   PQclear(r);
   return v;
 }
 
 /* ------------------------------------------------------------ HTTP */
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
   struct it_http_resp *r = ud;
   size_t n = size * nmemb;
   size_t room = IT_HTTP_BODY_MAX - r->len;
   size_t take = n < room ? n : room;
-  if (take < n) r->truncated = true;
+  if (take < n)
+    r->truncated = true;
   if (take > 0) {
     char *b = realloc(r->body, r->len + take + 1);
-    if (b == NULL) return 0;
+    if (b == NULL)
+      return 0;
     r->body = b;
     memcpy(r->body + r->len, data, take);
     r->len += take;
@@ -471,27 +554,35 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
 }
 
 int it_http(const char *method, const char *path, const char *body, bool auth,
-            struct it_http_resp *out) {
+            struct it_http_resp *out)
+{
   static bool inited;
   if (!inited) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) it_fatal("curl_global_init");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+      it_fatal("curl_global_init");
     inited = true;
   }
   memset(out, 0, sizeof *out);
   out->body = calloc(1, 1);
-  if (out->body == NULL) it_fatal("out of memory");
+  if (out->body == NULL)
+    it_fatal("out of memory");
   char url[4096];
   int n = snprintf(url, sizeof url, "%s%s", it_env_str("DS_TEST_HTTP_URL"), path);
-  if (n < 0 || (size_t)n >= sizeof url) it_fatal("it_http: URL too long");
+  if (n < 0 || (size_t)n >= sizeof url)
+    it_fatal("it_http: URL too long");
   char authz[1024];
   n = snprintf(authz, sizeof authz, "Authorization: Bearer %s", it_env_str("DS_TEST_API_TOKEN"));
-  if (n < 0 || (size_t)n >= sizeof authz) it_fatal("it_http: token too long");
+  if (n < 0 || (size_t)n >= sizeof authz)
+    it_fatal("it_http: token too long");
 
   CURL *h = curl_easy_init();
-  if (h == NULL) it_fatal("curl_easy_init");
+  if (h == NULL)
+    it_fatal("curl_easy_init");
   struct curl_slist *hdrs = NULL;
-  if (body != NULL) hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-  if (auth) hdrs = curl_slist_append(hdrs, authz);
+  if (body != NULL)
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+  if (auth)
+    hdrs = curl_slist_append(hdrs, authz);
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -499,7 +590,8 @@ int it_http(const char *method, const char *path, const char *body, bool auth,
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-  if (hdrs != NULL) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  if (hdrs != NULL)
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
   if (body != NULL) {
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -520,7 +612,8 @@ int it_http(const char *method, const char *path, const char *body, bool auth,
   return rc;
 }
 
-void it_http_resp_cleanup(struct it_http_resp *r) {
+void it_http_resp_cleanup(struct it_http_resp *r)
+{
   free(r->body);
   r->body = NULL;
   r->len = 0;

@@ -38,27 +38,33 @@ struct ing_dev {
 };
 
 /* Timeout for "everything stored" waits: DS_TEST_INGEST_TIMEOUT_MS. */
-static inline long ing_timeout_ms(void) {
+static inline long ing_timeout_ms(void)
+{
   return (long)it_env_int("DS_TEST_INGEST_TIMEOUT_MS", 180000, 1000, 3600000);
 }
 
-static inline void ing_dev_init(struct ing_dev *d, const char *scenario, int i) {
+static inline void ing_dev_init(struct ing_dev *d, const char *scenario, int i)
+{
   memset(d, 0, sizeof *d);
   int n = snprintf(d->name, sizeof d->name, "it-%s-%s-%d", scenario, it_run_tag(), i);
-  if (n < 0 || (size_t)n >= sizeof d->name || n > 64) it_fatal("device name too long");
+  if (n < 0 || (size_t)n >= sizeof d->name || n > 64)
+    it_fatal("device name too long");
 }
 
-static inline void ing_dev_cleanup(struct ing_dev *d) {
+static inline void ing_dev_cleanup(struct ing_dev *d)
+{
   free(d->v);
   d->v = NULL;
   d->n = d->cap = 0;
 }
 
-static inline struct ing_sample *ing_dev_add(struct ing_dev *d, struct ing_sample s) {
+static inline struct ing_sample *ing_dev_add(struct ing_dev *d, struct ing_sample s)
+{
   if (d->n == d->cap) {
     size_t cap = d->cap != 0 ? d->cap * 2 : 64;
     struct ing_sample *v = realloc(d->v, cap * sizeof *v);
-    if (v == NULL) it_fatal("out of memory");
+    if (v == NULL)
+      it_fatal("out of memory");
     d->v = v;
     d->cap = cap;
   }
@@ -68,7 +74,8 @@ static inline struct ing_sample *ing_dev_add(struct ing_dev *d, struct ing_sampl
 
 /* Deterministic values: awkward decimals, extremes and random bit patterns
  * (every finite double is fair game). */
-static inline uint64_t ing_rand(uint64_t *st) {
+static inline uint64_t ing_rand(uint64_t *st)
+{
   uint64_t x = *st;
   x ^= x << 13;
   x ^= x >> 7;
@@ -77,35 +84,54 @@ static inline uint64_t ing_rand(uint64_t *st) {
   return x;
 }
 
-static inline double ing_value(uint64_t *st) {
-  static const double special[] = {0.1,      1e-300,  -2.5e15,    123456.789, 0.0,
-                                   -1.0,     1.5,     -2.0,       0.25,       5e-324,
-                                   1.7976931348623157e308, -1.7976931348623157e308,
-                                   2.2250738585072014e-308,   9007199254740993.0,
-                                   3.141592653589793, -0.3,      1e22,       123.0};
+static inline double ing_value(uint64_t *st)
+{
+  static const double special[] = {0.1,
+                                   1e-300,
+                                   -2.5e15,
+                                   123456.789,
+                                   0.0,
+                                   -1.0,
+                                   1.5,
+                                   -2.0,
+                                   0.25,
+                                   5e-324,
+                                   1.7976931348623157e308,
+                                   -1.7976931348623157e308,
+                                   2.2250738585072014e-308,
+                                   9007199254740993.0,
+                                   3.141592653589793,
+                                   -0.3,
+                                   1e22,
+                                   123.0};
   uint64_t r = ing_rand(st);
-  if (r % 3 != 0) return special[(r >> 8) % (sizeof special / sizeof special[0])];
+  if (r % 3 != 0)
+    return special[(r >> 8) % (sizeof special / sizeof special[0])];
   for (;;) {
     uint64_t bits = ing_rand(st);
     double d;
     memcpy(&d, &bits, sizeof d);
-    if (isfinite(d)) return d;
+    if (isfinite(d))
+      return d;
   }
 }
 
 /* Appends text to buf[*len..cap); fatal when it does not fit. */
 static inline void ing_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static inline void ing_append(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
+static inline void ing_append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
   va_end(ap);
-  if (n < 0 || (size_t)n >= cap - *len) it_fatal("JSON buffer too small");
+  if (n < 0 || (size_t)n >= cap - *len)
+    it_fatal("JSON buffer too small");
   *len += (size_t)n;
 }
 
-static inline void ing_fmt_rfc(char *out, size_t cap, int64_t ts_us, int offset_min, bool micros) {
+static inline void ing_fmt_rfc(char *out, size_t cap, int64_t ts_us, int offset_min, bool micros)
+{
   int64_t local_us = ts_us + (int64_t)offset_min * 60 * 1000000;
   time_t secs = (time_t)(local_us / 1000000);
   int64_t frac = local_us % 1000000;
@@ -128,7 +154,8 @@ static inline void ing_fmt_rfc(char *out, size_t cap, int64_t ts_us, int offset_
 
 /* Appends one sample object. extra adds ignored keys. */
 static inline void ing_json_sample(char *buf, size_t cap, size_t *len, const struct ing_sample *s,
-                                   bool extra) {
+                                   bool extra)
+{
   ing_append(buf, cap, len, "{\"x\": %.17g, \"y\": %.17g, \"z\": %.17g", s->x, s->y, s->z);
   char ts[64];
   switch (s->style) {
@@ -146,18 +173,22 @@ static inline void ing_json_sample(char *buf, size_t cap, size_t *len, const str
     ing_append(buf, cap, len, ", \"ts\": \"%s\"", ts);
     break;
   }
-  if (extra) ing_append(buf, cap, len, ", \"note\": \"ignored\", \"meta\": {\"a\": [1, 2.5, null]}");
+  if (extra)
+    ing_append(buf, cap, len, ", \"note\": \"ignored\", \"meta\": {\"a\": [1, 2.5, null]}");
   ing_append(buf, cap, len, "}");
 }
 
 /* A new sample for d with style and a unique explicit time (seq-th of the
  * device), appended to d's expectations. */
 static inline struct ing_sample *ing_new_sample(struct ing_dev *d, int dev_index, uint64_t *rng,
-                                                enum ing_ts_style style) {
+                                                enum ing_ts_style style)
+{
   struct ing_sample s = {.style = style};
   s.ts_us = ING_BASE_US + (int64_t)dev_index * INT64_C(86400000000) + (int64_t)d->n * 1000000;
-  if (style == ING_TS_RFC_OFFSET_US) s.ts_us += 123457;      /* microsecond precision */
-  if (style == ING_TS_RFC_MS || style == ING_TS_INT_MS) s.ts_us += 250000; /* whole ms */
+  if (style == ING_TS_RFC_OFFSET_US)
+    s.ts_us += 123457; /* microsecond precision */
+  if (style == ING_TS_RFC_MS || style == ING_TS_INT_MS)
+    s.ts_us += 250000; /* whole ms */
   s.x = ing_value(rng);
   s.y = ing_value(rng);
   s.z = ing_value(rng);
@@ -165,15 +196,18 @@ static inline struct ing_sample *ing_new_sample(struct ing_dev *d, int dev_index
 }
 
 /* Adds n samples with explicit times (the three ts forms in turn). */
-static inline void ing_fill_timed(struct ing_dev *d, int dev_index, uint64_t *rng, size_t n) {
+static inline void ing_fill_timed(struct ing_dev *d, int dev_index, uint64_t *rng, size_t n)
+{
   static const enum ing_ts_style styles[] = {ING_TS_RFC_MS, ING_TS_INT_MS, ING_TS_RFC_OFFSET_US};
-  for (size_t k = 0; k < n; k++) ing_new_sample(d, dev_index, rng, styles[k % 3]);
+  for (size_t k = 0; k < n; k++)
+    ing_new_sample(d, dev_index, rng, styles[k % 3]);
 }
 
 /* JSON of samples d->v[from..from+count): an object when count == 1 and
  * !as_array, else an array. */
 static inline size_t ing_json_range(char *buf, size_t cap, const struct ing_dev *d, size_t from,
-                                    size_t count, bool as_array) {
+                                    size_t count, bool as_array)
+{
   size_t len = 0;
   buf[0] = '\0';
   if (count == 1 && !as_array) {
@@ -182,28 +216,34 @@ static inline size_t ing_json_range(char *buf, size_t cap, const struct ing_dev 
   }
   ing_append(buf, cap, &len, "[");
   for (size_t i = 0; i < count; i++) {
-    if (i > 0) ing_append(buf, cap, &len, ", ");
+    if (i > 0)
+      ing_append(buf, cap, &len, ", ");
     ing_json_sample(buf, cap, &len, &d->v[from + i], (from + i) % 7 == 0);
   }
   ing_append(buf, cap, &len, "]");
   return len;
 }
 
-static inline void ing_topic(char *out, size_t cap, const char *device) {
+static inline void ing_topic(char *out, size_t cap, const char *device)
+{
   int n = snprintf(out, cap, "devices/%s/data", device);
-  if (n < 0 || (size_t)n >= cap) it_fatal("topic too long");
+  if (n < 0 || (size_t)n >= cap)
+    it_fatal("topic too long");
 }
 
 /* Total of expected samples. */
-static inline long long ing_total(const struct ing_dev *devs, int ndev) {
+static inline long long ing_total(const struct ing_dev *devs, int ndev)
+{
   long long t = 0;
-  for (int i = 0; i < ndev; i++) t += (long long)devs[i].n;
+  for (int i = 0; i < ndev; i++)
+    t += (long long)devs[i].n;
   return t;
 }
 
 /* Samples stored for devices whose names start with prefix (-1 when the
  * database does not answer). */
-static inline long long ing_stored(PGconn *c, const char *prefix) {
+static inline long long ing_stored(PGconn *c, const char *prefix)
+{
   return it_db_scalar_ll_or(c, -1,
                             "SELECT count(*) FROM device_samples"
                             " WHERE left(device_id, length($1)) = $1",
@@ -217,7 +257,8 @@ struct ing_wait_ctx {
   long long last;
 };
 
-static inline bool ing_reached(void *p) {
+static inline bool ing_reached(void *p)
+{
   struct ing_wait_ctx *w = p;
   w->last = ing_stored(w->c, w->prefix);
   return w->last >= w->want;
@@ -226,15 +267,17 @@ static inline bool ing_reached(void *p) {
 /* Waits until at least want samples of devices with prefix are stored
  * (fatal on timeout), then expects exactly want (a failed check, not fatal,
  * so that later phases still run). */
-static inline void ing_wait_stored(PGconn *c, const char *prefix, long long want) {
+static inline void ing_wait_stored(PGconn *c, const char *prefix, long long want)
+{
   struct ing_wait_ctx w = {c, prefix, want, 0};
   bool ok = it_wait_until(ing_reached, &w, ing_timeout_ms());
   IT_ASSERT(ok, "samples of %s*: %lld stored, %lld expected (timed out)", prefix, w.last, want);
-  IT_EXPECT(w.last == want, "samples of %s*: %lld stored, %lld expected (%lld duplicates)",
-            prefix, w.last, want, w.last - want);
+  IT_EXPECT(w.last == want, "samples of %s*: %lld stored, %lld expected (%lld duplicates)", prefix,
+            w.last, want, w.last - want);
 }
 
-static inline bool ing_parse_double(const char *s, double *out) {
+static inline bool ing_parse_double(const char *s, double *out)
+{
   char *end = NULL;
   *out = strtod(s, &end);
   return end != s && *end == '\0';
@@ -246,7 +289,8 @@ static inline bool ing_parse_double(const char *s, double *out) {
  * to the microsecond; samples without ts must carry a time within
  * [lo_us, hi_us] (the receive time).  Failures are IT_EXPECT. */
 static inline void ing_verify_device(PGconn *c, const struct ing_dev *d, int64_t lo_us,
-                                     int64_t hi_us) {
+                                     int64_t hi_us)
+{
   PGresult *r = it_db_exec(c,
                            "SELECT (extract(epoch FROM ts) * 1000000)::bigint, x::text, y::text,"
                            " z::text FROM device_samples WHERE device_id = $1 ORDER BY ts",
@@ -258,7 +302,8 @@ static inline void ing_verify_device(PGconn *c, const struct ing_dev *d, int64_t
     double x, y, z;
     bool used;
   } *v = calloc(rows + 1, sizeof *v);
-  if (v == NULL) it_fatal("out of memory");
+  if (v == NULL)
+    it_fatal("out of memory");
   for (size_t i = 0; i < rows; i++) {
     char *end = NULL;
     v[i].ts = strtoll(PQgetvalue(r, (int)i, 0), &end, 10);
@@ -287,15 +332,20 @@ static inline void ing_verify_device(PGconn *c, const struct ing_dev *d, int64_t
       i = a;
     }
     for (; i < rows && !found; i++) {
-      if (s->style != ING_TS_NONE && v[i].ts != s->ts_us) break;
-      if (v[i].used || v[i].x != s->x || v[i].y != s->y || v[i].z != s->z) continue;
-      if (s->style == ING_TS_NONE && (v[i].ts < lo_us || v[i].ts > hi_us)) continue;
+      if (s->style != ING_TS_NONE && v[i].ts != s->ts_us)
+        break;
+      if (v[i].used || v[i].x != s->x || v[i].y != s->y || v[i].z != s->z)
+        continue;
+      if (s->style == ING_TS_NONE && (v[i].ts < lo_us || v[i].ts > hi_us))
+        continue;
       v[i].used = found = true;
     }
     if (!found) {
       if (missing++ < 5)
-        IT_EXPECT(found, "%s: sample %zu (ts %" PRId64 " style %d, x %.17g y %.17g z %.17g) not "
-                  "stored exactly", d->name, k, s->ts_us, (int)s->style, s->x, s->y, s->z);
+        IT_EXPECT(found,
+                  "%s: sample %zu (ts %" PRId64 " style %d, x %.17g y %.17g z %.17g) not "
+                  "stored exactly",
+                  d->name, k, s->ts_us, (int)s->style, s->x, s->y, s->z);
     }
   }
   IT_EXPECT(missing == 0, "%s: %zu of %zu samples not found exactly", d->name, missing, d->n);
@@ -317,19 +367,23 @@ struct ing_pub {
   pthread_t thread;
 };
 
-static inline void *ing_pub_main(void *p) {
+static inline void *ing_pub_main(void *p)
+{
   struct ing_pub *job = p;
   struct it_mqtt *m = it_mqtt_open(job->client_id);
   char *buf = malloc(ING_JSON_MAX);
-  if (buf == NULL) it_fatal("out of memory");
+  if (buf == NULL)
+    it_fatal("out of memory");
   size_t *next = calloc((size_t)job->ndev, sizeof *next);
-  if (next == NULL) it_fatal("out of memory");
+  if (next == NULL)
+    it_fatal("out of memory");
   char topic[128];
   for (bool more = true; more;) {
     more = false;
     for (int i = 0; i < job->ndev; i++) {
       struct ing_dev *d = &job->devs[i];
-      if (next[i] >= d->n) continue;
+      if (next[i] >= d->n)
+        continue;
       size_t count = d->n - next[i] < job->per_msg ? d->n - next[i] : job->per_msg;
       size_t len = ing_json_range(buf, ING_JSON_MAX, d, next[i], count, job->per_msg > 1);
       ing_topic(topic, sizeof topic, d->name);
@@ -342,13 +396,15 @@ static inline void *ing_pub_main(void *p) {
       }
       next[i] += count;
       atomic_fetch_add(&job->published, 1);
-      if (next[i] < d->n) more = true;
+      if (next[i] < d->n)
+        more = true;
     }
   }
   if (job->qos == 0) {
     /* QoS 0 has no acknowledgement: a QoS 1 message behind the others on
      * the same connection proves the broker has taken them all. */
-    if (it_mqtt_publish(m, "it/barrier", "{}", 2, 1) != 0) atomic_store(&job->failed, true);
+    if (it_mqtt_publish(m, "it/barrier", "{}", 2, 1) != 0)
+      atomic_store(&job->failed, true);
   }
 out:
   free(next);
@@ -357,19 +413,23 @@ out:
   return NULL;
 }
 
-static inline void ing_pub_start(struct ing_pub *job) {
+static inline void ing_pub_start(struct ing_pub *job)
+{
   atomic_init(&job->published, 0);
   atomic_init(&job->failed, false);
-  if (pthread_create(&job->thread, NULL, ing_pub_main, job) != 0) it_fatal("pthread_create");
+  if (pthread_create(&job->thread, NULL, ing_pub_main, job) != 0)
+    it_fatal("pthread_create");
 }
 
-static inline void ing_pub_join(struct ing_pub *job) {
+static inline void ing_pub_join(struct ing_pub *job)
+{
   pthread_join(job->thread, NULL);
   IT_ASSERT(!atomic_load(&job->failed), "publisher %s failed", job->client_id);
 }
 
 /* Messages the job will send in all. */
-static inline long ing_pub_total(const struct ing_pub *job) {
+static inline long ing_pub_total(const struct ing_pub *job)
+{
   long t = 0;
   for (int i = 0; i < job->ndev; i++)
     t += (long)((job->devs[i].n + job->per_msg - 1) / job->per_msg);
@@ -381,13 +441,15 @@ struct ing_progress_ctx {
   long want;
 };
 
-static inline bool ing_published_at_least(void *p) {
+static inline bool ing_published_at_least(void *p)
+{
   struct ing_progress_ctx *c = p;
   return atomic_load(&c->job->published) >= c->want || atomic_load(&c->job->failed);
 }
 
 /* Waits until the job has published want messages. */
-static inline void ing_pub_wait(struct ing_pub *job, long want) {
+static inline void ing_pub_wait(struct ing_pub *job, long want)
+{
   struct ing_progress_ctx c = {job, want};
   IT_ASSERT(it_wait_until(ing_published_at_least, &c, ing_timeout_ms()),
             "publisher %s: %ld of %ld messages published in time", job->client_id,

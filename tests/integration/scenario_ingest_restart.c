@@ -7,7 +7,8 @@
 
 #define NDEV 3
 
-int main(void) {
+int main(void)
+{
   char prefix_a[64], prefix_b[64];
   snprintf(prefix_a, sizeof prefix_a, "it-ingrsA-%s-", it_run_tag());
   snprintf(prefix_b, sizeof prefix_b, "it-ingrsB-%s-", it_run_tag());
@@ -21,8 +22,8 @@ int main(void) {
     ing_dev_init(&a[i], "ingrsA", i);
     ing_fill_timed(&a[i], i, &rng, (size_t)per_dev);
   }
-  struct ing_pub pa = {.client_id = "it-ingrs-pubA", .devs = a, .ndev = NDEV, .per_msg = 10,
-                       .qos = 1};
+  struct ing_pub pa = {
+      .client_id = "it-ingrs-pubA", .devs = a, .ndev = NDEV, .per_msg = 10, .qos = 1};
   long total_a = ing_pub_total(&pa);
   ing_pub_start(&pa);
   ing_pub_wait(&pa, total_a / 4);
@@ -31,7 +32,8 @@ int main(void) {
   IT_ASSERT(it_stackctl("start ingest") == 0, "ingest did not start again");
   ing_pub_join(&pa);
   ing_wait_stored(db, prefix_a, ing_total(a, NDEV));
-  for (int i = 0; i < NDEV; i++) ing_verify_device(db, &a[i], 0, 0);
+  for (int i = 0; i < NDEV; i++)
+    ing_verify_device(db, &a[i], 0, 0);
 
   /* B: stopped while devices publish at QoS 1 and QoS 0. */
   struct ing_dev b1[NDEV], b0[NDEV];
@@ -42,10 +44,10 @@ int main(void) {
     ing_fill_timed(&b0[i], 20 + i, &rng, (size_t)per_dev);
   }
   IT_ASSERT(it_stackctl("stop ingest") == 0, "ingest did not exit 0 on SIGTERM");
-  struct ing_pub q1 = {.client_id = "it-ingrs-pubQ1", .devs = b1, .ndev = NDEV, .per_msg = 1,
-                       .qos = 1};
-  struct ing_pub q0 = {.client_id = "it-ingrs-pubQ0", .devs = b0, .ndev = NDEV, .per_msg = 5,
-                       .qos = 0};
+  struct ing_pub q1 = {
+      .client_id = "it-ingrs-pubQ1", .devs = b1, .ndev = NDEV, .per_msg = 1, .qos = 1};
+  struct ing_pub q0 = {
+      .client_id = "it-ingrs-pubQ0", .devs = b0, .ndev = NDEV, .per_msg = 5, .qos = 0};
   ing_pub_start(&q1);
   ing_pub_start(&q0);
   ing_pub_join(&q1);
