@@ -185,11 +185,11 @@ static const char plan_users_sql[] =
     "         OR s.device_ids <> cur.ids)";
 
 /* Resolves the scope of cmd to keys; DS_ENOTFOUND with the reason in why. */
-static int resolve(PGconn *c, const struct agg_cmd *cmd, char dev[16], char user[16],
+static int resolve(PGconn *c, const struct ds_recalc_cmd *cmd, char dev[16], char user[16],
                    char why[DS_ERRLEN], char err[DS_ERRLEN])
 {
   dev[0] = user[0] = '\0';
-  if (cmd->scope == AGG_SCOPE_DEVICE) {
+  if (cmd->scope == DS_RECALC_SCOPE_DEVICE) {
     const char *p[1] = {cmd->device_id};
     PGresult *r = run(c, "SELECT id FROM devices WHERE name = $1", 1, p, err);
     if (r == NULL)
@@ -202,7 +202,7 @@ static int resolve(PGconn *c, const struct agg_cmd *cmd, char dev[16], char user
       snprintf(why, DS_ERRLEN, "unknown device \"%s\"", cmd->device_id);
       return DS_ENOTFOUND;
     }
-  } else if (cmd->scope == AGG_SCOPE_USER) {
+  } else if (cmd->scope == DS_RECALC_SCOPE_USER) {
     snprintf(user, 16, "%" PRId32, cmd->user_id);
     const char *p[1] = {user};
     PGresult *r = run(c, "SELECT 1 FROM users WHERE id = $1::int", 1, p, err);
@@ -237,12 +237,12 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
     PQclear(r);
     return run_cmd(c, "COMMIT", 0, NULL, err) == DS_OK ? DS_OK : fail_rollback(c);
   }
-  char rid[AGG_REQUEST_ID_MAX + 1];
+  char rid[DS_RECALC_REQUEST_ID_MAX + 1];
   copy_str(rid, sizeof rid, PQgetvalue(r, 0, 0));
-  struct agg_cmd cmd;
+  struct ds_recalc_cmd cmd;
   char why[DS_ERRLEN] = "";
   const char *cmd_text = PQgetvalue(r, 0, 1);
-  int prc = agg_cmd_parse(cmd_text, strlen(cmd_text), &cmd, why);
+  int prc = ds_recalc_cmd_parse(cmd_text, strlen(cmd_text), &cmd, why);
   PQclear(r);
   char dev[16], user[16];
   if (prc == DS_OK) {
@@ -309,7 +309,8 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
   return DS_OK;
 }
 
-int agg_db_active_run(PGconn *c, bool *got, char rid[AGG_REQUEST_ID_MAX + 1], char err[DS_ERRLEN])
+int agg_db_active_run(PGconn *c, bool *got, char rid[DS_RECALC_REQUEST_ID_MAX + 1],
+                      char err[DS_ERRLEN])
 {
   PGresult *r = run(c,
                     "SELECT r.request_id FROM recalc_runs r WHERE r.state = 'running'"
@@ -320,7 +321,7 @@ int agg_db_active_run(PGconn *c, bool *got, char rid[AGG_REQUEST_ID_MAX + 1], ch
     return DS_EDB;
   *got = PQntuples(r) == 1;
   if (*got)
-    copy_str(rid, AGG_REQUEST_ID_MAX + 1, PQgetvalue(r, 0, 0));
+    copy_str(rid, DS_RECALC_REQUEST_ID_MAX + 1, PQgetvalue(r, 0, 0));
   PQclear(r);
   return DS_OK;
 }
@@ -528,7 +529,7 @@ int agg_db_finish_orphan(PGconn *c, bool *got, struct agg_status *st, char err[D
     PQclear(r);
     return DS_OK;
   }
-  char rid[AGG_REQUEST_ID_MAX + 1];
+  char rid[DS_RECALC_REQUEST_ID_MAX + 1];
   copy_str(rid, sizeof rid, PQgetvalue(r, 0, 0));
   PQclear(r);
   return agg_db_finish(c, rid, got, st, err);

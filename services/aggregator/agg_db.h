@@ -11,15 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agg_cmd.h"
 #include "ds/err.h"
+#include "ds/recalc.h"
 #include "ds/stats.h"
 
 #define AGG_STATE_MAX 16
 
 /* What a status event carries. */
 struct agg_status {
-  char request_id[AGG_REQUEST_ID_MAX + 1];
+  char request_id[DS_RECALC_REQUEST_ID_MAX + 1];
   char state[AGG_STATE_MAX]; /* queued, running, done, failed */
   long long devices;         /* devices computed so far */
   long long elapsed_ms;
@@ -53,7 +53,7 @@ DS_MUSTCHECK int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on
                                    bool *got, struct agg_status *st, char err[DS_ERRLEN]);
 
 /* The oldest running run that still has pending work, into rid. */
-DS_MUSTCHECK int agg_db_active_run(PGconn *c, bool *got, char rid[AGG_REQUEST_ID_MAX + 1],
+DS_MUSTCHECK int agg_db_active_run(PGconn *c, bool *got, char rid[DS_RECALC_REQUEST_ID_MAX + 1],
                                    char err[DS_ERRLEN]);
 
 /* Opens a transaction and claims one pending work row of run rid

@@ -5,36 +5,31 @@
  * key). */
 #include "agg_svc.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "agg_cmd.h"
 #include "agg_db.h"
 #include "ds/buf.h"
 #include "ds/db.h"
 #include "ds/log.h"
+#include "ds/recalc.h"
 #include "ds/signal.h"
 #include "ds/time.h"
 
 #define PUBLISH_TIMEOUT_MS 5000
 
-static void gen_request_id(char out[AGG_REQUEST_ID_MAX + 1])
+static void gen_request_id(char out[DS_RECALC_REQUEST_ID_MAX + 1])
 {
+  if (ds_recalc_request_id_new(out) == DS_OK)
+    return;
+  /* Unlikely; fall back to time and pid, still unique enough here. */
   unsigned char rnd[16] = {0};
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  ssize_t got = fd >= 0 ? read(fd, rnd, sizeof rnd) : -1;
-  if (fd >= 0)
-    close(fd);
-  if (got != (ssize_t)sizeof rnd) {
-    /* Unlikely; fall back to time and pid, still unique enough here. */
-    int64_t t = ds_time_now_us();
-    pid_t p = getpid();
-    memcpy(rnd, &t, sizeof t);
-    memcpy(rnd + 8, &p, sizeof p < 8 ? sizeof p : 8);
-  }
-  agg_request_id_format(rnd, out);
+  int64_t t = ds_time_now_us();
+  pid_t p = getpid();
+  memcpy(rnd, &t, sizeof t);
+  memcpy(rnd + 8, &p, sizeof p < 8 ? sizeof p : 8);
+  ds_recalc_request_id_format(rnd, out);
 }
 
 static void log_status(const char *event, const struct agg_status *st, enum ds_log_level lvl)
@@ -63,7 +58,8 @@ static void publish_status(struct agg_svc *svc, const struct agg_status *st, con
   struct ds_buf b;
   ds_buf_init(&b, 4096);
   char err[DS_ERRLEN] = "";
-  int rc = agg_status_json(&b, st->request_id, st->state, st->devices, st->elapsed_ms, st->error);
+  int rc =
+      ds_recalc_status_json(&b, st->request_id, st->state, st->devices, st->elapsed_ms, st->error);
   if (rc == DS_OK && !ds_mqtt_is_connected(svc->mqtt)) {
     rc = DS_EMQTT;
     snprintf(err, sizeof err, "broker not connected");
@@ -149,22 +145,22 @@ static void start_runs(struct agg_svc *svc)
 
 int agg_svc_command(struct agg_svc *svc, const char *payload, size_t len)
 {
-  struct agg_cmd cmd;
+  struct ds_recalc_cmd cmd;
   char why[DS_ERRLEN] = "", err[DS_ERRLEN] = "";
-  int prc = agg_cmd_parse(payload, len, &cmd, why);
+  int prc = ds_recalc_cmd_parse(payload, len, &cmd, why);
   if (prc == DS_ENOMEM)
     return prc;
   svc->commands++;
-  char rid[AGG_REQUEST_ID_MAX + 1];
+  char rid[DS_RECALC_REQUEST_ID_MAX + 1];
   if (cmd.has_request_id)
     snprintf(rid, sizeof rid, "%s", cmd.request_id);
   else
     gen_request_id(rid);
   struct ds_buf what;
-  ds_buf_init(&what, 2 * AGG_CMD_PAYLOAD_MAX + 64);
+  ds_buf_init(&what, 2 * DS_RECALC_CMD_PAYLOAD_MAX + 64);
   int rc;
   if (prc == DS_OK) {
-    rc = agg_cmd_to_json(&what, &cmd);
+    rc = ds_recalc_cmd_to_json(&what, &cmd);
   } else {
     /* A malformed command is recorded as a JSON string of (the start of)
      * its bytes, escaped, so that any payload fits a text column. */

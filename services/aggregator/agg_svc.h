@@ -28,7 +28,7 @@ struct agg_svc {
   struct agg_worker workers[AGG_WORKERS_MAX];
   /* The last run this instance saw finish: later "running" events of it
    * (a progress event that lost the race with the finish) are dropped. */
-  char last_finished[AGG_REQUEST_ID_MAX + 1];
+  char last_finished[DS_RECALC_REQUEST_ID_MAX + 1];
   long long commands, malformed, duplicates, published, publish_failed;
   int64_t next_poll_ms, next_stats_ms;
   long long last_slot;

@@ -301,7 +301,7 @@ static void *worker_main(void *arg)
       ds_signal_sleep_ms(500);
       continue;
     }
-    char rid[AGG_REQUEST_ID_MAX + 1];
+    char rid[DS_RECALC_REQUEST_ID_MAX + 1];
     bool got = false;
     if (agg_db_active_run(w->conn, &got, rid, err) != DS_OK) {
       ds_log_msg(DS_LOG_WARN, "db_error", "active run: %s", err);

@@ -46,7 +46,7 @@ struct agg_worker {
   struct ds_values values;
   long long next_compact_ms;
   /* The last item whose processing hit a database error, and how often. */
-  char fail_rid[AGG_REQUEST_ID_MAX + 1];
+  char fail_rid[DS_RECALC_REQUEST_ID_MAX + 1];
   char fail_kind;
   int32_t fail_key;
   int fail_count;

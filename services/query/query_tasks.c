@@ -6,57 +6,19 @@
  * id keeps the MQTT copy from running it twice. */
 #include "query_tasks.h"
 
-#include <fcntl.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ds/json.h"
 #include "ds/mqtt.h"
+#include "ds/recalc.h"
 #include "ds/sample.h"
 #include "ds/stats.h"
 #include "ds/time.h"
 #include "query_cfg.h"
 
-#define TASK_ID_MAX 128
-#define TASK_BODY_MAX 4096
 #define PUBLISH_TIMEOUT_MS 5000
-
-static bool task_id_valid(const char *s, size_t len)
-{
-  if (s == NULL || len == 0 || len > TASK_ID_MAX)
-    return false;
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-      return false;
-  return true;
-}
-
-/* A UUID version 4 from /dev/urandom. */
-static int gen_task_id(char out[TASK_ID_MAX + 1])
-{
-  unsigned char b[16];
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  ssize_t got = fd >= 0 ? read(fd, b, sizeof b) : -1;
-  if (fd >= 0)
-    close(fd);
-  if (got != (ssize_t)sizeof b)
-    return DS_EIO;
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  static const char hex[] = "0123456789abcdef";
-  size_t o = 0;
-  for (size_t i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10)
-      out[o++] = '-';
-    out[o++] = hex[b[i] >> 4];
-    out[o++] = hex[b[i] & 0x0f];
-  }
-  out[o] = '\0';
-  return DS_OK;
-}
 
 static double num(PGresult *r, int col)
 {
@@ -158,7 +120,7 @@ static int task_json(struct ds_buf *b, PGresult *r)
 int qt_task_get(struct q_req *req)
 {
   const char *id = q_path_param(req, "task_id");
-  if (id == NULL || !task_id_valid(id, strlen(id)))
+  if (id == NULL || !ds_recalc_request_id_valid(id, strlen(id)))
     return q_error(req, 404, "not_found", "unknown task");
   PGconn *db = q_db(req);
   if (db == NULL)
@@ -180,85 +142,26 @@ int qt_task_get(struct q_req *req)
   return rc;
 }
 
-/* The command of a POST body: the same fields as on MQTT, checked the same
- * way the aggregator checks them, so a bad body is a 400 here rather than a
- * failed task.  Appends the canonical command (without request_id) to cmd
- * and the request id, if given, to rid. */
-static int read_body(struct q_req *req, struct ds_buf *cmd, char rid[TASK_ID_MAX + 1],
-                     char detail[DS_ERRLEN])
+/* The command of a POST body: the same fields as on MQTT, parsed by the
+ * aggregator's own codec, so a bad body is a 400 here (with the reason the
+ * aggregator would record) rather than a failed task.  Appends the canonical
+ * command (without request_id) to cmd and copies the request id, if given,
+ * to rid (else ""). DS_ERANGE for a body over DS_RECALC_CMD_PAYLOAD_MAX
+ * bytes, DS_EINVAL with detail for a bad one. */
+static int read_body(const struct q_req *req, struct ds_buf *cmd,
+                     char rid[DS_RECALC_REQUEST_ID_MAX + 1], char detail[DS_ERRLEN])
 {
   rid[0] = '\0';
-  if (req->body == NULL || ds_json_is_blank(req->body, req->body_len))
-    return ds_buf_append_str(cmd, "{}");
-  struct json_object *o = NULL;
-  int rc = ds_json_parse(req->body, req->body_len, TASK_BODY_MAX, &o, detail);
+  if (req->body != NULL && req->body_len > DS_RECALC_CMD_PAYLOAD_MAX &&
+      !ds_json_is_blank(req->body, req->body_len))
+    return DS_ERANGE;
+  struct ds_recalc_cmd c;
+  int rc = ds_recalc_cmd_parse(req->body, req->body_len, &c, detail);
   if (rc != DS_OK)
-    return rc == DS_ERANGE ? DS_ERANGE : DS_EINVAL;
-  rc = DS_EINVAL;
-  if (!json_object_is_type(o, json_type_object)) {
-    snprintf(detail, DS_ERRLEN, "the body must be a JSON object");
-    goto out;
-  }
-  const char *dev = NULL, *r = NULL;
-  size_t dev_len = 0, r_len = 0;
-  int64_t user = 0;
-  bool full = false, has_dev = false, has_user = false;
-  json_object_object_foreach(o, key, val)
-  {
-    (void)val;
-    if (strcmp(key, "device_id") == 0) {
-      if (ds_json_get_string(o, key, &dev, &dev_len) != DS_OK ||
-          !ds_device_id_valid(dev, dev_len)) {
-        snprintf(detail, DS_ERRLEN, "device_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
-        goto out;
-      }
-      has_dev = true;
-    } else if (strcmp(key, "user_id") == 0) {
-      if (ds_json_get_int64(o, key, &user) != DS_OK || user < 1 || user > INT32_MAX) {
-        snprintf(detail, DS_ERRLEN, "user_id must be an integer between 1 and %d", INT32_MAX);
-        goto out;
-      }
-      has_user = true;
-    } else if (strcmp(key, "full") == 0) {
-      if (ds_json_get_bool(o, key, &full) != DS_OK) {
-        snprintf(detail, DS_ERRLEN, "full must be true or false");
-        goto out;
-      }
-    } else if (strcmp(key, "request_id") == 0) {
-      if (ds_json_get_string(o, key, &r, &r_len) != DS_OK || !task_id_valid(r, r_len)) {
-        snprintf(detail, DS_ERRLEN, "request_id must be 1-%d printable ASCII characters",
-                 TASK_ID_MAX);
-        goto out;
-      }
-      memcpy(rid, r, r_len);
-      rid[r_len] = '\0';
-    } else {
-      snprintf(detail, DS_ERRLEN, "unknown field \"%.64s\"", key);
-      goto out;
-    }
-  }
-  if (has_dev && has_user) {
-    snprintf(detail, DS_ERRLEN, "device_id and user_id are exclusive");
-    goto out;
-  }
-  rc = ds_buf_append_str(cmd, "{");
-  const char *sep = "";
-  if (rc == DS_OK && has_dev) {
-    rc = ds_buf_append_str(cmd, "\"device_id\":");
-    if (rc == DS_OK)
-      rc = ds_buf_append_json_str(cmd, dev, dev_len);
-    sep = ",";
-  } else if (rc == DS_OK && has_user) {
-    rc = ds_buf_appendf(cmd, "\"user_id\":%lld", (long long)user);
-    sep = ",";
-  }
-  if (rc == DS_OK && full)
-    rc = ds_buf_appendf(cmd, "%s\"full\":true", sep);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(cmd, "}");
-out:
-  json_object_put(o);
-  return rc;
+    return rc;
+  if (c.has_request_id)
+    memcpy(rid, c.request_id, sizeof c.request_id);
+  return ds_recalc_cmd_to_json(cmd, &c);
 }
 
 /* The MQTT payload: the canonical command plus the request id. */
@@ -275,9 +178,9 @@ static int mqtt_payload(struct ds_buf *p, const struct ds_buf *cmd, const char *
 int qt_recalculate(struct q_req *req)
 {
   struct ds_buf cmd, payload;
-  ds_buf_init(&cmd, 2 * TASK_BODY_MAX);
-  ds_buf_init(&payload, 2 * TASK_BODY_MAX + 256);
-  char rid[TASK_ID_MAX + 1], detail[DS_ERRLEN] = "", err[DS_ERRLEN] = "";
+  ds_buf_init(&cmd, 2 * DS_RECALC_CMD_PAYLOAD_MAX);
+  ds_buf_init(&payload, 2 * DS_RECALC_CMD_PAYLOAD_MAX + 256);
+  char rid[DS_RECALC_REQUEST_ID_MAX + 1], detail[DS_ERRLEN] = "", err[DS_ERRLEN] = "";
   PGresult *r = NULL;
   int rc = read_body(req, &cmd, rid, detail);
   if (rc == DS_ERANGE) {
@@ -290,7 +193,7 @@ int qt_recalculate(struct q_req *req)
   }
   if (rc != DS_OK)
     goto out;
-  if (rid[0] == '\0' && (rc = gen_task_id(rid)) != DS_OK) {
+  if (rid[0] == '\0' && (rc = ds_recalc_request_id_new(rid)) != DS_OK) {
     rc = q_error(req, 500, "internal", "cannot read /dev/urandom");
     goto out;
   }

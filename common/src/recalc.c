@@ -1,15 +1,18 @@
-/* Recalculation command parsing and status event formatting (see
- * agg_cmd.h).  Strict: a command the aggregator does not fully understand is
- * recorded as failed with the reason rather than half-run. */
-#include "agg_cmd.h"
+/* Recalculation command parsing, request ids and status event formatting
+ * (see ds/recalc.h).  Strict: a command the aggregator does not fully
+ * understand is recorded as failed (or answered 400 by the query service)
+ * with the reason rather than half-run. */
+#include "ds/recalc.h"
 
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-bool agg_request_id_valid(const char *s, size_t len)
+bool ds_recalc_request_id_valid(const char *s, size_t len)
 {
-  if (s == NULL || len == 0 || len > AGG_REQUEST_ID_MAX)
+  if (s == NULL || len == 0 || len > DS_RECALC_REQUEST_ID_MAX)
     return false;
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
@@ -17,7 +20,8 @@ bool agg_request_id_valid(const char *s, size_t len)
   return true;
 }
 
-void agg_request_id_format(const unsigned char rnd[16], char out[AGG_REQUEST_ID_MAX + 1])
+void ds_recalc_request_id_format(const unsigned char rnd[16],
+                                 char out[DS_RECALC_REQUEST_ID_MAX + 1])
 {
   unsigned char b[16];
   memcpy(b, rnd, sizeof b);
@@ -34,6 +38,19 @@ void agg_request_id_format(const unsigned char rnd[16], char out[AGG_REQUEST_ID_
   out[o] = '\0';
 }
 
+int ds_recalc_request_id_new(char out[DS_RECALC_REQUEST_ID_MAX + 1])
+{
+  unsigned char rnd[16];
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  ssize_t got = fd >= 0 ? read(fd, rnd, sizeof rnd) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (got != (ssize_t)sizeof rnd)
+    return DS_EIO;
+  ds_recalc_request_id_format(rnd, out);
+  return DS_OK;
+}
+
 static bool all_space(const char *s, size_t len)
 {
   for (size_t i = 0; i < len; i++)
@@ -44,7 +61,7 @@ static bool all_space(const char *s, size_t len)
 
 /* Reads the request_id first, so that a command failing for another reason
  * is still recorded under the id its sender will look for. */
-static int read_request_id(struct json_object *root, struct agg_cmd *out, char err[DS_ERRLEN])
+static int read_request_id(struct json_object *root, struct ds_recalc_cmd *out, char err[DS_ERRLEN])
 {
   struct json_object *v = NULL;
   if (!json_object_object_get_ex(root, "request_id", &v))
@@ -55,9 +72,9 @@ static int read_request_id(struct json_object *root, struct agg_cmd *out, char e
   }
   const char *s = json_object_get_string(v);
   size_t len = (size_t)json_object_get_string_len(v);
-  if (!agg_request_id_valid(s, len)) {
+  if (!ds_recalc_request_id_valid(s, len)) {
     snprintf(err, DS_ERRLEN, "request_id must be 1-%d printable ASCII characters",
-             AGG_REQUEST_ID_MAX);
+             DS_RECALC_REQUEST_ID_MAX);
     return DS_EINVAL;
   }
   memcpy(out->request_id, s, len);
@@ -66,7 +83,7 @@ static int read_request_id(struct json_object *root, struct agg_cmd *out, char e
   return DS_OK;
 }
 
-static int read_field(const char *key, struct json_object *v, struct agg_cmd *out, bool *dev,
+static int read_field(const char *key, struct json_object *v, struct ds_recalc_cmd *out, bool *dev,
                       bool *user, char err[DS_ERRLEN])
 {
   if (strcmp(key, "request_id") == 0)
@@ -114,14 +131,15 @@ static int read_field(const char *key, struct json_object *v, struct agg_cmd *ou
   return DS_EINVAL;
 }
 
-int agg_cmd_parse(const char *payload, size_t len, struct agg_cmd *out, char err[DS_ERRLEN])
+int ds_recalc_cmd_parse(const char *payload, size_t len, struct ds_recalc_cmd *out,
+                        char err[DS_ERRLEN])
 {
   memset(out, 0, sizeof *out);
-  out->scope = AGG_SCOPE_ALL;
+  out->scope = DS_RECALC_SCOPE_ALL;
   if (len == 0 || payload == NULL || all_space(payload, len))
     return DS_OK;
-  if (len > AGG_CMD_PAYLOAD_MAX) {
-    snprintf(err, DS_ERRLEN, "command larger than %d bytes", AGG_CMD_PAYLOAD_MAX);
+  if (len > DS_RECALC_CMD_PAYLOAD_MAX) {
+    snprintf(err, DS_ERRLEN, "command larger than %d bytes", DS_RECALC_CMD_PAYLOAD_MAX);
     return DS_EINVAL;
   }
   if (memchr(payload, '\0', len) != NULL) {
@@ -130,7 +148,7 @@ int agg_cmd_parse(const char *payload, size_t len, struct agg_cmd *out, char err
   }
   /* A NUL-terminated copy, parsed with its terminator, so that a bare
    * literal ("null", "42") ends where the payload ends. */
-  char text[AGG_CMD_PAYLOAD_MAX + 1];
+  char text[DS_RECALC_CMD_PAYLOAD_MAX + 1];
   memcpy(text, payload, len);
   text[len] = '\0';
   struct json_tokener *tok = json_tokener_new();
@@ -172,13 +190,13 @@ int agg_cmd_parse(const char *payload, size_t len, struct agg_cmd *out, char err
     rc = DS_EINVAL;
     goto out;
   }
-  out->scope = dev ? AGG_SCOPE_DEVICE : user ? AGG_SCOPE_USER : AGG_SCOPE_ALL;
+  out->scope = dev ? DS_RECALC_SCOPE_DEVICE : user ? DS_RECALC_SCOPE_USER : DS_RECALC_SCOPE_ALL;
   rc = DS_OK;
 out:
   json_object_put(root);
   if (rc != DS_OK) {
     /* Keep only the request id of a failed command. */
-    out->scope = AGG_SCOPE_ALL;
+    out->scope = DS_RECALC_SCOPE_ALL;
     out->device_id[0] = '\0';
     out->user_id = 0;
     out->full = false;
@@ -186,16 +204,16 @@ out:
   return rc;
 }
 
-int agg_cmd_to_json(struct ds_buf *b, const struct agg_cmd *c)
+int ds_recalc_cmd_to_json(struct ds_buf *b, const struct ds_recalc_cmd *c)
 {
   int rc = ds_buf_append_str(b, "{");
   const char *sep = "";
-  if (rc == DS_OK && c->scope == AGG_SCOPE_DEVICE) {
+  if (rc == DS_OK && c->scope == DS_RECALC_SCOPE_DEVICE) {
     rc = ds_buf_append_str(b, "\"device_id\":");
     if (rc == DS_OK)
       rc = ds_buf_append_json_str(b, c->device_id, strlen(c->device_id));
     sep = ",";
-  } else if (rc == DS_OK && c->scope == AGG_SCOPE_USER) {
+  } else if (rc == DS_OK && c->scope == DS_RECALC_SCOPE_USER) {
     rc = ds_buf_appendf(b, "\"user_id\":%ld", (long)c->user_id);
     sep = ",";
   }
@@ -206,8 +224,8 @@ int agg_cmd_to_json(struct ds_buf *b, const struct agg_cmd *c)
   return rc;
 }
 
-int agg_status_json(struct ds_buf *b, const char *request_id, const char *state, long long devices,
-                    long long elapsed_ms, const char *error)
+int ds_recalc_status_json(struct ds_buf *b, const char *request_id, const char *state,
+                          long long devices, long long elapsed_ms, const char *error)
 {
   int rc = ds_buf_append_str(b, "{\"request_id\":");
   if (rc == DS_OK)
