@@ -256,7 +256,8 @@ ds_migrate() {
 # ds_mqtt_configure B PORT ALLOW_ANON(0|1) SRC_DIR [USER PASSWORD]: renders
 # the config from deploy/mosquitto.  The password file and ACL are created
 # only when missing (operators add device accounts to them); the service
-# account's password is (re)set in the password file each time.
+# account's password is (re)set in the password file each time.  The
+# listener binds DS_MQTT_BIND (default 127.0.0.1; the container uses 0.0.0.0).
 ds_mqtt_configure() {
   local b=$1 port=$2 anon=$3 src=$4 user=${5:-} pass=${6:-}
   local d=$b/mosquitto conf auth acl
@@ -279,7 +280,7 @@ acl_file $d/acl"
   fi
   conf=$(<"$src/deploy/mosquitto/mosquitto.conf.in")
   conf=${conf//@MQTT_PORT@/$port}
-  conf=${conf//@MQTT_BIND@/127.0.0.1}
+  conf=${conf//@MQTT_BIND@/${DS_MQTT_BIND:-127.0.0.1}}
   conf=${conf//@MQTT_DATA_DIR@/$d/data}
   conf=${conf//@MQTT_AUTH@/$auth}
   printf '%s\n' "$conf" >"$d/mosquitto.conf"
