@@ -167,9 +167,26 @@ const char *it_run_tag(void)
 
 /* ------------------------------------------------------------ MQTT */
 
-/* Paho's synchronous client only processes acknowledgements quickly when
- * it runs its background thread, which it does once callbacks are set: so
- * received messages arrive through a callback into a queue here. */
+/* No callbacks: with callbacks, Paho's synchronous client runs one
+ * background thread shared by every client of the process, and one client
+ * disconnecting can stop it under another (seen: a publisher stuck for ever
+ * waiting for acknowledgements).  Without them each call does its own
+ * network I/O: MQTTClient_receive reads packets (acknowledgements included)
+ * and incoming messages wait in our queue.  MQTTClient_waitForCompletion is
+ * not used either: it polls in 100 ms steps (10 messages a second). */
+/* Paho's synchronous client shares one network loop between the clients of
+ * a process (a thread's receive may read another client's CONNACK): every
+ * Paho call here holds this lock, so clients may live in different threads. */
+static pthread_mutex_t paho_mu = PTHREAD_MUTEX_INITIALIZER;
+static void lock(void)
+{
+  pthread_mutex_lock(&paho_mu);
+}
+static void unlock(void)
+{
+  pthread_mutex_unlock(&paho_mu);
+}
+
 struct it_qmsg {
   struct it_msg msg;
   struct it_qmsg *next;
@@ -177,16 +194,11 @@ struct it_qmsg {
 
 struct it_mqtt {
   MQTTClient c;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
   struct it_qmsg *head, *tail;
-  bool lost;
-  unsigned long sent, acked; /* QoS > 0 publications and their acknowledgements */
 };
 
-static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message *msg)
+static void queue_push(struct it_mqtt *m, char *topic, int topic_len, MQTTClient_message *msg)
 {
-  struct it_mqtt *m = ctx;
   struct it_qmsg *q = calloc(1, sizeof *q);
   if (q == NULL)
     it_fatal("out of memory");
@@ -204,42 +216,40 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message 
   q->msg.len = pl;
   MQTTClient_freeMessage(&msg);
   MQTTClient_free(topic);
-  pthread_mutex_lock(&m->mu);
   if (m->tail != NULL)
     m->tail->next = q;
   else
     m->head = q;
   m->tail = q;
-  pthread_cond_broadcast(&m->cv);
-  pthread_mutex_unlock(&m->mu);
-  return 1;
 }
 
-static void on_lost(void *ctx, char *cause)
+/* Reads from the network for up to timeout_ms (one packet at most when a
+ * message arrives).  Returns -1 when the connection is gone. */
+static int pump(struct it_mqtt *m, unsigned long timeout_ms)
 {
-  struct it_mqtt *m = ctx;
-  (void)cause;
-  pthread_mutex_lock(&m->mu);
-  m->lost = true;
-  pthread_cond_broadcast(&m->cv);
-  pthread_mutex_unlock(&m->mu);
-}
-
-/* MQTTClient_waitForCompletion polls every 100 ms (10 messages a second):
- * count acknowledgements here instead and wait on a condition variable. */
-static void on_delivered(void *ctx, MQTTClient_deliveryToken tok)
-{
-  struct it_mqtt *m = ctx;
-  (void)tok;
-  pthread_mutex_lock(&m->mu);
-  m->acked++;
-  pthread_cond_broadcast(&m->cv);
-  pthread_mutex_unlock(&m->mu);
+  char *topic = NULL;
+  int topic_len = 0;
+  MQTTClient_message *msg = NULL;
+  lock();
+  int r = MQTTClient_receive(m->c, &topic, &topic_len, &msg, timeout_ms);
+  unlock();
+  if (r != MQTTCLIENT_SUCCESS && r != MQTTCLIENT_TOPICNAME_TRUNCATED) {
+    if (topic != NULL)
+      MQTTClient_free(topic);
+    return -1;
+  }
+  if (msg != NULL)
+    queue_push(m, topic, topic_len, msg);
+  else if (topic != NULL)
+    MQTTClient_free(topic);
+  return 0;
 }
 
 static void mqtt_free(struct it_mqtt *m)
 {
+  lock();
   MQTTClient_destroy(&m->c);
+  unlock();
   struct it_qmsg *q = m->head;
   while (q != NULL) {
     struct it_qmsg *next = q->next;
@@ -247,8 +257,6 @@ static void mqtt_free(struct it_mqtt *m)
     free(q);
     q = next;
   }
-  pthread_cond_destroy(&m->cv);
-  pthread_mutex_destroy(&m->mu);
   free(m);
 }
 
@@ -258,22 +266,21 @@ struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, con
   struct it_mqtt *m = calloc(1, sizeof *m);
   if (m == NULL)
     it_fatal("out of memory");
-  pthread_mutex_init(&m->mu, NULL);
-  pthread_cond_init(&m->cv, NULL);
   const char *url = it_env_str("DS_TEST_MQTT_URL");
+  lock();
   int r = MQTTClient_create(&m->c, url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL);
+  unlock();
   if (r != MQTTCLIENT_SUCCESS)
     it_fatal("MQTTClient_create(%s): %d", url, r);
-  r = MQTTClient_setCallbacks(m->c, m, on_lost, on_message, on_delivered);
-  if (r != MQTTCLIENT_SUCCESS)
-    it_fatal("MQTTClient_setCallbacks: %d", r);
   MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
   o.keepAliveInterval = 30;
   o.cleansession = 1;
   o.connectTimeout = 10;
   o.username = username;
   o.password = password;
+  lock();
   r = MQTTClient_connect(m->c, &o);
+  unlock();
   if (rc != NULL)
     *rc = r;
   if (r != MQTTCLIENT_SUCCESS) {
@@ -297,20 +304,28 @@ void it_mqtt_close(struct it_mqtt *m)
 {
   if (m == NULL)
     return;
+  lock();
   if (MQTTClient_isConnected(m->c))
     MQTTClient_disconnect(m->c, 2000);
+  unlock();
   mqtt_free(m);
 }
 
-static void deadline_in(struct timespec *until, long ms)
+/* Whether tok is still waiting for its acknowledgement. */
+static bool pending(struct it_mqtt *m, MQTTClient_deliveryToken tok)
 {
-  clock_gettime(CLOCK_REALTIME, until);
-  until->tv_sec += ms / 1000;
-  until->tv_nsec += (ms % 1000) * 1000000L;
-  if (until->tv_nsec >= 1000000000L) {
-    until->tv_sec++;
-    until->tv_nsec -= 1000000000L;
-  }
+  MQTTClient_deliveryToken *toks = NULL;
+  lock();
+  int r = MQTTClient_getPendingDeliveryTokens(m->c, &toks);
+  unlock();
+  if (r != MQTTCLIENT_SUCCESS || toks == NULL)
+    return false;
+  bool found = false;
+  for (int i = 0; toks[i] != -1; i++)
+    if (toks[i] == tok)
+      found = true;
+  MQTTClient_free(toks);
+  return found;
 }
 
 int it_mqtt_publish(struct it_mqtt *m, const char *topic, const void *payload, size_t len, int qos)
@@ -318,37 +333,27 @@ int it_mqtt_publish(struct it_mqtt *m, const char *topic, const void *payload, s
   if (len > INT32_MAX)
     return -1;
   MQTTClient_deliveryToken tok = 0;
-  /* One publisher per client at a time: sent and acked stay in step. */
-  pthread_mutex_lock(&m->mu);
-  if (qos > 0)
-    m->sent++;
-  unsigned long want = m->sent;
-  pthread_mutex_unlock(&m->mu);
+  lock();
   int r = MQTTClient_publish(m->c, topic, (int)len, payload, qos, 0, &tok);
+  unlock();
   if (r != MQTTCLIENT_SUCCESS) {
     it_note("publish to %s failed: rc %d", topic, r);
-    pthread_mutex_lock(&m->mu);
-    if (qos > 0)
-      m->sent--;
-    pthread_mutex_unlock(&m->mu);
     return -1;
   }
   if (qos == 0)
     return 0;
-  struct timespec until;
-  deadline_in(&until, 10000);
-  pthread_mutex_lock(&m->mu);
-  while (m->acked < want && !m->lost) {
-    if (pthread_cond_timedwait(&m->cv, &m->mu, &until) == ETIMEDOUT)
-      break;
-  }
-  bool ok = m->acked >= want;
-  if (!ok)
-    m->acked = m->sent; /* give up on it; keep later waits meaningful */
-  pthread_mutex_unlock(&m->mu);
-  if (!ok) {
-    it_note("publish to %s not acknowledged", topic);
-    return -1;
+  long long deadline = it_mono_ms() + 10000;
+  for (int spins = 0; pending(m, tok); spins++) {
+    if (it_mono_ms() >= deadline) {
+      it_note("publish to %s not acknowledged within 10 s", topic);
+      return -1;
+    }
+    /* A local broker answers within microseconds: poll without waiting
+     * first, then in 1 ms steps. */
+    if (pump(m, spins < 50 ? 0 : 1) != 0) {
+      it_note("publish to %s: connection lost", topic);
+      return -1;
+    }
   }
   return 0;
 }
@@ -361,33 +366,27 @@ void it_mqtt_publish_str(struct it_mqtt *m, const char *topic, const char *paylo
 
 void it_mqtt_subscribe(struct it_mqtt *m, const char *filter, int qos)
 {
+  lock();
   int r = MQTTClient_subscribe(m->c, filter, qos);
+  unlock();
   if (r != MQTTCLIENT_SUCCESS)
     it_fatal("subscribe %s: rc %d", filter, r);
 }
 
 int it_mqtt_next(struct it_mqtt *m, long timeout_ms, struct it_msg *out)
 {
-  struct timespec until;
-  deadline_in(&until, timeout_ms);
-  pthread_mutex_lock(&m->mu);
-  while (m->head == NULL && !m->lost) {
-    if (pthread_cond_timedwait(&m->cv, &m->mu, &until) == ETIMEDOUT)
-      break;
+  long long deadline = it_mono_ms() + timeout_ms;
+  while (m->head == NULL) {
+    long long left = deadline - it_mono_ms();
+    if (left <= 0)
+      return 0;
+    if (pump(m, (unsigned long)(left < 100 ? left : 100)) != 0)
+      it_fatal("MQTT connection lost while waiting for messages");
   }
   struct it_qmsg *q = m->head;
-  if (q != NULL) {
-    m->head = q->next;
-    if (m->head == NULL)
-      m->tail = NULL;
-  }
-  bool lost = m->lost;
-  pthread_mutex_unlock(&m->mu);
-  if (q == NULL) {
-    if (lost)
-      it_fatal("MQTT connection lost while waiting for messages");
-    return 0;
-  }
+  m->head = q->next;
+  if (m->head == NULL)
+    m->tail = NULL;
   *out = q->msg;
   free(q);
   return 1;

@@ -71,7 +71,9 @@ const char *it_run_tag(void);
 
 /* ------------------------------------------------------------ MQTT */
 
-/* A connected MQTT 3.1.1 client with the test credentials
+/* A connected MQTT 3.1.1 client with the test credentials.  Clients may be
+ * used from different threads (calls into Paho are serialised), each client
+ * by one thread at a time
  * (DS_TEST_MQTT_URL, DS_TEST_MQTT_USERNAME, DS_TEST_MQTT_PASSWORD). */
 struct it_mqtt;
 

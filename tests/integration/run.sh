@@ -27,6 +27,13 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/ds-it-$SCENARIO_NAME.XXXXXX")
 chmod 755 "$T"          # the postgres and mosquitto users traverse it
 ST=$T/proc LOGS=$T/logs
 mkdir -p "$ST" "$LOGS"
+declare -p SRC BUILD T ST LOGS >"$T/state.sh"
+# If this script is killed (ctest's timeout sends SIGKILL), nothing here
+# runs: a watcher in its own session then stops the stack by its pids.
+setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+  if [ -d "$2" ] && [ ! -e "$2/cleaned" ]; then
+    DS_STACK_STATE=$2 "$3" reap
+  fi' _ $$ "$T" "$SRC/tests/integration/stackctl.sh" </dev/null >/dev/null 2>&1 &
 FAILED=0
 CLEANED=0
 
@@ -59,6 +66,7 @@ cleanup() {
   trap - EXIT INT TERM
   [ $rc -ne 0 ] && FAILED=1
   stop_all
+  : >"$T/cleaned"
   if [ $FAILED = 1 ]; then
     print_logs
     echo "$DS_PROG: $SCENARIO_NAME FAILED; stack kept in $T" >&2
@@ -111,9 +119,9 @@ DS_SVC_ENV=(
 
 # Everything stackctl.sh needs to act on this stack.
 {
-  declare -p SRC BUILD T ST LOGS PG_PORT MQTT_PORT HTTP_PORT READY_TIMEOUT DS_SVC_ENV
+  declare -p PG_PORT MQTT_PORT HTTP_PORT READY_TIMEOUT DS_SVC_ENV
   echo "SERVICES=()"
-} >"$T/state.sh"
+} >>"$T/state.sh"
 
 started=()
 for svc in "${DS_SERVICES[@]}"; do

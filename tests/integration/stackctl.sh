@@ -10,6 +10,8 @@
 #   start-extra <svc> <name> [ENV=VAL...]
 #                               another instance of svc, named <name>
 #   log <svc>                   prints the path of its log
+#   reap                        stops everything (the harness's watcher,
+#                               when the harness itself was killed)
 # <svc> is a service name (ingest, aggregator, query) or an extra instance's
 # name.
 set -euo pipefail
@@ -21,7 +23,7 @@ DS_PROG=stackctl
 # shellcheck source=../../scripts/lib/stack.sh
 . "$SRC/scripts/lib/stack.sh"
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 action=$1; shift
 
@@ -97,6 +99,17 @@ case $action in
     printf '%s\n' "$base" "$@" >"$ST/$name.extra"
     ds_service_start "$ST" "$name" "$LOGS/$name.log" "$bin" "$@"
     wait_ready "$name" 0
+    ;;
+  reap)
+    for f in "$ST"/*.pid; do
+      [ -e "$f" ] || continue
+      n=$(basename "$f" .pid)
+      [ "$n" = mosquitto ] && continue
+      ds_alive "$ST" "$n" && ds_stop_instance "$ST" "$n" 20 >/dev/null
+    done
+    ds_alive "$ST" mosquitto && ds_stop_instance "$ST" mosquitto 20 >/dev/null
+    if [ -d "$T/pg/data" ] && ds_pg_running "$T"; then ds_pg_stop "$T" || true; fi
+    : >"$T/cleaned"
     ;;
   log)
     need 1 "$@"
