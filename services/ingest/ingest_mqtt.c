@@ -4,12 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ds/log.h"
 #include "ds/mqtt.h"
 #include "ds/signal.h"
 #include "ds/time.h"
 #include "ingest_parse.h"
+
+/* See the shutdown path of ingest_mqtt_run. */
+#define ACK_GRACE_MS 300
 
 int ingest_mqtt_filter(const struct ingest_cfg *cfg, char *out, size_t out_len)
 {
@@ -164,6 +168,14 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_queue *q,
     if (it != NULL)
       ingest_queue_push_force(q, it);
   }
+  /* Give the broker time to read the acknowledgements we just sent before
+   * the socket closes.  Closing a socket with unread data in it (the broker
+   * keeps sending) makes the kernel send a reset, and a broker that has not
+   * yet read our last PUBACKs then loses them and redelivers those messages
+   * on our next session: stored twice.  We read nothing meanwhile, so
+   * nothing more is acknowledged; the writer stores what we hold. */
+  struct timespec grace = {0, ACK_GRACE_MS * 1000000L};
+  nanosleep(&grace, NULL);
   /* Stop taking messages: the broker keeps queueing for our session while
    * we store what we hold. */
   ds_mqtt_free(m, 1000);
