@@ -95,8 +95,7 @@ int ds_buf_appendf(struct ds_buf *b, const char *fmt, ...)
   return DS_OK;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..len), or 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t len)
+size_t ds_utf8_seq_len(const unsigned char *s, size_t len)
 {
   unsigned char c = s[0];
   size_t n;
@@ -165,7 +164,7 @@ int ds_buf_append_json_str(struct ds_buf *b, const char *s, size_t len)
       }
       i++;
     } else {
-      size_t n = utf8_seq_len(p + i, len - i);
+      size_t n = ds_utf8_seq_len(p + i, len - i);
       if (n == 0) {
         rc = ds_buf_append(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
         i++;

@@ -1,6 +1,8 @@
 /* Bounded MQTT-thread -> writer-thread queue (see ingest_queue.h). */
 #include "ingest_queue.h"
 
+#include "ds/buf.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +23,9 @@ struct ingest_item *ingest_item_new_samples(const char *device, const struct ds_
   return it;
 }
 
-/* Copies topic as valid UTF-8 text without control bytes: anything else
- * becomes '?', so the rejected table can always store it. */
+/* Copies topic as valid UTF-8 text for the rejected table: characters are
+ * kept (MQTT topics are UTF-8), control bytes and invalid sequences become
+ * '?', so the row can always be stored and still reads as what was sent. */
 static char *sanitize_topic(const char *t, size_t len)
 {
   if (len > 1024)
@@ -30,10 +33,18 @@ static char *sanitize_topic(const char *t, size_t len)
   char *out = malloc(len + 1);
   if (out == NULL)
     return NULL;
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)t[i];
-    out[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+  const unsigned char *p = (const unsigned char *)t;
+  size_t o = 0, i = 0;
+  while (i < len) {
+    size_t n = ds_utf8_seq_len(p + i, len - i);
+    if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
+      out[o++] = '?';
+      i++;
+    } else {
+      memcpy(out + o, p + i, n);
+      o += n;
+      i += n;
+    }
   }
   out[o] = '\0';
   return out;

@@ -73,6 +73,18 @@ static void test_reject_bounds(void)
   CU_ASSERT_EQUAL(it->payload_size, sizeof big);
   CU_ASSERT_STRING_EQUAL(it->topic, "devices/?x/data");
   ingest_item_free(it);
+  /* UTF-8 characters are kept as sent; invalid bytes become '?'. */
+  const char utf8_topic[] = "devices/d\xc3\xa9vice/data";
+  it = ingest_parse_message(utf8_topic, sizeof utf8_topic - 1, "{}", 2, 0, 100, scratch);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(it);
+  CU_ASSERT_STRING_EQUAL(it->topic, "devices/d\xc3\xa9vice/data");
+  CU_ASSERT_PTR_NOT_NULL(strstr(it->reason, "bad_topic"));
+  ingest_item_free(it);
+  const char bad_topic[] = "devices/d\xc3vice/data";
+  it = ingest_parse_message(bad_topic, sizeof bad_topic - 1, "{}", 2, 0, 100, scratch);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(it);
+  CU_ASSERT_STRING_EQUAL(it->topic, "devices/d?vice/data");
+  ingest_item_free(it);
 }
 
 static void test_queue_bound(void)

@@ -42,6 +42,11 @@ DS_MUSTCHECK int ds_buf_append_be16(struct ds_buf *b, uint16_t v);
 DS_MUSTCHECK int ds_buf_append_be32(struct ds_buf *b, uint32_t v);
 DS_MUSTCHECK int ds_buf_append_be64(struct ds_buf *b, uint64_t v);
 
+/* Length of the valid UTF-8 sequence starting at s[0] (len > 0 bytes
+ * available): 1 for ASCII, 2-4 for a well-formed multi-byte character, 0 when
+ * the bytes are not valid UTF-8 (overlong, surrogate, truncated, > U+10FFFF). */
+size_t ds_utf8_seq_len(const unsigned char *s, size_t len);
+
 /* Writes the shortest round-trip form of finite v into out (at least 32
  * bytes); returns its length.  Integral values get a ".0" ("4.0", as in the
  * contract's examples) and -0 prints as "-0.0". */
