@@ -8,8 +8,7 @@
 #include <string.h>
 
 #include "ds/log.h"
-#include "ds/signal.h"
-#include "ds/time.h"
+#include "ds/retry.h"
 
 void ds_db_errmsg(PGconn *conn, PGresult *res, char err[DS_ERRLEN])
 {
@@ -66,30 +65,23 @@ int ds_db_connect(const char *url, const char *application_name, PGconn **out, c
   return DS_OK;
 }
 
+struct connect_ctx {
+  const char *url, *application_name;
+  PGconn **out;
+};
+
+static int connect_attempt(void *ctx, char err[DS_ERRLEN])
+{
+  struct connect_ctx *c = ctx;
+  return ds_db_connect(c->url, c->application_name, c->out, err);
+}
+
 int ds_db_connect_retry(const char *url, const char *application_name, long max_backoff_ms,
                         long timeout_ms, PGconn **out)
 {
-  long backoff = 100;
-  int64_t start = ds_time_mono_ms();
-  bool reported = false;
-  for (;;) {
-    char err[DS_ERRLEN];
-    if (ds_db_connect(url, application_name, out, err) == DS_OK) {
-      if (reported)
-        ds_log_msg(DS_LOG_INFO, "db_connected", "database is reachable again");
-      return DS_OK;
-    }
-    if (!reported) {
-      ds_log_msg(DS_LOG_WARN, "db_unavailable", "%s; retrying with backoff up to %ld ms", err,
-                 max_backoff_ms);
-      reported = true;
-    }
-    if (timeout_ms >= 0 && ds_time_mono_ms() - start >= timeout_ms)
-      return DS_ETIMEOUT;
-    if (!ds_signal_sleep_ms(backoff))
-      return DS_ESTOPPED;
-    backoff = backoff * 2 > max_backoff_ms ? max_backoff_ms : backoff * 2;
-  }
+  struct connect_ctx c = {url, application_name, out};
+  return ds_retry(connect_attempt, &c, "db_unavailable", "db_connected", max_backoff_ms,
+                  timeout_ms);
 }
 
 bool ds_db_broken(PGconn *conn)

@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "ds/log.h"
-#include "ds/signal.h"
-#include "ds/time.h"
+#include "ds/retry.h"
 
 struct ds_mqtt {
   MQTTClient client;
@@ -115,29 +114,15 @@ int ds_mqtt_connect(struct ds_mqtt *m, char err[DS_ERRLEN])
   return DS_OK;
 }
 
+static int connect_attempt(void *ctx, char err[DS_ERRLEN])
+{
+  return ds_mqtt_connect(ctx, err);
+}
+
 int ds_mqtt_connect_retry(struct ds_mqtt *m, long max_backoff_ms, long timeout_ms)
 {
-  long backoff = 100;
-  int64_t start = ds_time_mono_ms();
-  bool reported = false;
-  for (;;) {
-    char err[DS_ERRLEN];
-    if (ds_mqtt_connect(m, err) == DS_OK) {
-      if (reported)
-        ds_log_msg(DS_LOG_INFO, "mqtt_connected", "broker is reachable again");
-      return DS_OK;
-    }
-    if (!reported) {
-      ds_log_msg(DS_LOG_WARN, "mqtt_unavailable", "%s; retrying with backoff up to %ld ms", err,
-                 max_backoff_ms);
-      reported = true;
-    }
-    if (timeout_ms >= 0 && ds_time_mono_ms() - start >= timeout_ms)
-      return DS_ETIMEOUT;
-    if (!ds_signal_sleep_ms(backoff))
-      return DS_ESTOPPED;
-    backoff = backoff * 2 > max_backoff_ms ? max_backoff_ms : backoff * 2;
-  }
+  return ds_retry(connect_attempt, m, "mqtt_unavailable", "mqtt_connected", max_backoff_ms,
+                  timeout_ms);
 }
 
 bool ds_mqtt_is_connected(struct ds_mqtt *m)
