@@ -350,14 +350,10 @@ int agg_db_claim(PGconn *c, const char *rid, bool *got, char *kind, int32_t *key
   return DS_OK;
 }
 
-int agg_db_user_devices(PGconn *c, int32_t user, int32_t **keys, size_t *n, char err[DS_ERRLEN])
+/* Takes over r (a one-column result of device keys) into a new array
+ * (*keys, freed by the caller) of *n keys. */
+static int key_column(PGresult *r, int32_t **keys, size_t *n)
 {
-  char u[16];
-  snprintf(u, sizeof u, "%" PRId32, user);
-  const char *p[1] = {u};
-  PGresult *r = run(c, "SELECT id FROM devices WHERE user_id = $1::int ORDER BY id", 1, p, err);
-  if (r == NULL)
-    return DS_EDB;
   size_t rows = (size_t)PQntuples(r);
   int32_t *k = calloc(rows > 0 ? rows : 1, sizeof *k);
   if (k == NULL) {
@@ -370,6 +366,15 @@ int agg_db_user_devices(PGconn *c, int32_t user, int32_t **keys, size_t *n, char
   *keys = k;
   *n = rows;
   return DS_OK;
+}
+
+int agg_db_user_devices(PGconn *c, int32_t user, int32_t **keys, size_t *n, char err[DS_ERRLEN])
+{
+  char u[16];
+  snprintf(u, sizeof u, "%" PRId32, user);
+  const char *p[1] = {u};
+  PGresult *r = run(c, "SELECT id FROM devices WHERE user_id = $1::int ORDER BY id", 1, p, err);
+  return r == NULL ? DS_EDB : key_column(r, keys, n);
 }
 
 /* Marks the claimed row done, counts it and commits.  kind 'd' or 'u'. */
@@ -567,20 +572,7 @@ int agg_db_compact_candidates(PGconn *c, long long min_rows, long long max_age_s
                     " HAVING count(*) >= $1::bigint"
                     "     OR min(ts) < now() - make_interval(secs => $2::bigint)",
                     2, p, err);
-  if (r == NULL)
-    return DS_EDB;
-  size_t rows = (size_t)PQntuples(r);
-  int32_t *k = calloc(rows > 0 ? rows : 1, sizeof *k);
-  if (k == NULL) {
-    PQclear(r);
-    return DS_ENOMEM;
-  }
-  for (size_t i = 0; i < rows; i++)
-    k[i] = (int32_t)strtol(PQgetvalue(r, (int)i, 0), NULL, 10);
-  PQclear(r);
-  *keys = k;
-  *n = rows;
-  return DS_OK;
+  return r == NULL ? DS_EDB : key_column(r, keys, n);
 }
 
 int agg_db_schedule(PGconn *c, long long slot, bool *inserted, struct agg_status *st,
