@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "load_args.h"
 #include "load_gen.h"
 
 #define BUF_CAP (1u << 20)
@@ -35,17 +36,6 @@ static double now_ms(void)
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int parse_ll(const char *s, long long lo, long long hi, long long *out)
-{
-  char *end = NULL;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = v;
-  return 0;
 }
 
 static void flush_out(struct out *o)

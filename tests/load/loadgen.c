@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load_args.h"
 #include "load_gen.h"
 
 #define MAX_CONNS 64
@@ -60,17 +61,6 @@ static double now_ms(clockid_t clk)
   struct timespec t;
   clock_gettime(clk, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int parse_ll(const char *s, long long lo, long long hi, long long *out)
-{
-  char *end = NULL;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = v;
-  return 0;
 }
 
 static void on_connect(void *ctx, MQTTAsync_successData *resp)

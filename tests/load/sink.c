@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load_args.h"
+
 static atomic_llong g_msgs, g_samples;
 static atomic_llong g_first_ms, g_last_ms; /* Unix ms; 0 = none yet */
 static volatile sig_atomic_t g_stop;
@@ -57,17 +59,6 @@ static void on_lost(void *ctx, char *cause)
   (void)ctx;
   fprintf(stderr, "sink: connection lost: %s\n", cause ? cause : "");
   g_stop = 1;
-}
-
-static int parse_ll(const char *s, long long lo, long long hi, long long *out)
-{
-  char *end = NULL;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = v;
-  return 0;
 }
 
 int main(int argc, char **argv)
