@@ -6,6 +6,7 @@
 #include <CUnit/Basic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct ds_test_case {
   const char *name;
@@ -32,6 +33,17 @@ static inline int ds_test_run(const char *suite_name, const struct ds_test_case 
     return 1;
   }
   return failed == 0 ? 0 : 1;
+}
+
+/* A fake environment for ds_cfg_load: ctx is a NULL-terminated array of
+ * name, value pairs. */
+static inline const char *ds_test_env_lookup(const char *name, void *ctx)
+{
+  const char *const *kv = ctx;
+  for (; kv[0] != NULL; kv += 2)
+    if (strcmp(kv[0], name) == 0)
+      return kv[1];
+  return NULL;
 }
 
 #define DS_TEST_MAIN(suite_name, cases)                                                            \

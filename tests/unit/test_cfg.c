@@ -21,21 +21,11 @@ static const struct ds_cfg_var vars[] = {
 };
 #define NV (sizeof vars / sizeof vars[0])
 
-/* A fake environment: NULL-terminated name, value pairs. */
-static const char *lookup(const char *name, void *ctx)
-{
-  const char *const *kv = ctx;
-  for (; kv[0] != NULL; kv += 2)
-    if (strcmp(kv[0], name) == 0)
-      return kv[1];
-  return NULL;
-}
-
 static int load(const char *const *env, struct t_cfg *c, char err[DS_ERRLEN])
 {
   memset(c, 0, sizeof *c);
   err[0] = '\0';
-  return ds_cfg_load(vars, NV, c, lookup, (void *)env, err);
+  return ds_cfg_load(vars, NV, c, ds_test_env_lookup, (void *)env, err);
 }
 
 static void test_defaults(void)
@@ -99,12 +89,12 @@ static void test_required(void)
   char *v = NULL;
   char err[DS_ERRLEN];
   const char *env[] = {NULL};
-  CU_ASSERT_EQUAL(ds_cfg_load(req, 1, &v, lookup, (void *)env, err), DS_EINVAL);
+  CU_ASSERT_EQUAL(ds_cfg_load(req, 1, &v, ds_test_env_lookup, (void *)env, err), DS_EINVAL);
   CU_ASSERT_PTR_NOT_NULL(strstr(err, "T_REQ is required"));
   const char *env2[] = {"T_REQ", "", NULL};
-  CU_ASSERT_EQUAL(ds_cfg_load(req, 1, &v, lookup, (void *)env2, err), DS_EINVAL);
+  CU_ASSERT_EQUAL(ds_cfg_load(req, 1, &v, ds_test_env_lookup, (void *)env2, err), DS_EINVAL);
   const char *env3[] = {"T_REQ", "x", NULL};
-  CU_ASSERT_EQUAL(ds_cfg_load(req, 1, &v, lookup, (void *)env3, err), DS_OK);
+  CU_ASSERT_EQUAL(ds_cfg_load(req, 1, &v, ds_test_env_lookup, (void *)env3, err), DS_OK);
   CU_ASSERT_STRING_EQUAL(v, "x");
   ds_cfg_cleanup(req, 1, &v);
   CU_ASSERT_PTR_NULL(v);

@@ -172,15 +172,6 @@ static void test_filter(void)
   CU_ASSERT_EQUAL(ingest_mqtt_filter(&cfg, out, 10), DS_ERANGE);
 }
 
-static const char *lookup(const char *name, void *ctx)
-{
-  const char *const *kv = ctx;
-  for (; kv[0] != NULL; kv += 2)
-    if (strcmp(kv[0], name) == 0)
-      return kv[1];
-  return NULL;
-}
-
 /* The real table: defaults load, and bad values name the variable. */
 static void test_cfg_table(void)
 {
@@ -188,8 +179,9 @@ static void test_cfg_table(void)
   char err[DS_ERRLEN];
   const char *env[] = {NULL};
   memset(&cfg, 0, sizeof cfg);
-  CU_ASSERT_EQUAL(ds_cfg_load(ingest_cfg_vars, ingest_cfg_nvars, &cfg, lookup, (void *)env, err),
-                  DS_OK);
+  CU_ASSERT_EQUAL(
+      ds_cfg_load(ingest_cfg_vars, ingest_cfg_nvars, &cfg, ds_test_env_lookup, (void *)env, err),
+      DS_OK);
   CU_ASSERT_STRING_EQUAL(cfg.topic, "devices/+/data");
   CU_ASSERT_EQUAL(cfg.qos, 1);
   CU_ASSERT_FALSE(cfg.clean_session);
@@ -197,8 +189,9 @@ static void test_cfg_table(void)
 
   const char *bad[] = {"INGEST_BATCH_MAX", "0", NULL};
   memset(&cfg, 0, sizeof cfg);
-  CU_ASSERT_EQUAL(ds_cfg_load(ingest_cfg_vars, ingest_cfg_nvars, &cfg, lookup, (void *)bad, err),
-                  DS_EINVAL);
+  CU_ASSERT_EQUAL(
+      ds_cfg_load(ingest_cfg_vars, ingest_cfg_nvars, &cfg, ds_test_env_lookup, (void *)bad, err),
+      DS_EINVAL);
   CU_ASSERT_PTR_NOT_NULL(strstr(err, "INGEST_BATCH_MAX"));
   ds_cfg_cleanup(ingest_cfg_vars, ingest_cfg_nvars, &cfg);
 }
