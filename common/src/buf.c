@@ -95,38 +95,6 @@ int ds_buf_appendf(struct ds_buf *b, const char *fmt, ...)
   return DS_OK;
 }
 
-size_t ds_utf8_seq_len(const unsigned char *s, size_t len)
-{
-  unsigned char c = s[0];
-  size_t n;
-  unsigned cp;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (len < n)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-      (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return n;
-}
-
 int ds_buf_append_json_str(struct ds_buf *b, const char *s, size_t len)
 {
   static const char hex[] = "0123456789abcdef";

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,46 @@ void ds_db_errmsg(PGconn *conn, PGresult *res, char err[DS_ERRLEN])
     n = DS_ERRLEN - 1;
   memcpy(err, m, n);
   err[n] = '\0';
+}
+
+int ds_db_result(PGconn *conn, PGresult *r, PGresult **out, char err[DS_ERRLEN])
+{
+  ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    if (err != NULL)
+      ds_db_errmsg(conn, r, err);
+    PQclear(r);
+    return DS_EDB;
+  }
+  if (out != NULL)
+    *out = r;
+  else
+    PQclear(r);
+  return DS_OK;
+}
+
+int ds_db_exec(PGconn *conn, const char *sql, int n, const char *const *params, PGresult **out,
+               char err[DS_ERRLEN])
+{
+  PGresult *r = n == 0 && params == NULL ? PQexec(conn, sql)
+                                         : PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+  return ds_db_result(conn, r, out, err);
+}
+
+int ds_db_int32_array(struct ds_buf *b, const int32_t *v, size_t n)
+{
+  int rc = ds_buf_append(b, "{", 1);
+  for (size_t i = 0; rc == DS_OK && i < n; i++)
+    rc = ds_buf_appendf(b, i ? ",%" PRId32 : "%" PRId32, v[i]);
+  return rc == DS_OK ? ds_buf_append(b, "}", 1) : rc;
+}
+
+int ds_db_int64_array(struct ds_buf *b, const int64_t *v, size_t n)
+{
+  int rc = ds_buf_append(b, "{", 1);
+  for (size_t i = 0; rc == DS_OK && i < n; i++)
+    rc = ds_buf_appendf(b, i ? ",%" PRId64 : "%" PRId64, v[i]);
+  return rc == DS_OK ? ds_buf_append(b, "}", 1) : rc;
 }
 
 /* Server notices ("relation exists, skipping") become debug log lines
@@ -53,11 +94,7 @@ int ds_db_connect(const char *url, const char *application_name, PGconn **out, c
     return DS_EDB;
   }
   PQsetNoticeProcessor(c, on_notice, NULL);
-  PGresult *r = PQexec(c, "SET TIME ZONE 'UTC'");
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  PQclear(r);
-  if (!ok) {
-    ds_db_errmsg(c, NULL, err);
+  if (ds_db_exec(c, "SET TIME ZONE 'UTC'", 0, NULL, NULL, err) != DS_OK) {
     PQfinish(c);
     return DS_EDB;
   }
@@ -87,17 +124,6 @@ int ds_db_connect_retry(const char *url, const char *application_name, long max_
 bool ds_db_broken(PGconn *conn)
 {
   return conn == NULL || PQstatus(conn) != CONNECTION_OK;
-}
-
-static int exec_ok(PGconn *c, const char *sql, char err[DS_ERRLEN])
-{
-  PGresult *r = PQexec(c, sql);
-  ExecStatusType st = PQresultStatus(r);
-  int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? DS_OK : DS_EDB;
-  if (rc != DS_OK)
-    ds_db_errmsg(c, r, err);
-  PQclear(r);
-  return rc;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -184,15 +210,15 @@ int ds_db_migrate(PGconn *c, const char *dir, int *applied, char err[DS_ERRLEN])
 
   /* A session lock serialises concurrent migrators (several services or
    * containers starting at once). */
-  rc = exec_ok(c, "SELECT pg_advisory_lock(7345001)", err);
+  rc = ds_db_exec(c, "SELECT pg_advisory_lock(7345001)", 0, NULL, NULL, err);
   if (rc != DS_OK)
     goto out;
   locked = true;
-  rc = exec_ok(c,
-               "CREATE TABLE IF NOT EXISTS schema_migrations ("
-               " version integer PRIMARY KEY, name text NOT NULL,"
-               " applied_at timestamptz NOT NULL DEFAULT now())",
-               err);
+  rc = ds_db_exec(c,
+                  "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                  " version integer PRIMARY KEY, name text NOT NULL,"
+                  " applied_at timestamptz NOT NULL DEFAULT now())",
+                  0, NULL, NULL, err);
   if (rc != DS_OK)
     goto out;
 
@@ -202,14 +228,10 @@ int ds_db_migrate(PGconn *c, const char *dir, int *applied, char err[DS_ERRLEN])
     char vtext[16];
     snprintf(vtext, sizeof vtext, "%d", v);
     const char *p1[1] = {vtext};
-    PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
-                               NULL, p1, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      ds_db_errmsg(c, r, err);
-      PQclear(r);
-      rc = DS_EDB;
+    PGresult *r = NULL;
+    rc = ds_db_exec(c, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1, p1, &r, err);
+    if (rc != DS_OK)
       goto out;
-    }
     bool done = PQntuples(r) > 0;
     PQclear(r);
     if (done)
@@ -224,28 +246,23 @@ int ds_db_migrate(PGconn *c, const char *dir, int *applied, char err[DS_ERRLEN])
     rc = read_file(path, &sql, err);
     if (rc != DS_OK)
       goto out;
-    rc = exec_ok(c, "BEGIN", err);
+    rc = ds_db_exec(c, "BEGIN", 0, NULL, NULL, err);
     if (rc != DS_OK)
       goto out;
     char inner[DS_ERRLEN];
-    rc = exec_ok(c, sql, inner);
+    rc = ds_db_exec(c, sql, 0, NULL, NULL, inner);
     if (rc == DS_OK) {
       const char *p2[2] = {vtext, names[i]};
-      r = PQexecParams(c, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2,
-                       NULL, p2, NULL, NULL, 0);
-      if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        ds_db_errmsg(c, r, inner);
-        rc = DS_EDB;
-      }
-      PQclear(r);
+      rc = ds_db_exec(c, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2,
+                      p2, NULL, inner);
     }
     if (rc != DS_OK) {
-      char ignored[DS_ERRLEN];
-      (void)exec_ok(c, "ROLLBACK", ignored);
+      int ignored = ds_db_exec(c, "ROLLBACK", 0, NULL, NULL, NULL); /* the failure is in inner */
+      (void)ignored;
       snprintf(err, DS_ERRLEN, "%.64s: %.180s", names[i], inner);
       goto out;
     }
-    rc = exec_ok(c, "COMMIT", err);
+    rc = ds_db_exec(c, "COMMIT", 0, NULL, NULL, err);
     if (rc != DS_OK)
       goto out;
     DS_FREE(sql);
@@ -255,8 +272,9 @@ int ds_db_migrate(PGconn *c, const char *dir, int *applied, char err[DS_ERRLEN])
 
 out:
   if (locked) {
-    char ignored[DS_ERRLEN];
-    (void)exec_ok(c, "SELECT pg_advisory_unlock(7345001)", ignored);
+    /* The lock also ends with the session; a failure here changes nothing. */
+    int ignored = ds_db_exec(c, "SELECT pg_advisory_unlock(7345001)", 0, NULL, NULL, NULL);
+    (void)ignored;
   }
   free(sql);
   for (size_t i = 0; i < nnames; i++)

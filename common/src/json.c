@@ -8,62 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ds/utf8.h"
+
 static void set_err(char *err, const char *fmt, const char *what, size_t off)
 {
   if (err != NULL)
     snprintf(err, DS_ERRLEN, fmt, what, off);
-}
-
-/* Offset of the first byte that does not start a well-formed UTF-8
- * sequence (RFC 3629: no overlong forms, no surrogates, nothing above
- * U+10FFFF), or len if all is well.  json-c's own check lets overlong forms
- * and encoded surrogates through. */
-static size_t utf8_bad_offset(const unsigned char *s, size_t len)
-{
-  size_t i = 0;
-  while (i < len) {
-    /* ASCII runs, a word at a time. */
-    while (i + 8 <= len) {
-      uint64_t w;
-      memcpy(&w, s + i, 8);
-      if (w & UINT64_C(0x8080808080808080))
-        break;
-      i += 8;
-    }
-    if (i >= len)
-      break;
-    unsigned char c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      if (c == 0xE0)
-        lo = 0xA0; /* overlong */
-      else if (c == 0xED)
-        hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      if (c == 0xF0)
-        lo = 0x90; /* overlong */
-      else if (c == 0xF4)
-        hi = 0x8F; /* above U+10FFFF */
-    } else {
-      return i;
-    }
-    if (len - i < n || s[i + 1] < lo || s[i + 1] > hi)
-      return i;
-    for (size_t k = 2; k < n; k++)
-      if ((s[i + k] & 0xC0) != 0x80)
-        return i;
-    i += n;
-  }
-  return len;
 }
 
 bool ds_json_is_blank(const char *s, size_t len)
@@ -94,7 +44,8 @@ int ds_json_parse(const char *s, size_t len, size_t max_len, struct json_object 
     return DS_EINVAL;
   }
 
-  size_t bad = utf8_bad_offset((const unsigned char *)s, len);
+  /* json-c's own check lets overlong forms and encoded surrogates through. */
+  size_t bad = ds_utf8_check((const unsigned char *)s, len);
   if (bad < len) {
     set_err(err, "%s at offset %zu", "invalid UTF-8", bad);
     return DS_EINVAL;

@@ -43,28 +43,19 @@ static void status_from_row(PGresult *r, int row, struct agg_status *st)
   copy_str(st->error, sizeof st->error, PQgetvalue(r, row, 4));
 }
 
-/* Runs sql; returns the result when its status is ok (caller PQclear), else
- * NULL with err filled. */
+/* ds_db_exec's result when its status is ok (caller PQclear), else NULL
+ * with err filled. */
 static PGresult *run(PGconn *c, const char *sql, int n, const char *const *params,
                      char err[DS_ERRLEN])
 {
-  PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-  ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
-    return r;
-  ds_db_errmsg(c, r, err);
-  PQclear(r);
-  return NULL;
+  PGresult *r = NULL;
+  return ds_db_exec(c, sql, n, params, &r, err) == DS_OK ? r : NULL;
 }
 
 static int run_cmd(PGconn *c, const char *sql, int n, const char *const *params,
                    char err[DS_ERRLEN])
 {
-  PGresult *r = run(c, sql, n, params, err);
-  if (r == NULL)
-    return DS_EDB;
-  PQclear(r);
-  return DS_OK;
+  return ds_db_exec(c, sql, n, params, NULL, err);
 }
 
 void agg_db_rollback(PGconn *c)
@@ -452,11 +443,7 @@ int agg_db_store_user(PGconn *c, const char *rid, int32_t key, const int32_t *ke
   snprintf(k, sizeof k, "%" PRId32, key);
   struct ds_buf ids;
   ds_buf_init(&ids, 16 * nkeys + 16);
-  int rc = ds_buf_append_str(&ids, "{");
-  for (size_t i = 0; rc == DS_OK && i < nkeys; i++)
-    rc = ds_buf_appendf(&ids, "%s%" PRId32, i ? "," : "", keys[i]);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(&ids, "}");
+  int rc = ds_db_int32_array(&ids, keys, nkeys);
   if (rc != DS_OK) {
     ds_buf_cleanup(&ids);
     agg_db_rollback(c);

@@ -58,12 +58,7 @@ int agg_worker_merge_device(PGconn *c, int32_t key, long long chunk_rows, long l
 static int compact_one(PGconn *c, int32_t key, long long chunk_rows, long long *rows,
                        long long *merged, char err[DS_ERRLEN])
 {
-  PGresult *r = PQexec(c, "BEGIN");
-  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok)
-    ds_db_errmsg(c, r, err);
-  PQclear(r);
-  if (!ok)
+  if (ds_db_exec(c, "BEGIN", 0, NULL, NULL, err) != DS_OK)
     return DS_EDB;
   bool got = false;
   long long moved = 0, took = 0;
@@ -76,12 +71,7 @@ static int compact_one(PGconn *c, int32_t key, long long chunk_rows, long long *
     agg_db_rollback(c);
     return rc;
   }
-  r = PQexec(c, "COMMIT");
-  ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok)
-    ds_db_errmsg(c, r, err);
-  PQclear(r);
-  if (!ok) {
+  if (ds_db_exec(c, "COMMIT", 0, NULL, NULL, err) != DS_OK) {
     agg_db_rollback(c);
     return DS_EDB;
   }

@@ -380,6 +380,23 @@ static void test_big_endian(void)
   const unsigned char want[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xff, 0xff};
   CU_ASSERT_EQUAL(b.len, sizeof want);
   CU_ASSERT(memcmp(b.data, want, sizeof want) == 0);
+  /* the decoders read back what the encoders wrote, at any alignment */
+  CU_ASSERT_EQUAL(ds_buf_get_be16(b.data), 0x0102);
+  CU_ASSERT_EQUAL(ds_buf_get_be32(b.data + 2), 0x03040506u);
+  CU_ASSERT_EQUAL(ds_buf_get_be64(b.data + 6), UINT64_C(0x0708090a0b0c0d0e));
+  CU_ASSERT_EQUAL(ds_buf_get_be16(b.data + 14), 0xffff);
+  ds_buf_reset(&b);
+  const double ds[] = {0.0, -0.0, 1.5, -2.25e-300, DBL_MAX, 5e-324};
+  for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
+    uint64_t u;
+    memcpy(&u, &ds[i], 8);
+    CU_ASSERT_EQUAL(ds_buf_append_be64(&b, u), DS_OK);
+  }
+  for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
+    double d = ds_buf_get_be_double(b.data + 8 * i);
+    CU_ASSERT(memcmp(&d, &ds[i], 8) == 0);
+  }
+  CU_ASSERT_EQUAL(ds_buf_get_be32("\xff\xfe\xfd\xfc"), 0xfffefdfcu);
   ds_buf_cleanup(&b);
 }
 

@@ -6,8 +6,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ds/err.h"
+#include "ds/utf8.h" /* ds_utf8_seq_len, used by the JSON escaper */
 
 struct ds_buf {
   char *data; /* NUL-terminated after every successful append */
@@ -42,10 +44,35 @@ DS_MUSTCHECK int ds_buf_append_be16(struct ds_buf *b, uint16_t v);
 DS_MUSTCHECK int ds_buf_append_be32(struct ds_buf *b, uint32_t v);
 DS_MUSTCHECK int ds_buf_append_be64(struct ds_buf *b, uint64_t v);
 
-/* Length of the valid UTF-8 sequence starting at s[0] (len > 0 bytes
- * available): 1 for ASCII, 2-4 for a well-formed multi-byte character, 0 when
- * the bytes are not valid UTF-8 (overlong, surrogate, truncated, > U+10FFFF). */
-size_t ds_utf8_seq_len(const unsigned char *s, size_t len);
+/* And their decoders: big-endian integers (and an IEEE double, as in
+ * PostgreSQL's binary float8) read from p (borrowed, at least 2, 4 or 8
+ * bytes, no alignment needed). */
+static inline uint16_t ds_buf_get_be16(const void *p)
+{
+  const unsigned char *b = p;
+  return (uint16_t)((unsigned)b[0] << 8 | b[1]);
+}
+static inline uint32_t ds_buf_get_be32(const void *p)
+{
+  const unsigned char *b = p;
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
+}
+static inline uint64_t ds_buf_get_be64(const void *p)
+{
+  uint64_t v;
+  memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  return v;
+}
+static inline double ds_buf_get_be_double(const void *p)
+{
+  uint64_t u = ds_buf_get_be64(p);
+  double d;
+  memcpy(&d, &u, sizeof d);
+  return d;
+}
 
 /* Writes the shortest round-trip form of finite v into out (at least 32
  * bytes); returns its length.  Integral values get a ".0" ("4.0", as in the

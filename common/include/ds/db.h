@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ds/buf.h"
 #include "ds/err.h"
 
 /* One connection attempt.  url may be NULL or "" (libpq then uses PG*
@@ -31,6 +32,31 @@ DS_MUSTCHECK int ds_db_migrate(PGconn *conn, const char *dir, int *applied, char
 
 /* Copies the libpq error (first line) of res or conn into err. */
 void ds_db_errmsg(PGconn *conn, PGresult *res, char err[DS_ERRLEN]);
+
+/* Execute and check status, for every statement that is not COPY.
+ *
+ * ds_db_result checks r, the result of any PQexec* call (taken over; NULL
+ * means libpq ran out of memory or lost the connection): DS_OK when its
+ * status is PGRES_COMMAND_OK or PGRES_TUPLES_OK, r then handed to *out
+ * (caller PQclear) or cleared when out is NULL; otherwise DS_EDB with the
+ * first line of the server's error in err (err may be NULL) and r cleared,
+ * *out untouched.
+ *
+ * ds_db_exec runs sql (borrowed) with n text parameters (params borrowed;
+ * an entry NULL is SQL NULL) and checks it as above.  With n == 0 and
+ * params NULL it uses the simple protocol (PQexec), which also runs a
+ * script of several statements (migrations); otherwise PQexecParams: values
+ * always travel as parameters, never inside sql. */
+DS_MUSTCHECK int ds_db_result(PGconn *conn, PGresult *r, PGresult **out, char err[DS_ERRLEN]);
+DS_MUSTCHECK int ds_db_exec(PGconn *conn, const char *sql, int n, const char *const *params,
+                            PGresult **out, char err[DS_ERRLEN]);
+
+/* Appends v[0..n) (borrowed) to b as the text of a PostgreSQL integer array
+ * ("{1,2,3}", "{}" when n is 0), to be passed as one parameter cast to
+ * int[] or bigint[] (WHERE id = ANY ($1::int[])).  DS_OK or ds_buf's error
+ * (b then holds a partial literal). */
+DS_MUSTCHECK int ds_db_int32_array(struct ds_buf *b, const int32_t *v, size_t n);
+DS_MUSTCHECK int ds_db_int64_array(struct ds_buf *b, const int64_t *v, size_t n);
 
 /* Converts between Unix microseconds and PostgreSQL's binary timestamptz
  * (microseconds since 2000-01-01). */
