@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "chunk_cache.h"
+#include "chunk_cache_internal.h"
 
 #define DEV_BUCKETS 256
 

@@ -1,15 +1,16 @@
 /* Reading samples back for statistics: both sample tables, in PostgreSQL's
  * binary format, into plain value arrays, with one statement in single-row
  * mode, so libpq never holds more than one chunk (or one recent row) at a
- * time: memory is the output arrays plus one chunk. */
+ * time: memory is the output arrays plus one chunk.  Reads directly or
+ * through the decoded-chunk cache (chunk_cache.c).  Compaction and merging
+ * are in store_maint.c. */
 #include "ds/store.h"
 
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "chunk_cache.h"
+#include "chunk_cache_internal.h"
 #include "ds/db.h"
 #include "ds/time.h"
 
@@ -21,8 +22,6 @@ enum stmt {
   ST_DEVICE_KEY,
   ST_SAMPLES,
   ST_SAMPLES_CACHED,
-  ST_COMPACT,
-  ST_MERGE,
   ST_N,
 };
 
@@ -67,28 +66,20 @@ static const struct {
                            " FROM samples_recent"
                            " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3",
                            5},
-    [ST_COMPACT] = {"ds_store_compact", "SELECT ds_compact($1::int4, $2::int4)", 2},
-    [ST_MERGE] = {"ds_store_merge", "SELECT ds_merge_chunks($1::int4, $2::int4)", 2},
 };
 
-/* Which statements this thread's connection has prepared.  A one-entry
- * cache per thread is enough: each thread of ours uses one connection.  The
- * backend pid guards against a new connection at a recycled address. */
-static _Thread_local struct {
-  const PGconn *conn;
-  int pid;
-  unsigned mask;
-} prep_cache;
-
-static int ensure_prepared(PGconn *conn, enum stmt s, char err[DS_ERRLEN])
+/* Prepares statement s on conn unless st says it is already.  st belongs
+ * to conn (its owner keeps it beside it); a different backend pid means a
+ * new connection, on which nothing is prepared yet. */
+static int ensure_prepared(PGconn *conn, struct ds_store_stmts *st, enum stmt s,
+                           char err[DS_ERRLEN])
 {
   int pid = PQbackendPID(conn);
-  if (prep_cache.conn != conn || prep_cache.pid != pid) {
-    prep_cache.conn = conn;
-    prep_cache.pid = pid;
-    prep_cache.mask = 0;
+  if (st->pid != pid) {
+    st->pid = pid;
+    st->prepared = 0;
   }
-  if (prep_cache.mask & (1u << s))
+  if (st->prepared & (1u << s))
     return DS_OK;
   PGresult *res = PQprepare(conn, stmts[s].name, stmts[s].sql, stmts[s].nparams, NULL);
   if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -97,8 +88,14 @@ static int ensure_prepared(PGconn *conn, enum stmt s, char err[DS_ERRLEN])
     return DS_EDB;
   }
   PQclear(res);
-  prep_cache.mask |= 1u << s;
+  st->prepared |= 1u << s;
   return DS_OK;
+}
+
+void ds_store_stmts_reset(struct ds_store_stmts *st)
+{
+  st->pid = 0;
+  st->prepared = 0;
 }
 
 /* ---- value arrays ---- */
@@ -330,10 +327,11 @@ static int add_chunk(PGresult *res, int col0, int64_t start_pg, int64_t end_pg, 
 
 /* Reads the chunks overlapping the range and the recent rows inside it, in
  * single-row mode: libpq holds one row at a time. */
-static int fetch_samples(PGconn *conn, const char *keys_text, int64_t start_pg, int64_t end_pg,
-                         bool want_ts, struct ds_values *out, char err[DS_ERRLEN])
+static int fetch_samples(PGconn *conn, struct ds_store_stmts *st, const char *keys_text,
+                         int64_t start_pg, int64_t end_pg, bool want_ts, struct ds_values *out,
+                         char err[DS_ERRLEN])
 {
-  int rc = ensure_prepared(conn, ST_SAMPLES, err);
+  int rc = ensure_prepared(conn, st, ST_SAMPLES, err);
   if (rc != DS_OK)
     return rc;
   uint64_t s_be = (uint64_t)start_pg, e_be = (uint64_t)end_pg;
@@ -357,14 +355,14 @@ static int fetch_samples(PGconn *conn, const char *keys_text, int64_t start_pg, 
   PGresult *res;
   /* Every result must be consumed, even after an error. */
   while ((res = PQgetResult(conn)) != NULL) {
-    ExecStatusType st = PQresultStatus(res);
+    ExecStatusType status = PQresultStatus(res);
     if (rc == DS_OK) {
-      if (st == PGRES_SINGLE_TUPLE && PQnfields(res) != 5) {
+      if (status == PGRES_SINGLE_TUPLE && PQnfields(res) != 5) {
         snprintf(err, DS_ERRLEN, "unexpected chunk row shape");
         rc = DS_EDB;
-      } else if (st == PGRES_SINGLE_TUPLE)
+      } else if (status == PGRES_SINGLE_TUPLE)
         rc = add_chunk(res, 0, start_pg, end_pg, want_ts, out, &sc, err);
-      else if (st != PGRES_TUPLES_OK) {
+      else if (status != PGRES_TUPLES_OK) {
         ds_db_errmsg(conn, res, err);
         rc = DS_EDB;
       }
@@ -397,8 +395,9 @@ static char *keys_literal(const int32_t *keys, size_t nkeys)
   return s;
 }
 
-int ds_store_fetch(PGconn *conn, const int32_t *keys, size_t nkeys, int64_t start_us,
-                   int64_t end_us, bool want_ts, struct ds_values *out, char err[DS_ERRLEN])
+int ds_store_fetch(PGconn *conn, struct ds_store_stmts *st, const int32_t *keys, size_t nkeys,
+                   int64_t start_us, int64_t end_us, bool want_ts, struct ds_values *out,
+                   char err[DS_ERRLEN])
 {
   if (nkeys == 0)
     return DS_OK;
@@ -411,7 +410,7 @@ int ds_store_fetch(PGconn *conn, const int32_t *keys, size_t nkeys, int64_t star
     return DS_ENOMEM;
   }
   size_t n0 = out->n;
-  int rc = fetch_samples(conn, keys_text, start_pg, end_pg, want_ts, out, err);
+  int rc = fetch_samples(conn, st, keys_text, start_pg, end_pg, want_ts, out, err);
   if (rc != DS_OK)
     out->n = n0;
   free(keys_text);
@@ -563,10 +562,11 @@ static int add_cached_row(PGresult *res, struct cached_ctx *cx, struct ds_values
 }
 
 /* Runs ds_store_samples_cached with the pinned ids and adds every row. */
-static int fetch_samples_cached(PGconn *conn, const char *keys_text, const char *ids_text,
-                                struct cached_ctx *cx, struct ds_values *out, char err[DS_ERRLEN])
+static int fetch_samples_cached(PGconn *conn, struct ds_store_stmts *st, const char *keys_text,
+                                const char *ids_text, struct cached_ctx *cx, struct ds_values *out,
+                                char err[DS_ERRLEN])
 {
-  int rc = ensure_prepared(conn, ST_SAMPLES_CACHED, err);
+  int rc = ensure_prepared(conn, st, ST_SAMPLES_CACHED, err);
   if (rc != DS_OK)
     return rc;
   uint64_t s_be = (uint64_t)cx->start_pg, e_be = (uint64_t)cx->end_pg;
@@ -589,11 +589,11 @@ static int fetch_samples_cached(PGconn *conn, const char *keys_text, const char 
   PGresult *res;
   /* Every result must be consumed, even after an error. */
   while ((res = PQgetResult(conn)) != NULL) {
-    ExecStatusType st = PQresultStatus(res);
+    ExecStatusType status = PQresultStatus(res);
     if (rc == DS_OK && !cx->stale) {
-      if (st == PGRES_SINGLE_TUPLE)
+      if (status == PGRES_SINGLE_TUPLE)
         rc = add_cached_row(res, cx, out, err);
-      else if (st != PGRES_TUPLES_OK) {
+      else if (status != PGRES_TUPLES_OK) {
         ds_db_errmsg(conn, res, err);
         rc = DS_EDB;
       }
@@ -625,12 +625,12 @@ static char *ids_literal(struct ds_chunk **pins, size_t npins)
   return s;
 }
 
-int ds_store_fetch_cached(PGconn *conn, struct ds_chunk_cache *cache, const int32_t *keys,
-                          size_t nkeys, int64_t start_us, int64_t end_us, bool want_ts,
-                          struct ds_values *out, char err[DS_ERRLEN])
+int ds_store_fetch_cached(PGconn *conn, struct ds_store_stmts *st, struct ds_chunk_cache *cache,
+                          const int32_t *keys, size_t nkeys, int64_t start_us, int64_t end_us,
+                          bool want_ts, struct ds_values *out, char err[DS_ERRLEN])
 {
   if (cache == NULL)
-    return ds_store_fetch(conn, keys, nkeys, start_us, end_us, want_ts, out, err);
+    return ds_store_fetch(conn, st, keys, nkeys, start_us, end_us, want_ts, out, err);
   if (nkeys == 0)
     return DS_OK;
   struct cached_ctx cx = {
@@ -657,14 +657,14 @@ int ds_store_fetch_cached(PGconn *conn, struct ds_chunk_cache *cache, const int3
     snprintf(err, DS_ERRLEN, "out of memory");
     goto out;
   }
-  rc = fetch_samples_cached(conn, keys_text, ids_text, &cx, out, err);
+  rc = fetch_samples_cached(conn, st, keys_text, ids_text, &cx, out, err);
   if (rc == DS_OK && cx.stale) {
     /* The cache describes another database: empty it and read everything
      * (in the caller's transaction, if any, the same snapshot). */
     dscc_clear(cache);
     out->n = n0;
     cx.stale = false;
-    rc = fetch_samples_cached(conn, keys_text, "{}", &cx, out, err);
+    rc = fetch_samples_cached(conn, st, keys_text, "{}", &cx, out, err);
     if (rc == DS_OK && cx.stale) {
       snprintf(err, DS_ERRLEN, "chunk cache inconsistent");
       rc = DS_EDB;
@@ -683,9 +683,10 @@ out:
   return rc;
 }
 
-int ds_store_device_key(PGconn *conn, const char *name, int32_t *key, char err[DS_ERRLEN])
+int ds_store_device_key(PGconn *conn, struct ds_store_stmts *st, const char *name, int32_t *key,
+                        char err[DS_ERRLEN])
 {
-  int rc = ensure_prepared(conn, ST_DEVICE_KEY, err);
+  int rc = ensure_prepared(conn, st, ST_DEVICE_KEY, err);
   if (rc != DS_OK)
     return rc;
   const char *vals[1] = {name};
@@ -713,44 +714,4 @@ void ds_values_stats(struct ds_values *v, struct ds_stats *out)
   ds_axis_compute(v->x, v->n, &out->x);
   ds_axis_compute(v->y, v->n, &out->y);
   ds_axis_compute(v->z, v->n, &out->z);
-}
-
-/* Runs one of the (device key, count) -> count functions; *out gets its
- * result, which must lie in [0, max]. */
-static int call_key_count(PGconn *conn, enum stmt s, int32_t key, int arg, int max, int *out,
-                          char err[DS_ERRLEN])
-{
-  int rc = ensure_prepared(conn, s, err);
-  if (rc != DS_OK)
-    return rc;
-  char k[INT4ARR_TEXT_MAX], m[INT4ARR_TEXT_MAX];
-  snprintf(k, sizeof k, "%" PRId32, key);
-  snprintf(m, sizeof m, "%d", arg);
-  const char *vals[2] = {k, m};
-  PGresult *res = PQexecPrepared(conn, stmts[s].name, 2, vals, NULL, NULL, 0);
-  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-    ds_db_errmsg(conn, res, err);
-    rc = DS_EDB;
-  } else {
-    char *end = NULL;
-    long v = strtol(PQgetvalue(res, 0, 0), &end, 10);
-    if (end == NULL || *end != '\0' || v < 0 || v > max) {
-      snprintf(err, DS_ERRLEN, "unexpected %s result", stmts[s].name);
-      rc = DS_EDB;
-    } else {
-      *out = (int)v;
-    }
-  }
-  PQclear(res);
-  return rc;
-}
-
-int ds_store_compact(PGconn *conn, int32_t key, int max_rows, int *moved, char err[DS_ERRLEN])
-{
-  return call_key_count(conn, ST_COMPACT, key, max_rows, max_rows, moved, err);
-}
-
-int ds_store_merge_chunks(PGconn *conn, int32_t key, int target, int *merged, char err[DS_ERRLEN])
-{
-  return call_key_count(conn, ST_MERGE, key, target, INT_MAX, merged, err);
 }

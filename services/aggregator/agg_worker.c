@@ -12,6 +12,7 @@
 #include "ds/db.h"
 #include "ds/log.h"
 #include "ds/signal.h"
+#include "ds/store_maint.h"
 #include "ds/time.h"
 
 /* A work item that fails this many times in a row on database errors is
@@ -139,8 +140,8 @@ static int compute_item(struct agg_worker *w, const char *rid, char kind, int32_
       goto out;
   }
   ds_values_reset(&w->values);
-  if (nkeys > 0 && (rc = ds_store_fetch(w->conn, keys, nkeys, DS_TIME_NONE, DS_TIME_NONE, false,
-                                        &w->values, err)) != DS_OK)
+  if (nkeys > 0 && (rc = ds_store_fetch(w->conn, &w->store_stmts, keys, nkeys, DS_TIME_NONE,
+                                        DS_TIME_NONE, false, &w->values, err)) != DS_OK)
     goto out;
   atomic_fetch_add(&w->counters.samples, (long long)w->values.n);
   struct ds_stats st;
@@ -267,6 +268,7 @@ static int ensure_conn(struct agg_worker *w)
   int rc = ds_db_connect_retry(w->cfg->database_url, app, 5000, -1, &w->conn);
   if (rc != DS_OK)
     return rc;
+  ds_store_stmts_reset(&w->store_stmts);
   if (agg_db_listen(w->conn, err) != DS_OK) {
     ds_log_msg(DS_LOG_WARN, "db_error", "listen: %s", err);
     PQfinish(w->conn);

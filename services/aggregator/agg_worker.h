@@ -38,6 +38,7 @@ struct agg_worker {
   pthread_t thread;
   bool started;
   PGconn *conn;
+  struct ds_store_stmts store_stmts; /* the sample store's statements on conn */
   /* For the main thread: a cancel handle of conn (replaced under
    * cancel_lock on reconnect) and whether the thread has ended. */
   pthread_mutex_t cancel_lock;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ds/chunk_cache.h"
 #include "ds/db.h"
 #include "ds/json.h"
 #include "ds/mqtt.h"

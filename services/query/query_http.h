@@ -14,6 +14,7 @@
 #include "ds/err.h"
 
 struct ds_mqtt;
+struct ds_store_stmts;
 struct q_cfg;
 struct q_server;
 struct q_thread;
@@ -93,6 +94,10 @@ void q_health_mark(struct q_req *req);
 int q_db_fail(struct q_req *req, PGconn *conn, PGresult *res);
 /* The thread's current connection without connecting (NULL if none). */
 PGconn *q_db_current(const struct q_req *req);
+/* The sample store's prepared statements on the thread's current
+ * connection (ds/store.h), for ds_store_* calls on the connection q_db
+ * returned; NULL without a server thread (unit tests). */
+struct ds_store_stmts *q_db_stmts(struct q_req *req);
 /* Runs a statement prepared once per connection under name (a string
  * literal; pointer identity is the key).  Text parameters (NULL = SQL NULL);
  * result_format 0 text, 1 binary.  Returns the PGresult (caller PQclear) or

@@ -18,6 +18,7 @@
 #include "ds/log.h"
 #include "ds/mqtt.h"
 #include "ds/signal.h"
+#include "ds/chunk_cache.h"
 #include "ds/store.h"
 #include "ds/time.h"
 
@@ -35,9 +36,10 @@ struct q_thread {
   struct q_server *srv;
   PGconn *db;
   int64_t last_fail_ms;
-  const char *prepared[PREPARED_MAX];
+  const char *prepared[PREPARED_MAX]; /* the query's own statements on db */
   size_t n_prepared;
-  int64_t health_ok_ms; /* when this connection last answered the health probe */
+  struct ds_store_stmts store; /* the sample store's statements on db */
+  int64_t health_ok_ms;        /* when this connection last answered the health probe */
 };
 
 struct q_server {
@@ -113,6 +115,7 @@ static void db_drop(struct q_thread *t)
   PQfinish(t->db);
   t->db = NULL;
   t->n_prepared = 0;
+  ds_store_stmts_reset(&t->store);
   atomic_fetch_sub(&t->srv->metrics.db_open, 1);
   atomic_fetch_add(&t->srv->metrics.db_lost, 1);
 }
@@ -170,6 +173,7 @@ PGconn *q_db(struct q_req *req)
   }
   t->db = c;
   t->n_prepared = 0;
+  ds_store_stmts_reset(&t->store);
   atomic_fetch_add(&t->srv->metrics.db_open, 1);
   atomic_fetch_add(&t->srv->metrics.db_connects, 1);
   db_state(t->srv, false, NULL);
@@ -221,6 +225,11 @@ PGresult *q_db_exec(struct q_req *req, PGconn *conn, const char *name, const cha
   if (prepared)
     return PQexecPrepared(conn, name, nparams, values, NULL, NULL, result_format);
   return PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, result_format);
+}
+
+struct ds_store_stmts *q_db_stmts(struct q_req *req)
+{
+  return req->thread != NULL ? &req->thread->store : NULL;
 }
 
 bool q_health_fresh(struct q_req *req, int64_t max_age_ms)

@@ -128,8 +128,8 @@ static bool fetch_keys(struct q_req *req, struct fetch *f, const int32_t *keys, 
                        int64_t start, int64_t end, bool want_ts, int *rc)
 {
   char err[DS_ERRLEN] = "";
-  int frc = ds_store_fetch_cached(f->db, q_server_chunk_cache(req->server), keys, nkeys, start, end,
-                                  want_ts, &f->v, err);
+  int frc = ds_store_fetch_cached(f->db, q_db_stmts(req), q_server_chunk_cache(req->server), keys,
+                                  nkeys, start, end, want_ts, &f->v, err);
   if (frc == DS_OK)
     return true;
   if (frc == DS_EDB)
@@ -152,7 +152,7 @@ static bool device_key(struct q_req *req, PGconn *db, int32_t *key, const char *
   }
   *name = id;
   char err[DS_ERRLEN] = "";
-  int krc = ds_store_device_key(db, id, key, err);
+  int krc = ds_store_device_key(db, q_db_stmts(req), id, key, err);
   if (krc == DS_OK)
     return true;
   if (krc == DS_ENOTFOUND)

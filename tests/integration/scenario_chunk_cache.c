@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ds/chunk_cache.h"
 #include "ds/store.h"
+#include "ds/store_maint.h"
 #include "ds/time.h"
 #include "it_lib.h"
 
@@ -134,20 +136,27 @@ static void random_range(uint64_t *seed, int64_t *start, int64_t *end)
     *end = DS_TIME_NONE;
 }
 
+/* A connection and the store's statements prepared on it. */
+struct conn {
+  PGconn *pg;
+  struct ds_store_stmts st;
+};
+
 /* Both fetches of one range on c (in one snapshot when snapshot) agree
  * exactly.  Returns false (after noting why) when they do not. */
-static bool same_fetch(PGconn *c, struct ds_chunk_cache *cache, int64_t start, int64_t end,
+static bool same_fetch(struct conn *cn, struct ds_chunk_cache *cache, int64_t start, int64_t end,
                        bool want_ts, bool snapshot, const char *what)
 {
+  PGconn *c = cn->pg;
   if (snapshot)
     PQclear(it_db_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0));
   struct ds_values a, b;
   ds_values_init(&a, 10000000);
   ds_values_init(&b, 10000000);
   char err[DS_ERRLEN];
-  int rc = ds_store_fetch(c, &dev_id, 1, start, end, want_ts, &a, err);
+  int rc = ds_store_fetch(c, &cn->st, &dev_id, 1, start, end, want_ts, &a, err);
   IT_ASSERT(rc == DS_OK, "fetch: %s", err);
-  rc = ds_store_fetch_cached(c, cache, &dev_id, 1, start, end, want_ts, &b, err);
+  rc = ds_store_fetch_cached(c, &cn->st, cache, &dev_id, 1, start, end, want_ts, &b, err);
   IT_ASSERT(rc == DS_OK, "cached fetch: %s", err);
   if (snapshot)
     PQclear(it_db_exec(c, "COMMIT", 0));
@@ -166,7 +175,7 @@ static bool same_fetch(PGconn *c, struct ds_chunk_cache *cache, int64_t start, i
   return ok;
 }
 
-static void random_checks(PGconn *c, struct ds_chunk_cache *cache, uint64_t *seed, int count,
+static void random_checks(struct conn *c, struct ds_chunk_cache *cache, uint64_t *seed, int count,
                           const char *what)
 {
   int bad = 0;
@@ -196,16 +205,16 @@ struct worker {
 static void *reader(void *arg)
 {
   struct worker *w = arg;
-  PGconn *c = it_db_connect();
+  struct conn c = {it_db_connect(), {0}};
   for (int i = 0; i < THREAD_CHECKS; i++) {
     int64_t s, e;
     random_range(&w->seed, &s, &e);
     /* Short ranges mostly, so the threads share chunks. */
     if (rnd(&w->seed) % 2 == 0 && s != DS_TIME_NONE)
       e = s + INT64_C(600000000);
-    w->bad += !same_fetch(c, w->cache, s, e, rnd(&w->seed) % 2 == 0, true, "concurrent");
+    w->bad += !same_fetch(&c, w->cache, s, e, rnd(&w->seed) % 2 == 0, true, "concurrent");
   }
-  PQfinish(c);
+  PQfinish(c.pg);
   return NULL;
 }
 
@@ -276,6 +285,7 @@ static void service(PGconn *db)
 int main(void)
 {
   PGconn *db = it_db_connect();
+  struct conn dbc = {db, {0}};
   snprintf(dev_name, sizeof dev_name, "cc-%s", it_run_tag());
   dev_id = (int32_t)it_db_scalar_ll(db, "INSERT INTO devices (name) VALUES ($1) RETURNING id", 1,
                                     dev_name);
@@ -289,7 +299,7 @@ int main(void)
   add_rows(db, SPAN_S, 1, 1000, 1);
   struct ds_chunk_cache *cache = NULL;
   IT_ASSERT(ds_chunk_cache_new(16u << 20, &cache) == DS_OK, "cache");
-  random_checks(db, cache, &seed, 300, "warm cache");
+  random_checks(&dbc, cache, &seed, 300, "warm cache");
   struct ds_chunk_cache_stats st = stats_of(cache);
   it_note("warm: hits %" PRIu64 " misses %" PRIu64 " entries %zu bytes %zu", st.hits, st.misses,
           st.entries, st.bytes);
@@ -297,13 +307,13 @@ int main(void)
 
   it_note("new recent rows, some inside cached chunks' spans");
   add_rows(db, 100, 17, 2000, 2);
-  random_checks(db, cache, &seed, 200, "new recent rows");
+  random_checks(&dbc, cache, &seed, 200, "new recent rows");
 
   it_note("compaction into small chunks, then merging: new chunk ids");
   compact_all(db, 300);
-  random_checks(db, cache, &seed, 100, "after compaction");
+  random_checks(&dbc, cache, &seed, 100, "after compaction");
   merge_all(db, 4000);
-  random_checks(db, cache, &seed, 200, "after merging");
+  random_checks(&dbc, cache, &seed, 200, "after merging");
   /* Every chunk replaced: recompact the whole device from the view. */
   PQclear(it_db_exec(db,
                      "WITH d AS (DELETE FROM sample_chunks WHERE device_id = $1::int"
@@ -312,7 +322,7 @@ int main(void)
                      " SELECT device_id, u.* FROM d, unnest(d.ts, d.x, d.y, d.z) u",
                      1, dev_txt));
   compact_all(db, 7000);
-  random_checks(db, cache, &seed, 200, "after recompacting everything");
+  random_checks(&dbc, cache, &seed, 200, "after recompacting everything");
 
   it_note("a reused chunk_id with other content");
   long long reused = it_db_scalar_ll(db,
@@ -325,7 +335,7 @@ int main(void)
                                "SELECT (extract(epoch FROM first_ts) * 1000000)::bigint"
                                " FROM sample_chunks WHERE chunk_id = $1::bigint",
                                1, rid);
-  IT_EXPECT(same_fetch(db, cache, rs, rs + INT64_C(1800000000), true, false, "cache the chunk"),
+  IT_EXPECT(same_fetch(&dbc, cache, rs, rs + INT64_C(1800000000), true, false, "cache the chunk"),
             "before reuse");
   PQclear(it_db_exec(db,
                      "WITH d AS (DELETE FROM sample_chunks WHERE chunk_id = $1::bigint"
@@ -336,7 +346,7 @@ int main(void)
                      "  y[2:], z[2:] FROM d",
                      1, rid));
   size_t before = stats_of(cache).entries;
-  IT_EXPECT(same_fetch(db, cache, rs, rs + INT64_C(1800000000), true, false, "reused id"),
+  IT_EXPECT(same_fetch(&dbc, cache, rs, rs + INT64_C(1800000000), true, false, "reused id"),
             "after reuse");
   /* The mismatch emptied the cache (the chunk itself may be back). */
   IT_EXPECT(before > 2 && stats_of(cache).entries <= 1, "entries %zu before, %zu after", before,
@@ -350,7 +360,7 @@ int main(void)
   it_note("a tiny cache (two chunks): fetches evict");
   struct ds_chunk_cache *tiny = NULL;
   IT_ASSERT(ds_chunk_cache_new(500000, &tiny) == DS_OK, "tiny cache");
-  random_checks(db, tiny, &seed, 300, "tiny cache");
+  random_checks(&dbc, tiny, &seed, 300, "tiny cache");
   st = stats_of(tiny);
   it_note("tiny: hits %" PRIu64 " misses %" PRIu64 " evictions %" PRIu64 " bytes %zu", st.hits,
           st.misses, st.evictions, st.bytes);

@@ -18,6 +18,7 @@
 #include <sys/select.h>
 
 #include "ds/store.h"
+#include "ds/store_maint.h"
 #include "ds/time.h"
 #include "it_lib.h"
 
@@ -33,7 +34,8 @@ struct dev {
   char id_txt[16];
 };
 
-static PGconn *db; /* the main connection; owns the reference table */
+static PGconn *db;                     /* the main connection; owns the reference table */
+static struct ds_store_stmts db_stmts; /* the store's statements on db */
 
 static const char *num(char buf[32], long long v)
 {
@@ -153,7 +155,7 @@ static void check_fetch(const struct dev *d, int64_t start_us, int64_t end_us)
   struct ds_values v;
   ds_values_init(&v, 10000000);
   char err[DS_ERRLEN];
-  int rc = ds_store_fetch(db, &d->id, 1, DS_TIME_NONE, DS_TIME_NONE, true, &v, err);
+  int rc = ds_store_fetch(db, &db_stmts, &d->id, 1, DS_TIME_NONE, DS_TIME_NONE, true, &v, err);
   IT_ASSERT(rc == DS_OK, "fetch %s: %s", d->name, err);
   IT_EXPECT(v.n == n, "%s: fetched %zu samples, reference has %zu", d->name, v.n, n);
   struct row *got = calloc(v.n + 1, sizeof *got);
@@ -175,7 +177,7 @@ static void check_fetch(const struct dev *d, int64_t start_us, int64_t end_us)
 
   /* A range cutting through chunks. */
   ds_values_reset(&v);
-  rc = ds_store_fetch(db, &d->id, 1, start_us, end_us, true, &v, err);
+  rc = ds_store_fetch(db, &db_stmts, &d->id, 1, start_us, end_us, true, &v, err);
   IT_ASSERT(rc == DS_OK, "ranged fetch %s: %s", d->name, err);
   char a[32], b[32];
   long long want = it_db_scalar_ll(db,

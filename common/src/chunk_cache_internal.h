@@ -1,14 +1,15 @@
 /* Internals of the decoded-chunk cache (struct ds_chunk_cache, public part
- * in ds/store.h), shared by chunk_cache.c and store.c only.  Entries are
+ * in ds/chunk_cache.h), shared by chunk_cache.c and store.c only.  Entries are
  * immutable once made and reference counted: the cache holds one
  * reference while an entry is listed, each request one per pin. */
 #ifndef DS_CHUNK_CACHE_INTERNAL_H
 #define DS_CHUNK_CACHE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ds/store.h"
+#include "ds/chunk_cache.h"
 
 /* Chunks smaller than this are not cached: they are cheap to transfer and
  * would make the per-device lists long. */
