@@ -1,6 +1,6 @@
-/* Recalculation command parsing, request ids and status event formatting
- * (see ds/recalc.h).  Strict: a command the aggregator does not fully
- * understand is recorded as failed (or answered 400 by the query service)
+/* Recalculation command parsing and printing, and request ids (see
+ * ds/recalc.h; the run record and status events are in recalc_status.c).  Strict: a command the
+ * aggregator does not fully understand is recorded as failed (or answered 400 by the query service)
  * with the reason rather than half-run. */
 #include "ds/recalc.h"
 
@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "ds/jsonw.h"
 
 bool ds_recalc_request_id_valid(const char *s, size_t len)
 {
@@ -204,45 +206,30 @@ out:
   return rc;
 }
 
-int ds_recalc_cmd_to_json(struct ds_buf *b, const struct ds_recalc_cmd *c)
+/* The command's members; request_id only when given. */
+static int cmd_json(struct ds_buf *b, const struct ds_recalc_cmd *c, const char *request_id)
 {
-  int rc = ds_buf_append_str(b, "{");
-  const char *sep = "";
-  if (rc == DS_OK && c->scope == DS_RECALC_SCOPE_DEVICE) {
-    rc = ds_buf_append_str(b, "\"device_id\":");
-    if (rc == DS_OK)
-      rc = ds_buf_append_json_str(b, c->device_id, strlen(c->device_id));
-    sep = ",";
-  } else if (rc == DS_OK && c->scope == DS_RECALC_SCOPE_USER) {
-    rc = ds_buf_appendf(b, "\"user_id\":%ld", (long)c->user_id);
-    sep = ",";
-  }
-  if (rc == DS_OK && c->full)
-    rc = ds_buf_appendf(b, "%s\"full\":true", sep);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, "}");
-  return rc;
+  struct ds_jsonw w;
+  ds_jsonw_init(&w, b);
+  ds_jsonw_object_begin(&w);
+  if (c->scope == DS_RECALC_SCOPE_DEVICE)
+    ds_jsonw_key_str(&w, "device_id", c->device_id);
+  else if (c->scope == DS_RECALC_SCOPE_USER)
+    ds_jsonw_key_int64(&w, "user_id", c->user_id);
+  if (c->full)
+    ds_jsonw_key_bool(&w, "full", true);
+  if (request_id != NULL)
+    ds_jsonw_key_str(&w, "request_id", request_id);
+  ds_jsonw_object_end(&w);
+  return ds_jsonw_finish(&w);
 }
 
-int ds_recalc_status_json(struct ds_buf *b, const char *request_id, const char *state,
-                          long long devices, long long elapsed_ms, const char *error)
+int ds_recalc_cmd_to_json(struct ds_buf *b, const struct ds_recalc_cmd *c)
 {
-  int rc = ds_buf_append_str(b, "{\"request_id\":");
-  if (rc == DS_OK)
-    rc = ds_buf_append_json_str(b, request_id, strlen(request_id));
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, ",\"state\":");
-  if (rc == DS_OK)
-    rc = ds_buf_append_json_str(b, state, strlen(state));
-  if (rc == DS_OK)
-    rc = ds_buf_appendf(b, ",\"devices\":%lld,\"elapsed_ms\":%lld", devices, elapsed_ms);
-  if (rc == DS_OK && strcmp(state, "failed") == 0) {
-    const char *e = error ? error : "";
-    rc = ds_buf_append_str(b, ",\"error\":");
-    if (rc == DS_OK)
-      rc = ds_buf_append_json_str(b, e, strlen(e));
-  }
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, "}");
-  return rc;
+  return cmd_json(b, c, NULL);
+}
+
+int ds_recalc_cmd_payload(struct ds_buf *b, const struct ds_recalc_cmd *c, const char *request_id)
+{
+  return cmd_json(b, c, request_id);
 }

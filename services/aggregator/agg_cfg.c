@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ds/recalc.h"
+
 #define INT_VAR(name, field, def, min, max, help)                                                  \
   {                                                                                                \
     name, DS_CFG_INT, def, min, max, false, false, help, offsetof(struct agg_cfg, field)           \
@@ -56,8 +58,8 @@ int agg_cfg_filter(const struct agg_cfg *cfg, char *out, size_t out_len)
   if (cfg->group != NULL && strpbrk(cfg->group, "/+#") != NULL)
     return DS_EINVAL;
   if (cfg->group != NULL && cfg->group[0] != '\0')
-    n = snprintf(out, out_len, "$share/%s/control/recalculate", cfg->group);
+    n = snprintf(out, out_len, "$share/%s/" DS_RECALC_TOPIC, cfg->group);
   else
-    n = snprintf(out, out_len, "control/recalculate");
+    n = snprintf(out, out_len, DS_RECALC_TOPIC);
   return n < 0 || (size_t)n >= out_len ? DS_ERANGE : DS_OK;
 }

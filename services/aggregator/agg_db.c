@@ -14,13 +14,6 @@
 #include "ds/buf.h"
 #include "ds/db.h"
 
-/* The columns that make a struct agg_status, in order. */
-#define STATUS_COLS                                                                                \
-  "request_id, state, devices_done, "                                                              \
-  "CASE WHEN state = 'running' AND started_at IS NOT NULL "                                        \
-  "THEN (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint "                      \
-  "ELSE coalesce(elapsed_ms, 0) END, coalesce(error, '')"
-
 /* Channel notified when a run starts. */
 #define NOTIFY_CHANNEL "devicestats_recalc"
 /* Serialises run starts across aggregators (pg_advisory_xact_lock key). */
@@ -32,15 +25,6 @@
 static void copy_str(char *dst, size_t cap, const char *src)
 {
   snprintf(dst, cap, "%s", src ? src : "");
-}
-
-static void status_from_row(PGresult *r, int row, struct agg_status *st)
-{
-  copy_str(st->request_id, sizeof st->request_id, PQgetvalue(r, row, 0));
-  copy_str(st->state, sizeof st->state, PQgetvalue(r, row, 1));
-  st->devices = strtoll(PQgetvalue(r, row, 2), NULL, 10);
-  st->elapsed_ms = strtoll(PQgetvalue(r, row, 3), NULL, 10);
-  copy_str(st->error, sizeof st->error, PQgetvalue(r, row, 4));
 }
 
 /* ds_db_exec's result when its status is ok (caller PQclear), else NULL
@@ -72,51 +56,6 @@ static int fail_rollback(PGconn *c)
   return DS_EDB;
 }
 
-int agg_db_status(PGconn *c, const char *request_id, struct agg_status *st, char err[DS_ERRLEN])
-{
-  const char *p[1] = {request_id};
-  PGresult *r = run(c, "SELECT " STATUS_COLS " FROM recalc_runs WHERE request_id = $1", 1, p, err);
-  if (r == NULL)
-    return DS_EDB;
-  int rc = DS_ENOTFOUND;
-  if (PQntuples(r) == 1) {
-    status_from_row(r, 0, st);
-    rc = DS_OK;
-  }
-  PQclear(r);
-  return rc;
-}
-
-int agg_db_record(PGconn *c, const char *request_id, const char *command, const char *error,
-                  const char *source, bool *inserted, struct agg_status *st, char err[DS_ERRLEN])
-{
-  const char *p[5] = {request_id, command, error ? "failed" : "queued", error, source};
-  PGresult *r = run(c,
-                    "INSERT INTO recalc_runs (request_id, command, state, error, source, "
-                    "  started_at, finished_at, elapsed_ms) "
-                    "VALUES ($1, $2, $3, $4, $5, "
-                    "  CASE WHEN $3 = 'failed' THEN now() END, "
-                    "  CASE WHEN $3 = 'failed' THEN now() END, "
-                    "  CASE WHEN $3 = 'failed' THEN 0 END) "
-                    "ON CONFLICT (request_id) DO NOTHING RETURNING " STATUS_COLS,
-                    5, p, err);
-  if (r == NULL)
-    return DS_EDB;
-  bool ins = PQntuples(r) == 1;
-  if (ins)
-    status_from_row(r, 0, st);
-  PQclear(r);
-  if (!ins) {
-    int rc = agg_db_status(c, request_id, st, err);
-    if (rc == DS_ENOTFOUND) /* inserted and deleted meanwhile: nothing to report */
-      snprintf(st->state, sizeof st->state, "queued");
-    else if (rc != DS_OK)
-      return rc;
-  }
-  *inserted = ins;
-  return DS_OK;
-}
-
 static const char finish_sql[] =
     "UPDATE recalc_runs r SET"
     "  state = CASE WHEN EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
@@ -131,7 +70,7 @@ static const char finish_sql[] =
     " WHERE r.request_id = $1 AND r.state = 'running'"
     "   AND NOT EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
     "                   AND w.state = 'pending')"
-    " RETURNING " STATUS_COLS;
+    " RETURNING " DS_RECALC_STATUS_COLS;
 
 /* The devices of the scope that need computing: every one with samples when
  * full, else those without a snapshot or whose sample count changed.
@@ -210,7 +149,7 @@ static int resolve(PGconn *c, const struct ds_recalc_cmd *cmd, char dev[16], cha
 }
 
 int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void *ctx, bool *got,
-                      struct agg_status *st, char err[DS_ERRLEN])
+                      struct ds_recalc_status *st, char err[DS_ERRLEN])
 {
   *got = false;
   if (run_cmd(c, "BEGIN", 0, NULL, err) != DS_OK)
@@ -245,7 +184,8 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
     const char *fp[2] = {rid, why};
     r = run(c,
             "UPDATE recalc_runs SET state = 'failed', error = $2, started_at = now(),"
-            " finished_at = now(), elapsed_ms = 0 WHERE request_id = $1 RETURNING " STATUS_COLS,
+            " finished_at = now(), elapsed_ms = 0 WHERE request_id = $1 "
+            "RETURNING " DS_RECALC_STATUS_COLS,
             2, fp, err);
   } else {
     /* The run's clock starts with its planning. */
@@ -264,7 +204,7 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
             " progress_at = clock_timestamp(), started_by = $2, full_run = $3::bool,"
             " devices_total = (SELECT count(*) FROM recalc_work"
             "                   WHERE request_id = $1 AND kind = 'd')"
-            " WHERE request_id = $1 RETURNING " STATUS_COLS,
+            " WHERE request_id = $1 RETURNING " DS_RECALC_STATUS_COLS,
             3, up, err);
     if (r != NULL && run_cmd(c, "NOTIFY " NOTIFY_CHANNEL, 0, NULL, err) != DS_OK) {
       PQclear(r);
@@ -288,7 +228,7 @@ int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void
   if (r == NULL)
     return fail_rollback(c);
   if (PQntuples(r) == 1)
-    status_from_row(r, 0, st);
+    ds_recalc_status_from_row(r, 0, st);
   PQclear(r);
   if (run_cmd(c, "COMMIT", 0, NULL, err) != DS_OK)
     return fail_rollback(c);
@@ -494,7 +434,8 @@ int agg_db_fail_item(PGconn *c, const char *rid, char kind, int32_t key, const c
   return DS_OK;
 }
 
-int agg_db_finish(PGconn *c, const char *rid, bool *got, struct agg_status *st, char err[DS_ERRLEN])
+int agg_db_finish(PGconn *c, const char *rid, bool *got, struct ds_recalc_status *st,
+                  char err[DS_ERRLEN])
 {
   const char *p[1] = {rid};
   PGresult *r = run(c, finish_sql, 1, p, err);
@@ -502,12 +443,12 @@ int agg_db_finish(PGconn *c, const char *rid, bool *got, struct agg_status *st, 
     return DS_EDB;
   *got = PQntuples(r) == 1;
   if (*got)
-    status_from_row(r, 0, st);
+    ds_recalc_status_from_row(r, 0, st);
   PQclear(r);
   return DS_OK;
 }
 
-int agg_db_finish_orphan(PGconn *c, bool *got, struct agg_status *st, char err[DS_ERRLEN])
+int agg_db_finish_orphan(PGconn *c, bool *got, struct ds_recalc_status *st, char err[DS_ERRLEN])
 {
   *got = false;
   PGresult *r = run(c,
@@ -527,7 +468,7 @@ int agg_db_finish_orphan(PGconn *c, bool *got, struct agg_status *st, char err[D
   return agg_db_finish(c, rid, got, st, err);
 }
 
-int agg_db_progress(PGconn *c, const char *rid, bool *got, struct agg_status *st,
+int agg_db_progress(PGconn *c, const char *rid, bool *got, struct ds_recalc_status *st,
                     char err[DS_ERRLEN])
 {
   const char *p[1] = {rid};
@@ -536,13 +477,13 @@ int agg_db_progress(PGconn *c, const char *rid, bool *got, struct agg_status *st
           "UPDATE recalc_runs SET progress_at = clock_timestamp()"
           " WHERE request_id = $1 AND state = 'running'"
           "   AND (progress_at IS NULL OR progress_at < clock_timestamp() - interval '1 s')"
-          " RETURNING " STATUS_COLS,
+          " RETURNING " DS_RECALC_STATUS_COLS,
           1, p, err);
   if (r == NULL)
     return DS_EDB;
   *got = PQntuples(r) == 1;
   if (*got)
-    status_from_row(r, 0, st);
+    ds_recalc_status_from_row(r, 0, st);
   PQclear(r);
   return DS_OK;
 }
@@ -562,12 +503,12 @@ int agg_db_compact_candidates(PGconn *c, long long min_rows, long long max_age_s
   return r == NULL ? DS_EDB : key_column(r, keys, n);
 }
 
-int agg_db_schedule(PGconn *c, long long slot, bool *inserted, struct agg_status *st,
+int agg_db_schedule(PGconn *c, long long slot, bool *inserted, struct ds_recalc_status *st,
                     char err[DS_ERRLEN])
 {
   char rid[64];
   snprintf(rid, sizeof rid, "schedule-%lld", slot);
-  return agg_db_record(c, rid, "{}", NULL, "schedule", inserted, st, err);
+  return ds_recalc_status_record(c, rid, "{}", NULL, "schedule", inserted, st, err);
 }
 
 int agg_db_lock_device(PGconn *c, int32_t key, bool try_only, bool *got, char err[DS_ERRLEN])

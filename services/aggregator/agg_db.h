@@ -13,30 +13,8 @@
 
 #include "ds/err.h"
 #include "ds/recalc.h"
+#include "ds/recalc_status.h"
 #include "ds/stats.h"
-
-#define AGG_STATE_MAX 16
-
-/* What a status event carries. */
-struct agg_status {
-  char request_id[DS_RECALC_REQUEST_ID_MAX + 1];
-  char state[AGG_STATE_MAX]; /* queued, running, done, failed */
-  long long devices;         /* devices computed so far */
-  long long elapsed_ms;
-  char error[DS_ERRLEN];
-};
-
-/* Records a command as a run: queued when error is NULL, else failed with
- * that reason.  command is the JSON of what was asked, source who recorded
- * it.  When request_id exists already nothing is written, *inserted is false
- * and *st gets the existing run's status; else *st is the new run's. */
-DS_MUSTCHECK int agg_db_record(PGconn *c, const char *request_id, const char *command,
-                               const char *error, const char *source, bool *inserted,
-                               struct agg_status *st, char err[DS_ERRLEN]);
-
-/* The status of a run: DS_OK, DS_ENOTFOUND or DS_EDB. */
-DS_MUSTCHECK int agg_db_status(PGconn *c, const char *request_id, struct agg_status *st,
-                               char err[DS_ERRLEN]);
 
 /* When no run is running, starts the oldest queued one (under an advisory
  * lock, so concurrent aggregators start one run at a time): validates its
@@ -48,9 +26,9 @@ DS_MUSTCHECK int agg_db_status(PGconn *c, const char *request_id, struct agg_sta
  * names this aggregator.  on_change (may be NULL) is called with *st after
  * the commit; the caller publishes from the thread that publishes every
  * other event, so "running" precedes "done". */
-typedef void (*agg_db_start_fn)(const struct agg_status *st, void *ctx);
+typedef void (*agg_db_start_fn)(const struct ds_recalc_status *st, void *ctx);
 DS_MUSTCHECK int agg_db_start_next(PGconn *c, const char *me, agg_db_start_fn on_change, void *ctx,
-                                   bool *got, struct agg_status *st, char err[DS_ERRLEN]);
+                                   bool *got, struct ds_recalc_status *st, char err[DS_ERRLEN]);
 
 /* The oldest running run that still has pending work, into rid. */
 DS_MUSTCHECK int agg_db_active_run(PGconn *c, bool *got, char rid[DS_RECALC_REQUEST_ID_MAX + 1],
@@ -88,18 +66,18 @@ void agg_db_rollback(PGconn *c);
 /* Finishes run rid if it is running and has no pending work left: done, or
  * failed when a work row failed.  *got tells whether this call finished it
  * (exactly one caller does); *st is then its final status. */
-DS_MUSTCHECK int agg_db_finish(PGconn *c, const char *rid, bool *got, struct agg_status *st,
+DS_MUSTCHECK int agg_db_finish(PGconn *c, const char *rid, bool *got, struct ds_recalc_status *st,
                                char err[DS_ERRLEN]);
 
 /* Finishes any running run that has no pending work left (recovery after
  * an aggregator died between its last device and the finish).  Same outputs
  * as agg_db_finish, for one run per call. */
-DS_MUSTCHECK int agg_db_finish_orphan(PGconn *c, bool *got, struct agg_status *st,
+DS_MUSTCHECK int agg_db_finish_orphan(PGconn *c, bool *got, struct ds_recalc_status *st,
                                       char err[DS_ERRLEN]);
 
 /* At most one caller per second gets *got true with the run's status, for a
  * progress event. */
-DS_MUSTCHECK int agg_db_progress(PGconn *c, const char *rid, bool *got, struct agg_status *st,
+DS_MUSTCHECK int agg_db_progress(PGconn *c, const char *rid, bool *got, struct ds_recalc_status *st,
                                  char err[DS_ERRLEN]);
 
 /* Devices whose recent rows are due for compaction: at least min_rows of
@@ -109,8 +87,8 @@ DS_MUSTCHECK int agg_db_compact_candidates(PGconn *c, long long min_rows, long l
 
 /* Inserts a queued run for the schedule slot now_s / interval_s (one run per
  * slot however many aggregators try). */
-DS_MUSTCHECK int agg_db_schedule(PGconn *c, long long slot, bool *inserted, struct agg_status *st,
-                                 char err[DS_ERRLEN]);
+DS_MUSTCHECK int agg_db_schedule(PGconn *c, long long slot, bool *inserted,
+                                 struct ds_recalc_status *st, char err[DS_ERRLEN]);
 
 /* Takes the per-device compaction lock (a transaction-level advisory lock;
  * a transaction must be open): waiting for it, or only when free (try; *got

@@ -14,7 +14,7 @@ void agg_outbox_cleanup(struct agg_outbox *o)
   pthread_mutex_destroy(&o->lock);
 }
 
-void agg_outbox_push(struct agg_outbox *o, const struct agg_status *st)
+void agg_outbox_push(struct agg_outbox *o, const struct ds_recalc_status *st)
 {
   pthread_mutex_lock(&o->lock);
   if (o->len == AGG_OUTBOX_CAP) {
@@ -27,7 +27,7 @@ void agg_outbox_push(struct agg_outbox *o, const struct agg_status *st)
   pthread_mutex_unlock(&o->lock);
 }
 
-bool agg_outbox_pop(struct agg_outbox *o, struct agg_status *st)
+bool agg_outbox_pop(struct agg_outbox *o, struct ds_recalc_status *st)
 {
   pthread_mutex_lock(&o->lock);
   bool got = o->len > 0;

@@ -14,7 +14,7 @@
 
 struct agg_outbox {
   pthread_mutex_t lock;
-  struct agg_status items[AGG_OUTBOX_CAP];
+  struct ds_recalc_status items[AGG_OUTBOX_CAP];
   size_t head, len;
   unsigned long long dropped;
 };
@@ -22,9 +22,9 @@ struct agg_outbox {
 DS_MUSTCHECK int agg_outbox_init(struct agg_outbox *o);
 void agg_outbox_cleanup(struct agg_outbox *o);
 /* Copies *st in. */
-void agg_outbox_push(struct agg_outbox *o, const struct agg_status *st);
+void agg_outbox_push(struct agg_outbox *o, const struct ds_recalc_status *st);
 /* Copies the oldest event out; false when empty. */
-bool agg_outbox_pop(struct agg_outbox *o, struct agg_status *st);
+bool agg_outbox_pop(struct agg_outbox *o, struct ds_recalc_status *st);
 unsigned long long agg_outbox_dropped(struct agg_outbox *o);
 
 #endif

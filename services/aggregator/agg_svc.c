@@ -32,7 +32,7 @@ static void gen_request_id(char out[DS_RECALC_REQUEST_ID_MAX + 1])
   ds_recalc_request_id_format(rnd, out);
 }
 
-static void log_status(const char *event, const struct agg_status *st, enum ds_log_level lvl)
+static void log_status(const char *event, const struct ds_recalc_status *st, enum ds_log_level lvl)
 {
   struct ds_logline l;
   if (ds_log_begin(&l, lvl, event)) {
@@ -47,7 +47,8 @@ static void log_status(const char *event, const struct agg_status *st, enum ds_l
 }
 
 /* Publishes a status event (QoS 1) and logs the transition. */
-static void publish_status(struct agg_svc *svc, const struct agg_status *st, const char *event)
+static void publish_status(struct agg_svc *svc, const struct ds_recalc_status *st,
+                           const char *event)
 {
   if (strcmp(st->state, "running") == 0 && strcmp(st->request_id, svc->last_finished) == 0)
     return; /* stale progress: the run is finished */
@@ -58,15 +59,14 @@ static void publish_status(struct agg_svc *svc, const struct agg_status *st, con
   struct ds_buf b;
   ds_buf_init(&b, 4096);
   char err[DS_ERRLEN] = "";
-  int rc =
-      ds_recalc_status_json(&b, st->request_id, st->state, st->devices, st->elapsed_ms, st->error);
+  int rc = ds_recalc_status_json(&b, st);
   if (rc == DS_OK && !ds_mqtt_is_connected(svc->mqtt)) {
     rc = DS_EMQTT;
     snprintf(err, sizeof err, "broker not connected");
   }
   if (rc == DS_OK)
-    rc = ds_mqtt_publish(svc->mqtt, AGG_STATUS_TOPIC, b.data, b.len, 1, false, PUBLISH_TIMEOUT_MS,
-                         err);
+    rc = ds_mqtt_publish(svc->mqtt, DS_RECALC_STATUS_TOPIC, b.data, b.len, 1, false,
+                         PUBLISH_TIMEOUT_MS, err);
   if (rc == DS_OK) {
     svc->published++;
   } else {
@@ -76,7 +76,7 @@ static void publish_status(struct agg_svc *svc, const struct agg_status *st, con
   ds_buf_cleanup(&b);
 }
 
-static const char *event_for(const struct agg_status *st)
+static const char *event_for(const struct ds_recalc_status *st)
 {
   if (strcmp(st->state, "done") == 0)
     return "run_done";
@@ -97,12 +97,12 @@ static int ensure_db(struct agg_svc *svc)
                              &svc->conn);
 }
 
-static void on_started(const struct agg_status *st, void *ctx)
+static void on_started(const struct ds_recalc_status *st, void *ctx)
 {
   struct agg_svc *svc = ctx;
   if (strcmp(st->state, "done") == 0) {
     /* A run with nothing to compute still reports running, then done. */
-    struct agg_status run = *st;
+    struct ds_recalc_status run = *st;
     snprintf(run.state, sizeof run.state, "running");
     run.devices = 0;
     run.elapsed_ms = 0;
@@ -120,7 +120,7 @@ static void start_runs(struct agg_svc *svc)
   char err[DS_ERRLEN] = "";
   for (int i = 0; i < 100 && !ds_signal_stop_requested(); i++) {
     bool got = false;
-    struct agg_status st;
+    struct ds_recalc_status st;
     if (agg_db_start_next(svc->conn, svc->me, on_started, svc, &got, &st, err) != DS_OK) {
       ds_log_msg(DS_LOG_WARN, "db_error", "start run: %s", err);
       return;
@@ -132,7 +132,7 @@ static void start_runs(struct agg_svc *svc)
    * worker died before finishing it. */
   for (int i = 0; i < 100; i++) {
     bool got = false;
-    struct agg_status st;
+    struct ds_recalc_status st;
     if (agg_db_finish_orphan(svc->conn, &got, &st, err) != DS_OK) {
       ds_log_msg(DS_LOG_WARN, "db_error", "finish run: %s", err);
       return;
@@ -168,7 +168,7 @@ int agg_svc_command(struct agg_svc *svc, const char *payload, size_t len)
     rc = ds_buf_append_json_str(&what, payload ? payload : "", len > 1024 ? 1024 : len);
   }
   bool inserted = false;
-  struct agg_status st;
+  struct ds_recalc_status st;
   /* The broker has been acknowledged already: try hard to record it. */
   for (int attempt = 0; rc == DS_OK && attempt < 3; attempt++) {
     int erc = ensure_db(svc);
@@ -177,8 +177,8 @@ int agg_svc_command(struct agg_svc *svc, const char *payload, size_t len)
       snprintf(err, sizeof err, "%s", ds_strerror(erc));
       break;
     }
-    int rrc = agg_db_record(svc->conn, rid, what.data, prc == DS_OK ? NULL : why, svc->me,
-                            &inserted, &st, err);
+    int rrc = ds_recalc_status_record(svc->conn, rid, what.data, prc == DS_OK ? NULL : why, svc->me,
+                                      &inserted, &st, err);
     if (rrc == DS_OK || !ds_db_broken(svc->conn) || attempt == 2) {
       rc = rrc;
       break;
@@ -289,7 +289,7 @@ int agg_svc_init(struct agg_svc *svc, const struct agg_cfg *cfg, char err[DS_ERR
 
 static void drain_outbox(struct agg_svc *svc)
 {
-  struct agg_status st;
+  struct ds_recalc_status st;
   while (agg_outbox_pop(&svc->outbox, &st))
     publish_status(svc, &st, event_for(&st));
 }
@@ -343,7 +343,7 @@ static void periodic(struct agg_svc *svc)
     long long slot = ds_time_now_us() / 1000000 / svc->cfg->interval_s;
     if (slot != svc->last_slot) {
       bool inserted = false;
-      struct agg_status st;
+      struct ds_recalc_status st;
       char err[DS_ERRLEN] = "";
       if (agg_db_schedule(svc->conn, slot, &inserted, &st, err) != DS_OK)
         ds_log_msg(DS_LOG_WARN, "db_error", "schedule: %s", err);

@@ -14,7 +14,6 @@
 #include "ds/mqtt.h"
 
 #define AGG_WORKERS_MAX 64
-#define AGG_STATUS_TOPIC "control/recalculate/status"
 
 struct agg_svc {
   const struct agg_cfg *cfg; /* borrowed */

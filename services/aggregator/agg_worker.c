@@ -206,7 +206,7 @@ static void work_run(struct agg_worker *w, const char *rid)
     int rc = compute_item(w, rid, kind, key, err);
     if (rc != DS_OK)
       item_failed(w, rid, kind, key, rc, err);
-    struct agg_status st;
+    struct ds_recalc_status st;
     if (agg_db_progress(w->conn, rid, &got, &st, err) == DS_OK && got) {
       agg_outbox_push(w->outbox, &st);
     }
@@ -214,7 +214,7 @@ static void work_run(struct agg_worker *w, const char *rid)
   if (ds_signal_stop_requested() || ds_db_broken(w->conn))
     return;
   bool done = false;
-  struct agg_status st;
+  struct ds_recalc_status st;
   if (agg_db_finish(w->conn, rid, &done, &st, err) != DS_OK)
     ds_log_msg(DS_LOG_WARN, "db_error", "finish: %s", err);
   else if (done)

@@ -216,30 +216,34 @@ static void test_canonical(void)
 {
   round_trip("", "{}");
   round_trip("{\"request_id\":\"r\"}", "{}");
-  round_trip("{\"full\":true}", "{\"full\":true}");
-  round_trip("{\"device_id\":\"d-1\",\"full\":true}", "{\"device_id\":\"d-1\",\"full\":true}");
-  round_trip("{\"user_id\":42}", "{\"user_id\":42}");
+  round_trip("{\"full\":true}", "{\"full\": true}");
+  round_trip("{\"device_id\":\"d-1\",\"full\":true}", "{\"device_id\": \"d-1\", \"full\": true}");
+  round_trip("{\"user_id\":42}", "{\"user_id\": 42}");
 }
 
-static void test_status_json(void)
+/* The MQTT payload: the canonical command with the request id last. */
+static void test_payload(void)
 {
-  struct ds_buf b;
-  ds_buf_init(&b, 4096);
-  CU_ASSERT_EQUAL(ds_recalc_status_json(&b, "r-1", "running", 0, 0, NULL), DS_OK);
-  CU_ASSERT_STRING_EQUAL(b.data, "{\"request_id\":\"r-1\",\"state\":\"running\",\"devices\":0,"
-                                 "\"elapsed_ms\":0}");
-  ds_buf_reset(&b);
-  CU_ASSERT_EQUAL(ds_recalc_status_json(&b, "r-1", "done", 1000, 1234, "ignored"), DS_OK);
-  CU_ASSERT_STRING_EQUAL(b.data, "{\"request_id\":\"r-1\",\"state\":\"done\",\"devices\":1000,"
-                                 "\"elapsed_ms\":1234}");
-  ds_buf_reset(&b);
-  CU_ASSERT_EQUAL(ds_recalc_status_json(&b, "r\"2", "failed", 0, 0, "unknown device \"x\""), DS_OK);
-  CU_ASSERT_STRING_EQUAL(b.data, "{\"request_id\":\"r\\\"2\",\"state\":\"failed\",\"devices\":0,"
-                                 "\"elapsed_ms\":0,\"error\":\"unknown device \\\"x\\\"\"}");
-  ds_buf_reset(&b);
-  CU_ASSERT_EQUAL(ds_recalc_status_json(&b, "r", "failed", 0, 0, NULL), DS_OK);
-  CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"error\":\"\""));
-  ds_buf_cleanup(&b);
+  static const struct {
+    const char *in, *rid, *want;
+  } payloads[] = {
+      {"", "r-1", "{\"request_id\": \"r-1\"}"},
+      {"{}", NULL, "{}"},
+      {"{\"full\": true, \"device_id\": \"d\"}", "x\"y",
+       "{\"device_id\": \"d\", \"full\": true, \"request_id\": \"x\\\"y\"}"},
+      {"{\"user_id\": 7}", "n", "{\"user_id\": 7, \"request_id\": \"n\"}"},
+  };
+  for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
+    struct ds_recalc_cmd cmd;
+    char err[DS_ERRLEN] = "";
+    CU_ASSERT_EQUAL_FATAL(ds_recalc_cmd_parse(payloads[i].in, strlen(payloads[i].in), &cmd, err),
+                          DS_OK);
+    struct ds_buf b;
+    ds_buf_init(&b, 1024);
+    CU_ASSERT_EQUAL(ds_recalc_cmd_payload(&b, &cmd, payloads[i].rid), DS_OK);
+    CU_ASSERT_STRING_EQUAL(b.data, payloads[i].want);
+    ds_buf_cleanup(&b);
+  }
 }
 
 static const struct ds_test_case tests[] = {
@@ -248,7 +252,7 @@ static const struct ds_test_case tests[] = {
     {"parse NUL, huge and deep payloads", test_parse_nul_and_huge},
     {"request ids", test_request_id},
     {"canonical command", test_canonical},
-    {"status events", test_status_json},
+    {"command payload", test_payload},
     {NULL, NULL},
 };
 

@@ -1,8 +1,8 @@
-/* The recalculation command codec, shared by the aggregator (MQTT
+/* The recalculation protocol shared by the aggregator (MQTT
  * control/recalculate) and the query service (POST /tasks/recalculate):
- * command parsing and canonical form, request ids, and status events
- * (control/recalculate/status payloads).  Pure except for
- * ds_recalc_request_id_new, which reads /dev/urandom. */
+ * topics, command parsing and canonical form, request ids.  The run record
+ * (recalc_runs) and the status events are in ds/recalc_status.h.  Pure
+ * except for ds_recalc_request_id_new, which reads /dev/urandom. */
 #ifndef DS_RECALC_H
 #define DS_RECALC_H
 
@@ -13,6 +13,12 @@
 #include "ds/buf.h"
 #include "ds/err.h"
 #include "ds/sample.h"
+
+/* The topics of the protocol: commands in, status events out (QoS 1).
+ * Several aggregators share the commands through
+ * $share/<group>/control/recalculate. */
+#define DS_RECALC_TOPIC "control/recalculate"
+#define DS_RECALC_STATUS_TOPIC "control/recalculate/status"
 
 #define DS_RECALC_REQUEST_ID_MAX 128
 /* Largest command accepted; anything bigger is malformed. */
@@ -46,9 +52,13 @@ DS_MUSTCHECK int ds_recalc_cmd_parse(const char *payload, size_t len, struct ds_
                                      char err[DS_ERRLEN]);
 
 /* Appends the canonical command JSON of c (borrowed) to b, without
- * request_id, e.g. {"device_id":"dev-7","full":true}; what a run records
+ * request_id, e.g. {"device_id": "dev-7", "full": true}; what a run records
  * as "what was asked".  DS_OK or ds_buf's error. */
 DS_MUSTCHECK int ds_recalc_cmd_to_json(struct ds_buf *b, const struct ds_recalc_cmd *c);
+/* The same with "request_id" (borrowed; NULL: left out) as the last member:
+ * the payload to publish on DS_RECALC_TOPIC. */
+DS_MUSTCHECK int ds_recalc_cmd_payload(struct ds_buf *b, const struct ds_recalc_cmd *c,
+                                       const char *request_id);
 
 /* Whether s[0..len) (borrowed, may be NULL) is an acceptable request id:
  * 1..128 bytes of printable ASCII (0x21..0x7e). */
@@ -62,12 +72,5 @@ void ds_recalc_request_id_format(const unsigned char rnd[16],
 /* A new UUID version 4 request id from /dev/urandom into out.  DS_OK, or
  * DS_EIO (out untouched) when /dev/urandom cannot be read. */
 DS_MUSTCHECK int ds_recalc_request_id_new(char out[DS_RECALC_REQUEST_ID_MAX + 1]);
-
-/* Appends a status event to b:
- *   {"request_id":..,"state":..,"devices":N,"elapsed_ms":N[,"error":..]}
- * error is included only when state is "failed" (NULL becomes "").  All
- * strings borrowed. */
-DS_MUSTCHECK int ds_recalc_status_json(struct ds_buf *b, const char *request_id, const char *state,
-                                       long long devices, long long elapsed_ms, const char *error);
 
 #endif
