@@ -49,6 +49,13 @@ int ds_db_exec(PGconn *conn, const char *sql, int n, const char *const *params, 
   return ds_db_result(conn, r, out, err);
 }
 
+void ds_db_rollback(PGconn *conn)
+{
+  PGTransactionStatusType ts = PQtransactionStatus(conn);
+  if (ts != PQTRANS_IDLE && ts != PQTRANS_UNKNOWN)
+    PQclear(PQexec(conn, "ROLLBACK"));
+}
+
 int ds_db_int32_array(struct ds_buf *b, const int32_t *v, size_t n)
 {
   int rc = ds_buf_append(b, "{", 1);

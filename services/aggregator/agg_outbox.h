@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "agg_db.h"
+#include "ds/recalc_status.h"
 
 #define AGG_OUTBOX_CAP 128
 

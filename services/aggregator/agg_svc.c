@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agg_db.h"
+#include "agg_runs.h"
 #include "ds/buf.h"
 #include "ds/db.h"
 #include "ds/log.h"
@@ -121,7 +121,7 @@ static void start_runs(struct agg_svc *svc)
   for (int i = 0; i < 100 && !ds_signal_stop_requested(); i++) {
     bool got = false;
     struct ds_recalc_status st;
-    if (agg_db_start_next(svc->conn, svc->me, on_started, svc, &got, &st, err) != DS_OK) {
+    if (agg_runs_start_next(svc->conn, svc->me, on_started, svc, &got, &st, err) != DS_OK) {
       ds_log_msg(DS_LOG_WARN, "db_error", "start run: %s", err);
       return;
     }
@@ -133,7 +133,7 @@ static void start_runs(struct agg_svc *svc)
   for (int i = 0; i < 100; i++) {
     bool got = false;
     struct ds_recalc_status st;
-    if (agg_db_finish_orphan(svc->conn, &got, &st, err) != DS_OK) {
+    if (agg_runs_finish_orphan(svc->conn, &got, &st, err) != DS_OK) {
       ds_log_msg(DS_LOG_WARN, "db_error", "finish run: %s", err);
       return;
     }
@@ -345,7 +345,7 @@ static void periodic(struct agg_svc *svc)
       bool inserted = false;
       struct ds_recalc_status st;
       char err[DS_ERRLEN] = "";
-      if (agg_db_schedule(svc->conn, slot, &inserted, &st, err) != DS_OK)
+      if (agg_runs_schedule(svc->conn, slot, &inserted, &st, err) != DS_OK)
         ds_log_msg(DS_LOG_WARN, "db_error", "schedule: %s", err);
       else
         svc->last_slot = slot;

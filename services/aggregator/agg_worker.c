@@ -7,7 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "agg_db.h"
+#include "agg_runs.h"
+#include "agg_work.h"
 #include "agg_snap.h"
 #include "ds/db.h"
 #include "ds/log.h"
@@ -63,17 +64,17 @@ static int compact_one(PGconn *c, int32_t key, long long chunk_rows, long long *
     return DS_EDB;
   bool got = false;
   long long moved = 0, took = 0;
-  int rc = agg_db_lock_device(c, key, true, &got, err);
+  int rc = agg_work_lock_device(c, key, true, &got, err);
   if (rc == DS_OK && got)
     rc = agg_worker_compact_device(c, key, chunk_rows, &moved, err);
   if (rc == DS_OK && got)
     rc = agg_worker_merge_device(c, key, chunk_rows, &took, err);
   if (rc != DS_OK) {
-    agg_db_rollback(c);
+    ds_db_rollback(c);
     return rc;
   }
   if (ds_db_exec(c, "COMMIT", 0, NULL, NULL, err) != DS_OK) {
-    agg_db_rollback(c);
+    ds_db_rollback(c);
     return DS_EDB;
   }
   *rows += moved;
@@ -87,7 +88,7 @@ int agg_worker_compact_pass(PGconn *c, const struct agg_cfg *cfg, long long *row
   int32_t *keys = NULL;
   size_t n = 0;
   int rc =
-      agg_db_compact_candidates(c, cfg->compact_min_rows, cfg->compact_max_age_s, &keys, &n, err);
+      agg_work_compact_candidates(c, cfg->compact_min_rows, cfg->compact_max_age_s, &keys, &n, err);
   for (size_t i = 0; rc == DS_OK && i < n; i++) {
     if (ds_signal_stop_requested()) {
       rc = DS_ESTOPPED;
@@ -127,7 +128,7 @@ static int compute_item(struct agg_worker *w, const char *rid, char kind, int32_
       return DS_ENOMEM;
     keys[0] = key;
     nkeys = 1;
-  } else if ((rc = agg_db_user_devices(w->conn, key, &keys, &nkeys, err)) != DS_OK) {
+  } else if ((rc = agg_work_user_devices(w->conn, key, &keys, &nkeys, err)) != DS_OK) {
     return rc;
   }
   /* Hold the devices against the compactor while computing.  The run does
@@ -136,7 +137,7 @@ static int compute_item(struct agg_worker *w, const char *rid, char kind, int32_
    * periodic pass compacts and merges instead. */
   for (size_t i = 0; i < nkeys; i++) {
     bool got = false;
-    if ((rc = agg_db_lock_device(w->conn, keys[i], false, &got, err)) != DS_OK)
+    if ((rc = agg_work_lock_device(w->conn, keys[i], false, &got, err)) != DS_OK)
       goto out;
   }
   ds_values_reset(&w->values);
@@ -147,11 +148,11 @@ static int compute_item(struct agg_worker *w, const char *rid, char kind, int32_
   struct ds_stats st;
   agg_snap_compute(&w->values, &st);
   if (kind == 'd') {
-    rc = agg_db_store_device(w->conn, rid, key, &st, w->me, err);
+    rc = agg_work_store_device(w->conn, rid, key, &st, w->me, err);
     if (rc == DS_OK)
       atomic_fetch_add(&w->counters.devices, 1);
   } else {
-    rc = agg_db_store_user(w->conn, rid, key, keys, nkeys, &st, w->me, err);
+    rc = agg_work_store_user(w->conn, rid, key, keys, nkeys, &st, w->me, err);
     if (rc == DS_OK)
       atomic_fetch_add(&w->counters.users, 1);
   }
@@ -167,7 +168,7 @@ static void item_failed(struct agg_worker *w, const char *rid, char kind, int32_
                         const char *why)
 {
   log_item_error(w, rid, kind, key, code, why);
-  agg_db_rollback(w->conn);
+  ds_db_rollback(w->conn);
   if (code == DS_EDB) {
     atomic_fetch_add(&w->counters.db_errors, 1);
     if (strcmp(w->fail_rid, rid) == 0 && w->fail_kind == kind && w->fail_key == key) {
@@ -183,7 +184,7 @@ static void item_failed(struct agg_worker *w, const char *rid, char kind, int32_
   }
   char reason[DS_ERRLEN], err[DS_ERRLEN] = "";
   snprintf(reason, sizeof reason, "%s: %s", ds_strerror(code), why);
-  if (agg_db_fail_item(w->conn, rid, kind, key, reason, w->me, err) == DS_OK)
+  if (agg_work_fail(w->conn, rid, kind, key, reason, w->me, err) == DS_OK)
     atomic_fetch_add(&w->counters.failed, 1);
   else
     log_item_error(w, rid, kind, key, DS_EDB, err);
@@ -197,7 +198,7 @@ static void work_run(struct agg_worker *w, const char *rid)
     bool got = false;
     char kind = 0;
     int32_t key = 0;
-    if (agg_db_claim(w->conn, rid, &got, &kind, &key, err) != DS_OK) {
+    if (agg_work_claim(w->conn, rid, &got, &kind, &key, err) != DS_OK) {
       ds_log_msg(DS_LOG_WARN, "db_error", "claim: %s", err);
       return;
     }
@@ -207,7 +208,7 @@ static void work_run(struct agg_worker *w, const char *rid)
     if (rc != DS_OK)
       item_failed(w, rid, kind, key, rc, err);
     struct ds_recalc_status st;
-    if (agg_db_progress(w->conn, rid, &got, &st, err) == DS_OK && got) {
+    if (agg_runs_progress(w->conn, rid, &got, &st, err) == DS_OK && got) {
       agg_outbox_push(w->outbox, &st);
     }
   }
@@ -215,7 +216,7 @@ static void work_run(struct agg_worker *w, const char *rid)
     return;
   bool done = false;
   struct ds_recalc_status st;
-  if (agg_db_finish(w->conn, rid, &done, &st, err) != DS_OK)
+  if (agg_runs_finish(w->conn, rid, &done, &st, err) != DS_OK)
     ds_log_msg(DS_LOG_WARN, "db_error", "finish: %s", err);
   else if (done)
     agg_outbox_push(w->outbox, &st);
@@ -233,7 +234,7 @@ static void maybe_compact(struct agg_worker *w)
   w->next_compact_ms = ds_time_mono_ms() + w->cfg->compact_interval_s * 1000;
   if (rc == DS_EDB) {
     ds_log_msg(DS_LOG_WARN, "compact_failed", "%s", err);
-    agg_db_rollback(w->conn);
+    ds_db_rollback(w->conn);
   } else if (rows > 0 || merged > 0) {
     struct ds_logline l;
     if (ds_log_begin(&l, DS_LOG_DEBUG, "compacted")) {
@@ -269,7 +270,7 @@ static int ensure_conn(struct agg_worker *w)
   if (rc != DS_OK)
     return rc;
   ds_store_stmts_reset(&w->store_stmts);
-  if (agg_db_listen(w->conn, err) != DS_OK) {
+  if (agg_runs_listen(w->conn, err) != DS_OK) {
     ds_log_msg(DS_LOG_WARN, "db_error", "listen: %s", err);
     PQfinish(w->conn);
     w->conn = NULL;
@@ -295,7 +296,7 @@ static void *worker_main(void *arg)
     }
     char rid[DS_RECALC_REQUEST_ID_MAX + 1];
     bool got = false;
-    if (agg_db_active_run(w->conn, &got, rid, err) != DS_OK) {
+    if (agg_runs_active(w->conn, &got, rid, err) != DS_OK) {
       ds_log_msg(DS_LOG_WARN, "db_error", "active run: %s", err);
       ds_signal_sleep_ms(w->cfg->poll_ms);
       continue;
@@ -305,10 +306,10 @@ static void *worker_main(void *arg)
       continue;
     }
     maybe_compact(w);
-    if (agg_db_wait(w->conn, (int)w->cfg->poll_ms, err) != DS_OK)
+    if (agg_runs_wait(w->conn, (int)w->cfg->poll_ms, err) != DS_OK)
       ds_signal_sleep_ms(w->cfg->poll_ms);
   }
-  agg_db_rollback(w->conn);
+  ds_db_rollback(w->conn);
   atomic_store(&w->exited, true);
   return NULL;
 }

@@ -3,7 +3,7 @@
  * by whom), and a run interrupted by killed aggregators is finished by the
  * next one to start, never left running.  To interrupt a run at a known
  * point the test holds the per-device advisory lock the aggregator takes
- * before computing a device (agg_db_lock_device: key 4242002, device). */
+ * before computing a device (agg_work_lock_device: key 4242002, device). */
 #include "scenario_agg_common.h"
 
 #define DEVICES "300"

@@ -51,6 +51,11 @@ DS_MUSTCHECK int ds_db_result(PGconn *conn, PGresult *r, PGresult **out, char er
 DS_MUSTCHECK int ds_db_exec(PGconn *conn, const char *sql, int n, const char *const *params,
                             PGresult **out, char err[DS_ERRLEN]);
 
+/* Rolls back conn's open transaction, if any.  Errors are ignored: the
+ * caller is already on a failure path, and a broken connection has no
+ * transaction left. */
+void ds_db_rollback(PGconn *conn);
+
 /* Appends v[0..n) (borrowed) to b as the text of a PostgreSQL integer array
  * ("{1,2,3}", "{}" when n is 0), to be passed as one parameter cast to
  * int[] or bigint[] (WHERE id = ANY ($1::int[])).  DS_OK or ds_buf's error
