@@ -14,8 +14,6 @@
 #include "ds/db.h"
 #include "ds/time.h"
 
-#define INT4ARR_TEXT_MAX 16
-
 /* ---- prepared statements, once per connection ---- */
 
 enum stmt {
@@ -81,13 +79,10 @@ static int ensure_prepared(PGconn *conn, struct ds_store_stmts *st, enum stmt s,
   }
   if (st->prepared & (1u << s))
     return DS_OK;
-  PGresult *res = PQprepare(conn, stmts[s].name, stmts[s].sql, stmts[s].nparams, NULL);
-  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-    ds_db_errmsg(conn, res, err);
-    PQclear(res);
-    return DS_EDB;
-  }
-  PQclear(res);
+  int rc = ds_db_result(conn, PQprepare(conn, stmts[s].name, stmts[s].sql, stmts[s].nparams, NULL),
+                        NULL, err);
+  if (rc != DS_OK)
+    return rc;
   st->prepared |= 1u << s;
   return DS_OK;
 }
@@ -158,30 +153,7 @@ static int values_reserve(struct ds_values *v, size_t extra, bool want_ts)
   return DS_OK;
 }
 
-/* ---- binary decoding ---- */
-
-static inline uint32_t rd32(const unsigned char *p)
-{
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static inline uint64_t rd64(const unsigned char *p)
-{
-  uint64_t v;
-  memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  v = __builtin_bswap64(v);
-#endif
-  return v;
-}
-
-static inline double rd_double(const unsigned char *p)
-{
-  uint64_t u = rd64(p);
-  double d;
-  memcpy(&d, &u, sizeof d);
-  return d;
-}
+/* ---- binary decoding (big-endian readers from ds/buf.h) ---- */
 
 /* Checks a binary one-dimensional array header of n non-null 8-byte
  * elements of type oid and returns a pointer to the first (len, bytes) pair. */
@@ -192,12 +164,12 @@ static const unsigned char *array_body(const char *data, int len, uint32_t oid, 
   size_t l = (size_t)len;
   if (l < 12)
     goto bad;
-  uint32_t ndim = rd32(p);
-  if (rd32(p + 8) != oid)
+  uint32_t ndim = ds_buf_get_be32(p);
+  if (ds_buf_get_be32(p + 8) != oid)
     goto bad;
   if (ndim == 0)
     return n == 0 ? p + 12 : NULL;
-  if (ndim != 1 || l < 20 || rd32(p + 12) != n || l != 20 + n * 12)
+  if (ndim != 1 || l < 20 || ds_buf_get_be32(p + 12) != n || l != 20 + n * 12)
     goto bad;
   return p + 20;
 bad:
@@ -215,12 +187,12 @@ static size_t decode_f8(const unsigned char *body, size_t n, const unsigned char
   size_t k = 0;
   if (keep == NULL) {
     for (size_t i = 0; i < n; i++)
-      out[i] = rd_double(body + i * 12 + 4);
+      out[i] = ds_buf_get_be_double(body + i * 12 + 4);
     return n;
   }
   for (size_t i = 0; i < n; i++)
     if (keep[i])
-      out[k++] = rd_double(body + i * 12 + 4);
+      out[k++] = ds_buf_get_be_double(body + i * 12 + 4);
   return k;
 }
 
@@ -228,7 +200,7 @@ static size_t decode_f8(const unsigned char *body, size_t n, const unsigned char
 static bool lens_ok(const unsigned char *body, size_t n)
 {
   for (size_t i = 0; i < n; i++)
-    if (rd32(body + i * 12) != 8)
+    if (ds_buf_get_be32(body + i * 12) != 8)
       return false;
   return true;
 }
@@ -260,7 +232,7 @@ static int chunk_arrays(PGresult *res, int col0, size_t *n, const unsigned char 
     snprintf(err, DS_ERRLEN, "unexpected chunk row shape");
     return DS_EDB;
   }
-  *n = rd32((const unsigned char *)PQgetvalue(res, 0, col0));
+  *n = ds_buf_get_be32((const unsigned char *)PQgetvalue(res, 0, col0));
   b[3] = NULL;
   for (int i = 0; i < 3; i++)
     if ((b[i] = array_body(PQgetvalue(res, 0, col0 + 1 + i), PQgetlength(res, 0, col0 + 1 + i),
@@ -308,7 +280,7 @@ static int add_chunk(PGresult *res, int col0, int64_t start_pg, int64_t end_pg, 
     kept = 0;
     int64_t *ts_out = want_ts ? out->ts + out->n : NULL;
     for (size_t i = 0; i < n; i++) {
-      int64_t t = (int64_t)rd64(bt + i * 12 + 4);
+      int64_t t = (int64_t)ds_buf_get_be64(bt + i * 12 + 4);
       sc->keep[i] = t >= start_pg && t < end_pg;
       if (sc->keep[i]) {
         if (ts_out != NULL)
@@ -373,26 +345,18 @@ static int fetch_samples(PGconn *conn, struct ds_store_stmts *st, const char *ke
   return rc;
 }
 
-/* keys as an int4[] literal "{1,2,3}". */
-static char *keys_literal(const int32_t *keys, size_t nkeys)
+/* keys as the text of an int4[] parameter, "{1,2,3}", into b (made here,
+ * the caller cleans it up). */
+static int keys_param(struct ds_buf *b, const int32_t *keys, size_t nkeys, char err[DS_ERRLEN])
 {
-  size_t cap = 3 + nkeys * INT4ARR_TEXT_MAX;
-  char *s = malloc(cap);
-  if (s == NULL)
-    return NULL;
-  size_t len = 0;
-  s[len++] = '{';
-  for (size_t i = 0; i < nkeys; i++) {
-    int w = snprintf(s + len, cap - len, "%s%" PRId32, i ? "," : "", keys[i]);
-    if (w < 0 || (size_t)w >= cap - len) {
-      free(s);
-      return NULL;
-    }
-    len += (size_t)w;
-  }
-  s[len++] = '}';
-  s[len] = '\0';
-  return s;
+  /* One allocation: at most 11 characters and a comma per key. */
+  ds_buf_init(b, 3 + nkeys * 12);
+  int rc = ds_buf_reserve(b, 3 + nkeys * 12);
+  if (rc == DS_OK)
+    rc = ds_db_int32_array(b, keys, nkeys);
+  if (rc != DS_OK)
+    snprintf(err, DS_ERRLEN, "out of memory");
+  return rc == DS_OK ? DS_OK : DS_ENOMEM;
 }
 
 int ds_store_fetch(PGconn *conn, struct ds_store_stmts *st, const int32_t *keys, size_t nkeys,
@@ -404,16 +368,14 @@ int ds_store_fetch(PGconn *conn, struct ds_store_stmts *st, const int32_t *keys,
   /* Unbounded sides become -infinity / infinity in binary timestamptz. */
   int64_t start_pg = start_us == DS_TIME_NONE ? INT64_MIN : ds_pg_ts_from_unix(start_us);
   int64_t end_pg = end_us == DS_TIME_NONE ? INT64_MAX : ds_pg_ts_from_unix(end_us);
-  char *keys_text = keys_literal(keys, nkeys);
-  if (keys_text == NULL) {
-    snprintf(err, DS_ERRLEN, "out of memory");
-    return DS_ENOMEM;
-  }
+  struct ds_buf kb;
+  int rc = keys_param(&kb, keys, nkeys, err);
   size_t n0 = out->n;
-  int rc = fetch_samples(conn, st, keys_text, start_pg, end_pg, want_ts, out, err);
+  if (rc == DS_OK)
+    rc = fetch_samples(conn, st, kb.data, start_pg, end_pg, want_ts, out, err);
   if (rc != DS_OK)
     out->n = n0;
-  free(keys_text);
+  ds_buf_cleanup(&kb);
   return rc;
 }
 
@@ -421,7 +383,7 @@ int ds_store_fetch(PGconn *conn, struct ds_store_stmts *st, const int32_t *keys,
 
 static int64_t rd_i64(PGresult *res, int col)
 {
-  return (int64_t)rd64((const unsigned char *)PQgetvalue(res, 0, col));
+  return (int64_t)ds_buf_get_be64((const unsigned char *)PQgetvalue(res, 0, col));
 }
 
 /* Appends the samples of a decoded chunk inside [start_pg, end_pg). */
@@ -511,7 +473,7 @@ static int decode_entry(PGresult *res, int64_t id, int32_t dev, struct ds_chunk 
   decode_f8(b[1], n, NULL, e->y);
   decode_f8(b[2], n, NULL, e->z);
   for (size_t i = 0; i < n; i++)
-    e->ts[i] = (int64_t)rd64(b[3] + i * 12 + 4);
+    e->ts[i] = (int64_t)ds_buf_get_be64(b[3] + i * 12 + 4);
   *out = e;
   return DS_OK;
 }
@@ -530,14 +492,14 @@ static int add_cached_row(PGresult *res, struct cached_ctx *cx, struct ds_values
   if (PQgetisnull(res, 0, 0)) /* a recent row */
     return add_chunk(res, 4, cx->start_pg, cx->end_pg, cx->want_ts, out, &cx->sc, err);
   int64_t id = rd_i64(res, 0);
-  int32_t dev = (int32_t)rd32((const unsigned char *)PQgetvalue(res, 0, 1));
+  int32_t dev = (int32_t)ds_buf_get_be32((const unsigned char *)PQgetvalue(res, 0, 1));
   int64_t first = rd_i64(res, 2), last = rd_i64(res, 3);
   if (PQgetisnull(res, 0, 5)) {
     /* Named in $5, so pinned.  A chunk_id's content never changes, but a
      * recreated database restarts the identity: an entry whose device,
      * bounds or size differ proves that, and the caller starts over. */
     struct ds_chunk *e = pin_find(cx->pins, cx->npins, id);
-    size_t n = rd32((const unsigned char *)PQgetvalue(res, 0, 4));
+    size_t n = ds_buf_get_be32((const unsigned char *)PQgetvalue(res, 0, 4));
     if (e == NULL || e->device != dev || e->first_ts != first || e->last_ts != last || e->n != n) {
       cx->stale = true;
       return DS_OK;
@@ -603,26 +565,21 @@ static int fetch_samples_cached(PGconn *conn, struct ds_store_stmts *st, const c
   return rc;
 }
 
-/* The pinned ids as an int8[] literal. */
-static char *ids_literal(struct ds_chunk **pins, size_t npins)
+/* The pinned ids as the text of an int8[] parameter, into b (made here,
+ * the caller cleans it up). */
+static int ids_param(struct ds_buf *b, struct ds_chunk **pins, size_t npins, char err[DS_ERRLEN])
 {
-  size_t cap = 3 + npins * 21;
-  char *s = malloc(cap);
-  if (s == NULL)
-    return NULL;
-  size_t len = 0;
-  s[len++] = '{';
-  for (size_t i = 0; i < npins; i++) {
-    int w = snprintf(s + len, cap - len, "%s%" PRId64, i ? "," : "", pins[i]->id);
-    if (w < 0 || (size_t)w >= cap - len) {
-      free(s);
-      return NULL;
-    }
-    len += (size_t)w;
-  }
-  s[len++] = '}';
-  s[len] = '\0';
-  return s;
+  int64_t ids[DS_CHUNK_CACHE_PIN_MAX];
+  for (size_t i = 0; i < npins; i++)
+    ids[i] = pins[i]->id;
+  /* One allocation: at most 20 characters and a comma per id. */
+  ds_buf_init(b, 3 + npins * 21);
+  int rc = ds_buf_reserve(b, 3 + npins * 21);
+  if (rc == DS_OK)
+    rc = ds_db_int64_array(b, ids, npins);
+  if (rc != DS_OK)
+    snprintf(err, DS_ERRLEN, "out of memory");
+  return rc == DS_OK ? DS_OK : DS_ENOMEM;
 }
 
 int ds_store_fetch_cached(PGconn *conn, struct ds_store_stmts *st, struct ds_chunk_cache *cache,
@@ -640,11 +597,14 @@ int ds_store_fetch_cached(PGconn *conn, struct ds_store_stmts *st, struct ds_chu
       .want_ts = want_ts,
   };
   size_t n0 = out->n;
-  char *keys_text = keys_literal(keys, nkeys);
-  char *ids_text = NULL;
-  int rc = DS_ENOMEM;
+  struct ds_buf kb, ib;
+  ds_buf_init(&ib, 0);
+  int rc = keys_param(&kb, keys, nkeys, err);
+  if (rc != DS_OK)
+    goto out;
+  rc = DS_ENOMEM;
   cx.pins = malloc(DS_CHUNK_CACHE_PIN_MAX * sizeof *cx.pins);
-  if (keys_text == NULL || cx.pins == NULL) {
+  if (cx.pins == NULL) {
     snprintf(err, DS_ERRLEN, "out of memory");
     goto out;
   }
@@ -653,18 +613,16 @@ int ds_store_fetch_cached(PGconn *conn, struct ds_store_stmts *st, struct ds_chu
   dscc_pin_range(cache, keys, nkeys, cx.start_pg, cx.end_pg, cx.pins, DS_CHUNK_CACHE_PIN_MAX,
                  &cx.npins);
   qsort(cx.pins, cx.npins, sizeof *cx.pins, cmp_chunk_id);
-  if ((ids_text = ids_literal(cx.pins, cx.npins)) == NULL) {
-    snprintf(err, DS_ERRLEN, "out of memory");
+  if ((rc = ids_param(&ib, cx.pins, cx.npins, err)) != DS_OK)
     goto out;
-  }
-  rc = fetch_samples_cached(conn, st, keys_text, ids_text, &cx, out, err);
+  rc = fetch_samples_cached(conn, st, kb.data, ib.data, &cx, out, err);
   if (rc == DS_OK && cx.stale) {
     /* The cache describes another database: empty it and read everything
      * (in the caller's transaction, if any, the same snapshot). */
     dscc_clear(cache);
     out->n = n0;
     cx.stale = false;
-    rc = fetch_samples_cached(conn, st, keys_text, "{}", &cx, out, err);
+    rc = fetch_samples_cached(conn, st, kb.data, "{}", &cx, out, err);
     if (rc == DS_OK && cx.stale) {
       snprintf(err, DS_ERRLEN, "chunk cache inconsistent");
       rc = DS_EDB;
@@ -678,8 +636,8 @@ out:
     dscc_release(cache, cx.pins[i]);
   free(cx.pins);
   free(cx.sc.keep);
-  free(ids_text);
-  free(keys_text);
+  ds_buf_cleanup(&ib);
+  ds_buf_cleanup(&kb);
   return rc;
 }
 
@@ -690,18 +648,19 @@ int ds_store_device_key(PGconn *conn, struct ds_store_stmts *st, const char *nam
   if (rc != DS_OK)
     return rc;
   const char *vals[1] = {name};
-  PGresult *res = PQexecPrepared(conn, stmts[ST_DEVICE_KEY].name, 1, vals, NULL, NULL, 1);
-  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-    ds_db_errmsg(conn, res, err);
-    rc = DS_EDB;
-  } else if (PQntuples(res) == 0) {
+  PGresult *res = NULL;
+  rc = ds_db_result(conn, PQexecPrepared(conn, stmts[ST_DEVICE_KEY].name, 1, vals, NULL, NULL, 1),
+                    &res, err);
+  if (rc != DS_OK)
+    return rc;
+  if (PQntuples(res) == 0) {
     snprintf(err, DS_ERRLEN, "unknown device");
     rc = DS_ENOTFOUND;
   } else if (PQgetlength(res, 0, 0) != 4) {
     snprintf(err, DS_ERRLEN, "unexpected device key size");
     rc = DS_EDB;
   } else {
-    *key = (int32_t)rd32((const unsigned char *)PQgetvalue(res, 0, 0));
+    *key = (int32_t)ds_buf_get_be32((const unsigned char *)PQgetvalue(res, 0, 0));
   }
   PQclear(res);
   return rc;

@@ -21,10 +21,12 @@ static int call_key_count(PGconn *conn, const char *fn, const char *sql, int32_t
   snprintf(k, sizeof k, "%" PRId32, key);
   snprintf(m, sizeof m, "%d", arg);
   const char *vals[2] = {k, m};
-  PGresult *res = PQexecParams(conn, sql, 2, NULL, vals, NULL, NULL, 0);
-  int rc = DS_OK;
-  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-    ds_db_errmsg(conn, res, err);
+  PGresult *res = NULL;
+  int rc = ds_db_exec(conn, sql, 2, vals, &res, err);
+  if (rc != DS_OK)
+    return rc;
+  if (PQntuples(res) != 1) {
+    snprintf(err, DS_ERRLEN, "unexpected %s result", fn);
     rc = DS_EDB;
   } else {
     char *end = NULL;
