@@ -16,9 +16,9 @@
 
 int main(int argc, char **argv)
 {
-  struct q_cfg cfg;
+  struct query_cfg cfg;
   struct ds_mqtt *mqtt = NULL;
-  struct q_server *srv = NULL;
+  struct query_server *srv = NULL;
   char err[DS_ERRLEN] = "";
   char client_id[64];
   int status = 1;
@@ -30,8 +30,8 @@ int main(int argc, char **argv)
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   mallopt(M_ARENA_MAX, 2);
   ds_signal_install();
-  if (!ds_cfg_startup("query", q_cfg_vars, q_cfg_vars_n, &cfg, "QUERY_",
-                      offsetof(struct q_cfg, log_level), argc, argv, &status))
+  if (!ds_cfg_startup("query", query_cfg_vars, query_cfg_vars_n, &cfg, "QUERY_",
+                      offsetof(struct query_cfg, log_level), argc, argv, &status))
     goto out;
   status = 1;
   if (cfg.api_token == NULL || cfg.api_token[0] == '\0')
@@ -52,30 +52,28 @@ int main(int argc, char **argv)
     status = 2;
     goto out;
   }
-  /* One attempt now; the server loop keeps trying while the broker is away. */
-  if (ds_mqtt_connect(mqtt, err) != DS_OK)
-    ds_log_msg(DS_LOG_WARN, "mqtt_unavailable", "%s", err);
-
-  if (q_server_start(&cfg, mqtt, &srv, err) != DS_OK) {
+  /* The server makes the first attempt and keeps trying while the broker
+   * is away (query_mqtt.c). */
+  if (query_server_start(&cfg, mqtt, &srv, err) != DS_OK) {
     ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);
     goto out;
   }
   struct ds_logline l;
   if (ds_log_begin(&l, DS_LOG_INFO, "ready")) {
     ds_log_str(&l, "addr", cfg.http_addr);
-    ds_log_int(&l, "port", q_server_port(srv));
+    ds_log_int(&l, "port", query_server_port(srv));
     ds_log_int(&l, "threads", cfg.threads);
     ds_log_end(&l);
   }
-  q_server_run(srv);
+  query_server_run(srv);
   status = 0;
 
 out:
-  q_server_free(srv);
+  query_server_free(srv);
   bool started = mqtt != NULL;
   ds_mqtt_free(mqtt, 1000);
   if (started)
     ds_log_msg(DS_LOG_INFO, "shutdown_complete", "exit %d", status);
-  ds_cfg_cleanup(q_cfg_vars, q_cfg_vars_n, &cfg);
+  ds_cfg_cleanup(query_cfg_vars, query_cfg_vars_n, &cfg);
   return status;
 }

@@ -4,9 +4,9 @@
 
 #include <stddef.h>
 
-#define F(field) offsetof(struct q_cfg, field)
+#define F(field) offsetof(struct query_cfg, field)
 
-const struct ds_cfg_var q_cfg_vars[] = {
+const struct ds_cfg_var query_cfg_vars[] = {
     {"HTTP_PORT", DS_CFG_INT, "8000", 0, 65535, false, false,
      "TCP port of the HTTP API (0: any free port, logged with event=ready)", F(http_port)},
     {"HTTP_ADDR", DS_CFG_STR, "127.0.0.1", 0, 0, false, false,
@@ -55,6 +55,10 @@ const struct ds_cfg_var q_cfg_vars[] = {
      F(statement_timeout_ms)},
     {"QUERY_REJECTED_MAX", DS_CFG_INT, "1000", 1, 100000, false, false,
      "largest limit GET /rejected accepts", F(rejected_max)},
+    {"RETRY_MIN_MS", DS_CFG_INT, "100", 10, 600000, false, false,
+     "first delay of the broker reconnect backoff (doubles per failure)", F(retry_min_ms)},
+    {"RETRY_MAX_MS", DS_CFG_INT, "5000", 100, 600000, false, false,
+     "longest delay of the broker reconnect backoff", F(retry_max_ms)},
 };
 
-const size_t q_cfg_vars_n = sizeof q_cfg_vars / sizeof q_cfg_vars[0];
+const size_t query_cfg_vars_n = sizeof query_cfg_vars / sizeof query_cfg_vars[0];

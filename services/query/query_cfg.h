@@ -1,14 +1,14 @@
 /* Configuration of devicestats-query: the variable table and the struct it
  * fills (see docs/config.md, generated from the table). */
-#ifndef Q_CFG_H
-#define Q_CFG_H
+#ifndef QUERY_CFG_H
+#define QUERY_CFG_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "ds/cfg.h"
 
-struct q_cfg {
+struct query_cfg {
   long long http_port;
   char *http_addr;
   char *database_url;
@@ -31,9 +31,11 @@ struct q_cfg {
   long long publish_timeout_ms;
   long long statement_timeout_ms;
   long long rejected_max;
+  long long retry_min_ms;
+  long long retry_max_ms;
 };
 
-extern const struct ds_cfg_var q_cfg_vars[];
-extern const size_t q_cfg_vars_n;
+extern const struct ds_cfg_var query_cfg_vars[];
+extern const size_t query_cfg_vars_n;
 
 #endif

@@ -7,7 +7,7 @@
 
 /* Matches one pattern against path; fills params on success. */
 static bool pattern_match(const char *pattern, const char *path, size_t *nparams, char names[][32],
-                          char values[][Q_PATH_MAX])
+                          char values[][QUERY_HTTP_PATH_MAX])
 {
   const char *p = pattern, *s = path;
   size_t n = 0;
@@ -20,7 +20,7 @@ static bool pattern_match(const char *pattern, const char *path, size_t *nparams
     size_t pl = pe ? (size_t)(pe - p) : strlen(p);
     size_t sl = se ? (size_t)(se - s) : strlen(s);
     if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
-      if (sl == 0 || sl >= Q_PATH_MAX || pl - 2 >= 32 || n >= Q_PATH_PARAMS_MAX)
+      if (sl == 0 || sl >= QUERY_HTTP_PATH_MAX || pl - 2 >= 32 || n >= QUERY_HTTP_PATH_PARAMS_MAX)
         return false;
       memcpy(names[n], p + 1, pl - 2);
       names[n][pl - 2] = '\0';
@@ -39,13 +39,13 @@ static bool pattern_match(const char *pattern, const char *path, size_t *nparams
   return true;
 }
 
-int q_route_match(const struct q_route *routes, size_t n, const char *method, const char *path,
-                  struct q_req *req, char *allow, size_t allow_len)
+int query_http_route_match(const struct query_route *routes, size_t n, const char *method,
+                           const char *path, struct query_req *req, char *allow, size_t allow_len)
 {
   /* Path parameter storage lives as long as the thread's current request:
    * handlers run on the thread that matched the route. */
-  static _Thread_local char names[Q_PATH_PARAMS_MAX][32];
-  static _Thread_local char values[Q_PATH_PARAMS_MAX][Q_PATH_MAX];
+  static _Thread_local char names[QUERY_HTTP_PATH_PARAMS_MAX][32];
+  static _Thread_local char values[QUERY_HTTP_PATH_PARAMS_MAX][QUERY_HTTP_PATH_MAX];
   bool path_known = false;
   size_t alen = 0;
   if (allow_len > 0)
@@ -73,7 +73,7 @@ int q_route_match(const struct q_route *routes, size_t n, const char *method, co
   return path_known ? -405 : -404;
 }
 
-const char *q_path_param(const struct q_req *req, const char *name)
+const char *query_http_path_param(const struct query_req *req, const char *name)
 {
   for (size_t i = 0; i < req->n_path_params; i++)
     if (strcmp(req->path_params[i].key, name) == 0)
@@ -81,7 +81,7 @@ const char *q_path_param(const struct q_req *req, const char *name)
   return NULL;
 }
 
-const char *q_query_param(const struct q_req *req, const char *name)
+const char *query_http_query_param(const struct query_req *req, const char *name)
 {
   for (size_t i = 0; i < req->n_query; i++)
     if (strcmp(req->query[i].key, name) == 0)
@@ -89,7 +89,7 @@ const char *q_query_param(const struct q_req *req, const char *name)
   return NULL;
 }
 
-int q_error(struct q_req *req, int status, const char *code, const char *detail)
+int query_http_error(struct query_req *req, int status, const char *code, const char *detail)
 {
   ds_buf_reset(req->out);
   req->status = status;

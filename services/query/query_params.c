@@ -8,10 +8,10 @@
 
 #include "ds/time.h"
 
-static int one_of(const struct q_req *req, const char *a, const char *b, const char **out,
+static int one_of(const struct query_req *req, const char *a, const char *b, const char **out,
                   char err[DS_ERRLEN])
 {
-  const char *va = q_query_param(req, a), *vb = q_query_param(req, b);
+  const char *va = query_http_query_param(req, a), *vb = query_http_query_param(req, b);
   if (va != NULL && vb != NULL) {
     snprintf(err, DS_ERRLEN, "give %s or %s, not both", a, b);
     return DS_EINVAL;
@@ -34,7 +34,8 @@ static int parse_time(const char *name, const char *s, int64_t *out, char err[DS
   return DS_OK;
 }
 
-int q_parse_range(const struct q_req *req, int64_t *start_us, int64_t *end_us, char err[DS_ERRLEN])
+int query_params_range(const struct query_req *req, int64_t *start_us, int64_t *end_us,
+                       char err[DS_ERRLEN])
 {
   const char *s, *e;
   int64_t a, b;
@@ -53,7 +54,7 @@ int q_parse_range(const struct q_req *req, int64_t *start_us, int64_t *end_us, c
   return DS_OK;
 }
 
-int q_parse_int(const char *s, long long min, long long max, long long *out)
+int query_params_int(const char *s, long long min, long long max, long long *out)
 {
   if (s == NULL || s[0] < '0' || s[0] > '9')
     return DS_EINVAL;
@@ -66,7 +67,7 @@ int q_parse_int(const char *s, long long min, long long max, long long *out)
   return DS_OK;
 }
 
-int64_t q_floor_div(int64_t a, int64_t b)
+int64_t query_params_floor_div(int64_t a, int64_t b)
 {
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0)))
@@ -74,8 +75,8 @@ int64_t q_floor_div(int64_t a, int64_t b)
   return q;
 }
 
-int q_series_buckets(int64_t start_us, int64_t end_us, int64_t interval_us, int64_t max_buckets,
-                     int64_t *first, int64_t *n)
+int query_params_buckets(int64_t start_us, int64_t end_us, int64_t interval_us, int64_t max_buckets,
+                         int64_t *first, int64_t *n)
 {
   if (interval_us <= 0 || end_us < start_us)
     return DS_EINVAL;
@@ -84,8 +85,8 @@ int q_series_buckets(int64_t start_us, int64_t end_us, int64_t interval_us, int6
     *n = 0;
     return DS_OK;
   }
-  int64_t b0 = q_floor_div(start_us, interval_us);
-  int64_t b1 = q_floor_div(end_us - 1, interval_us); /* bucket of the last instant */
+  int64_t b0 = query_params_floor_div(start_us, interval_us);
+  int64_t b1 = query_params_floor_div(end_us - 1, interval_us); /* bucket of the last instant */
   if (b1 - b0 >= max_buckets)
     return DS_ERANGE;
   *first = b0 * interval_us;

@@ -1,7 +1,7 @@
 /* Parsing of query-string and path inputs of the HTTP API: time ranges,
  * identifiers, limits and series buckets.  Pure functions. */
-#ifndef Q_PARAMS_H
-#define Q_PARAMS_H
+#ifndef QUERY_PARAMS_H
+#define QUERY_PARAMS_H
 
 #include <stdint.h>
 
@@ -12,20 +12,20 @@
  * end_date (giving both a name and its alias is an error); an absent bound
  * is DS_TIME_NONE.  DS_EINVAL with detail for a malformed time or start
  * after end. */
-DS_MUSTCHECK int q_parse_range(const struct q_req *req, int64_t *start_us, int64_t *end_us,
-                               char err[DS_ERRLEN]);
+DS_MUSTCHECK int query_params_range(const struct query_req *req, int64_t *start_us, int64_t *end_us,
+                                    char err[DS_ERRLEN]);
 
 /* A decimal integer in [min, max], nothing else (no sign, spaces or
  * leading '+').  DS_EINVAL otherwise. */
-DS_MUSTCHECK int q_parse_int(const char *s, long long min, long long max, long long *out);
+DS_MUSTCHECK int query_params_int(const char *s, long long min, long long max, long long *out);
 
 /* The buckets of a series: interval-aligned (multiples of interval_us since
  * the Unix epoch) buckets covering [start, end).  *first gets the start of
  * the first bucket and *n how many; DS_ERANGE when more than max_buckets. */
-DS_MUSTCHECK int q_series_buckets(int64_t start_us, int64_t end_us, int64_t interval_us,
-                                  int64_t max_buckets, int64_t *first, int64_t *n);
+DS_MUSTCHECK int query_params_buckets(int64_t start_us, int64_t end_us, int64_t interval_us,
+                                      int64_t max_buckets, int64_t *first, int64_t *n);
 
 /* Floor division for bucket numbers (ts may be before the epoch). */
-int64_t q_floor_div(int64_t a, int64_t b);
+int64_t query_params_floor_div(int64_t a, int64_t b);
 
 #endif

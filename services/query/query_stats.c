@@ -1,9 +1,12 @@
-/* Statistics routes: one device over a range or all time, a device's
- * series of buckets, and a user's devices together.  Samples are read by
+/* The statistics routes: one device over a range or all time, a device's
+ * series of buckets, its latest recalculation snapshot, and a user's
+ * devices together.  Samples are read by
  * ds_store_fetch_cached (through the server's decoded-chunk cache, when
  * QUERY_CHUNK_CACHE_MB > 0) in one REPEATABLE READ snapshot after reserving their
  * memory from the server's shared budget, so concurrent large requests
  * cannot push the process past its memory bound. */
+#include "query_stats.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +16,9 @@
 #include "ds/stats.h"
 #include "ds/store.h"
 #include "ds/time.h"
-#include "query_handlers.h"
+#include "query_budget.h"
+#include "query_cfg.h"
+#include "query_db.h"
 #include "query_params.h"
 #include "query_server.h"
 
@@ -28,16 +33,16 @@ struct fetch {
   struct ds_values v;
 };
 
-static void fetch_end(struct q_req *req, struct fetch *f)
+static void fetch_end(struct query_req *req, struct fetch *f)
 {
-  /* q_db_fail may have closed a broken connection: use only the live one. */
-  bool live = req->thread == NULL || q_db_current(req) == f->db;
+  /* query_db_fail may have closed a broken connection: use only the live one. */
+  bool live = req->thread == NULL || query_db_current(req) == f->db;
   if (f->in_tx && live && PQstatus(f->db) == CONNECTION_OK) {
     PGresult *res = PQexec(f->db, "COMMIT");
     PQclear(res);
   }
   ds_values_cleanup(&f->v);
-  q_budget_release(req->server, f->reserved);
+  query_budget_release(query_server_budget(req->server), f->reserved);
   f->reserved = 0;
   f->in_tx = false;
 }
@@ -65,13 +70,13 @@ static int keys_text(const int32_t *keys, size_t n, struct ds_buf *b)
 /* Begins the snapshot, counts the samples the range may hold (an upper
  * bound: whole chunks) and reserves bytes_per_sample for each.  Answers the
  * request itself and returns false on failure. */
-static bool fetch_begin(struct q_req *req, struct fetch *f, const int32_t *keys, size_t nkeys,
+static bool fetch_begin(struct query_req *req, struct fetch *f, const int32_t *keys, size_t nkeys,
                         int64_t start, int64_t end, size_t bytes_per_sample, int *rc)
 {
   *rc = DS_OK;
   PGresult *res = PQexec(f->db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-    *rc = q_db_fail(req, f->db, res);
+    *rc = query_db_fail(req, f->db, res);
     PQclear(res);
     return false;
   }
@@ -95,27 +100,27 @@ static bool fetch_begin(struct q_req *req, struct fetch *f, const int32_t *keys,
       3, (const Oid[]){0, 1184, 1184}, vals, lens, fmts, 0);
   ds_buf_cleanup(&kb);
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-    *rc = q_db_fail(req, f->db, res);
+    *rc = query_db_fail(req, f->db, res);
     PQclear(res);
     return false;
   }
   long long n = 0;
-  bool ok = q_parse_int(PQgetvalue(res, 0, 0), 0, INT64_MAX, &n) == DS_OK;
+  bool ok = query_params_int(PQgetvalue(res, 0, 0), 0, INT64_MAX, &n) == DS_OK;
   PQclear(res);
   if (!ok) {
-    *rc = q_error(req, 500, "internal", "bad sample count");
+    *rc = query_http_error(req, 500, "internal", "bad sample count");
     return false;
   }
   if (n > req->cfg->max_samples) {
     char d[160];
     snprintf(d, sizeof d, "the range holds %lld samples, more than QUERY_MAX_SAMPLES (%lld)", n,
              req->cfg->max_samples);
-    *rc = q_error(req, 413, "too_large", d);
+    *rc = query_http_error(req, 413, "too_large", d);
     return false;
   }
   size_t bytes = (size_t)n * bytes_per_sample;
-  if (q_budget_acquire(req->server, bytes, BUDGET_WAIT_MS) != DS_OK) {
-    *rc = q_error(req, 503, "busy", "too many large requests at once; retry later");
+  if (query_budget_acquire(query_server_budget(req->server), bytes, BUDGET_WAIT_MS) != DS_OK) {
+    *rc = query_http_error(req, 503, "busy", "too many large requests at once; retry later");
     return false;
   }
   f->reserved = bytes;
@@ -124,47 +129,47 @@ static bool fetch_begin(struct q_req *req, struct fetch *f, const int32_t *keys,
 }
 
 /* Appends the samples of keys; answers and returns false on failure. */
-static bool fetch_keys(struct q_req *req, struct fetch *f, const int32_t *keys, size_t nkeys,
+static bool fetch_keys(struct query_req *req, struct fetch *f, const int32_t *keys, size_t nkeys,
                        int64_t start, int64_t end, bool want_ts, int *rc)
 {
   char err[DS_ERRLEN] = "";
-  int frc = ds_store_fetch_cached(f->db, q_db_stmts(req), q_server_chunk_cache(req->server), keys,
-                                  nkeys, start, end, want_ts, &f->v, err);
+  int frc = ds_store_fetch_cached(f->db, query_db_stmts(req), query_server_chunk_cache(req->server),
+                                  keys, nkeys, start, end, want_ts, &f->v, err);
   if (frc == DS_OK)
     return true;
   if (frc == DS_EDB)
-    *rc = q_db_fail(req, f->db, NULL);
+    *rc = query_db_fail(req, f->db, NULL);
   else if (frc == DS_ERANGE)
-    *rc = q_error(req, 413, "too_large", err);
+    *rc = query_http_error(req, 413, "too_large", err);
   else
     *rc = frc;
   return false;
 }
 
 /* The device named by {id}: DS_OK with *key, else answers 400/404/503. */
-static bool device_key(struct q_req *req, PGconn *db, int32_t *key, const char **name, int *rc)
+static bool device_key(struct query_req *req, PGconn *db, int32_t *key, const char **name, int *rc)
 {
   *rc = DS_OK;
-  const char *id = q_path_param(req, "id");
+  const char *id = query_http_path_param(req, "id");
   if (id == NULL || !ds_device_id_valid(id, strlen(id))) {
-    *rc = q_error(req, 400, "bad_device_id", "a device id is 1-64 of A-Z a-z 0-9 _ . -");
+    *rc = query_http_error(req, 400, "bad_device_id", "a device id is 1-64 of A-Z a-z 0-9 _ . -");
     return false;
   }
   *name = id;
   char err[DS_ERRLEN] = "";
-  int krc = ds_store_device_key(db, q_db_stmts(req), id, key, err);
+  int krc = ds_store_device_key(db, query_db_stmts(req), id, key, err);
   if (krc == DS_OK)
     return true;
   if (krc == DS_ENOTFOUND)
-    *rc = q_error(req, 404, "not_found", "unknown device");
+    *rc = query_http_error(req, 404, "not_found", "unknown device");
   else
-    *rc = q_db_fail(req, db, NULL);
+    *rc = query_db_fail(req, db, NULL);
   return false;
 }
 
-static int device_stats(struct q_req *req, int64_t start, int64_t end)
+static int device_stats(struct query_req *req, int64_t start, int64_t end)
 {
-  PGconn *db = q_db(req);
+  PGconn *db = query_db_conn(req);
   if (db == NULL)
     return DS_OK;
   int rc;
@@ -176,7 +181,7 @@ static int device_stats(struct q_req *req, int64_t start, int64_t end)
   if (fetch_begin(req, &f, &key, 1, start, end, 3 * sizeof(double), &rc) &&
       fetch_keys(req, &f, &key, 1, start, end, false, &rc)) {
     if (f.v.n == 0) {
-      rc = q_error(req, 404, "not_found", "no samples in the range");
+      rc = query_http_error(req, 404, "not_found", "no samples in the range");
     } else {
       struct ds_stats st;
       ds_values_stats(&f.v, &st);
@@ -188,16 +193,16 @@ static int device_stats(struct q_req *req, int64_t start, int64_t end)
   return rc;
 }
 
-int q_h_device_data(struct q_req *req)
+int query_stats_device_data(struct query_req *req)
 {
   int64_t start, end;
   char err[DS_ERRLEN];
-  if (q_parse_range(req, &start, &end, err) != DS_OK)
-    return q_error(req, 400, "bad_request", err);
+  if (query_params_range(req, &start, &end, err) != DS_OK)
+    return query_http_error(req, 400, "bad_request", err);
   return device_stats(req, start, end);
 }
 
-int q_h_device_all(struct q_req *req)
+int query_stats_device_all(struct query_req *req)
 {
   return device_stats(req, DS_TIME_NONE, DS_TIME_NONE);
 }
@@ -207,7 +212,7 @@ int q_h_device_all(struct q_req *req)
 /* Groups the fetched samples into buckets (a counting sort by bucket, one
  * axis at a time through one scratch array) and appends each non-empty
  * bucket's statistics. */
-static int series_json(struct q_req *req, struct ds_values *v, int64_t first, int64_t nb,
+static int series_json(struct query_req *req, struct ds_values *v, int64_t first, int64_t nb,
                        int64_t iv)
 {
   size_t n = v->n;
@@ -219,9 +224,9 @@ static int series_json(struct q_req *req, struct ds_values *v, int64_t first, in
   struct ds_stats *st = calloc((size_t)nb, sizeof *st);
   if (bucket == NULL || tmp == NULL || off == NULL || pos == NULL || st == NULL)
     goto out;
-  int64_t b0 = q_floor_div(first, iv);
+  int64_t b0 = query_params_floor_div(first, iv);
   for (size_t i = 0; i < n; i++) {
-    bucket[i] = (uint32_t)(q_floor_div(v->ts[i], iv) - b0);
+    bucket[i] = (uint32_t)(query_params_floor_div(v->ts[i], iv) - b0);
     off[bucket[i] + 1]++;
   }
   for (int64_t b = 0; b < nb; b++)
@@ -263,26 +268,27 @@ out:
   return rc;
 }
 
-int q_h_device_series(struct q_req *req)
+int query_stats_device_series(struct query_req *req)
 {
   int64_t start, end, iv;
   char err[DS_ERRLEN];
-  if (q_parse_range(req, &start, &end, err) != DS_OK)
-    return q_error(req, 400, "bad_request", err);
-  const char *ivs = q_query_param(req, "interval");
+  if (query_params_range(req, &start, &end, err) != DS_OK)
+    return query_http_error(req, 400, "bad_request", err);
+  const char *ivs = query_http_query_param(req, "interval");
   if (ivs == NULL)
-    return q_error(req, 400, "bad_request", "interval is required (e.g. 500ms, 10s, 5m, 1h, 1d)");
+    return query_http_error(req, 400, "bad_request",
+                            "interval is required (e.g. 500ms, 10s, 5m, 1h, 1d)");
   if (ds_interval_parse(ivs, &iv) != DS_OK)
-    return q_error(req, 400, "bad_request",
-                   "interval: a positive integer and a unit: ms, s, m, h or d (e.g. 60s)");
+    return query_http_error(req, 400, "bad_request",
+                            "interval: a positive integer and a unit: ms, s, m, h or d (e.g. 60s)");
   int64_t first, nb;
   char d[160];
   snprintf(d, sizeof d, "the range spans more than %lld buckets (QUERY_SERIES_MAX_BUCKETS)",
            req->cfg->series_max_buckets);
   if (start != DS_TIME_NONE && end != DS_TIME_NONE &&
-      q_series_buckets(start, end, iv, req->cfg->series_max_buckets, &first, &nb) != DS_OK)
-    return q_error(req, 400, "too_many_buckets", d);
-  PGconn *db = q_db(req);
+      query_params_buckets(start, end, iv, req->cfg->series_max_buckets, &first, &nb) != DS_OK)
+    return query_http_error(req, 400, "too_many_buckets", d);
+  PGconn *db = query_db_conn(req);
   if (db == NULL)
     return DS_OK;
   int rc;
@@ -308,11 +314,11 @@ int q_h_device_series(struct q_req *req)
   }
   if (f.v.n == 0) {
     /* As every statistics route: no samples in the range is a 404. */
-    rc = q_error(req, 404, "not_found", "no samples in the range");
+    rc = query_http_error(req, 404, "not_found", "no samples in the range");
     goto out;
   }
-  if (q_series_buckets(lo, hi, iv, req->cfg->series_max_buckets, &first, &nb) != DS_OK) {
-    rc = q_error(req, 400, "too_many_buckets", d);
+  if (query_params_buckets(lo, hi, iv, req->cfg->series_max_buckets, &first, &nb) != DS_OK) {
+    rc = query_http_error(req, 400, "too_many_buckets", d);
     goto out;
   }
   if ((rc = ds_buf_append_str(req->out, "{\"device_id\": ")) != DS_OK ||
@@ -338,18 +344,86 @@ out:
   return rc;
 }
 
+/* ---- the latest recalculation snapshot ---- */
+
+static double num(PGresult *r, int col)
+{
+  return strtod(PQgetvalue(r, 0, col), NULL);
+}
+
+static uint64_t count(PGresult *r, int col)
+{
+  return strtoull(PQgetvalue(r, 0, col), NULL, 10);
+}
+
+int query_stats_device_snapshot(struct query_req *req)
+{
+  const char *id = query_http_path_param(req, "id");
+  if (id == NULL || !ds_device_id_valid(id, strlen(id)))
+    return query_http_error(req, 400, "bad_device_id", "a device id is 1-64 of A-Z a-z 0-9 _ . -");
+  PGconn *db = query_db_conn(req);
+  if (db == NULL)
+    return DS_OK;
+  const char *vals[1] = {id};
+  PGresult *r = query_db_exec(
+      req, db, "query_stats_device_snapshot",
+      "SELECT (extract(epoch FROM s.computed_at) * 1000000)::bigint, s.sample_count,"
+      " s.x_count, s.x_min, s.x_max, s.x_sum, s.x_median,"
+      " s.y_count, s.y_min, s.y_max, s.y_sum, s.y_median,"
+      " s.z_count, s.z_min, s.z_max, s.z_sum, s.z_median"
+      " FROM devices d LEFT JOIN device_snapshots s ON s.device_id = d.id WHERE d.name = $1",
+      1, vals, 0);
+  if (r == NULL)
+    return DS_ENOMEM;
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    int rc = query_db_fail(req, db, r);
+    PQclear(r);
+    return rc;
+  }
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return query_http_error(req, 404, "not_found", "unknown device");
+  }
+  if (PQgetisnull(r, 0, 0)) {
+    PQclear(r);
+    return query_http_error(req, 404, "not_found", "no recalculation snapshot for this device yet");
+  }
+  int64_t computed_at = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  struct ds_stats s = {.count = count(r, 1)};
+  struct ds_axis_stats *ax[3] = {&s.x, &s.y, &s.z};
+  for (int a = 0; a < 3; a++) {
+    int c = 2 + a * 5;
+    *ax[a] = (struct ds_axis_stats){count(r, c), num(r, c + 1), num(r, c + 2), num(r, c + 3),
+                                    num(r, c + 4)};
+  }
+  PQclear(r);
+  /* The statistics object, with computed_at added before its closing brace. */
+  int rc = ds_stats_to_json(req->out, "device_id", id, DS_TIME_NONE, DS_TIME_NONE, &s);
+  if (rc != DS_OK)
+    return rc;
+  while (req->out->len > 0 && req->out->data[req->out->len - 1] != '}')
+    req->out->len--;
+  if (req->out->len == 0)
+    return DS_EINVAL;
+  req->out->len--;
+  char ts[DS_TIME_STRLEN];
+  rc = ds_buf_appendf(req->out, ", \"computed_at\": \"%s\"}\n", ds_time_format(computed_at, ts));
+  req->status = 200;
+  return rc;
+}
+
 /* ---- users ---- */
 
-int q_h_user_data(struct q_req *req)
+int query_stats_user_data(struct query_req *req)
 {
   int64_t start, end;
   char err[DS_ERRLEN];
   long long uid;
-  if (q_parse_int(q_path_param(req, "uid"), 1, INT32_MAX, &uid) != DS_OK)
-    return q_error(req, 400, "bad_user_id", "a user id is a positive integer");
-  if (q_parse_range(req, &start, &end, err) != DS_OK)
-    return q_error(req, 400, "bad_request", err);
-  PGconn *db = q_db(req);
+  if (query_params_int(query_http_path_param(req, "uid"), 1, INT32_MAX, &uid) != DS_OK)
+    return query_http_error(req, 400, "bad_user_id", "a user id is a positive integer");
+  if (query_params_range(req, &start, &end, err) != DS_OK)
+    return query_http_error(req, 400, "bad_request", err);
+  PGconn *db = query_db_conn(req);
   if (db == NULL)
     return DS_OK;
   char uids[24];
@@ -359,23 +433,23 @@ int q_h_user_data(struct q_req *req)
   struct fetch f = {.db = db};
   int32_t *keys = NULL;
   size_t *offs = NULL;
-  PGresult *res = q_db_exec(req, db, "q_user_devices",
-                            "SELECT u.id, d.id, d.name FROM users u"
-                            " LEFT JOIN devices d ON d.user_id = u.id"
-                            " WHERE u.id = $1::int4 ORDER BY d.name",
-                            1, vals, 0);
+  PGresult *res = query_db_exec(req, db, "q_user_devices",
+                                "SELECT u.id, d.id, d.name FROM users u"
+                                " LEFT JOIN devices d ON d.user_id = u.id"
+                                " WHERE u.id = $1::int4 ORDER BY d.name",
+                                1, vals, 0);
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-    rc = q_db_fail(req, db, res);
+    rc = query_db_fail(req, db, res);
     goto out;
   }
   int nrows = PQntuples(res);
   if (nrows == 0) {
-    rc = q_error(req, 404, "not_found", "unknown user");
+    rc = query_http_error(req, 404, "not_found", "unknown user");
     goto out;
   }
   size_t nd = PQgetisnull(res, 0, 1) ? 0 : (size_t)nrows;
   if (nd > USER_DEVICES_MAX) {
-    rc = q_error(req, 413, "too_large", "the user has too many devices");
+    rc = query_http_error(req, 413, "too_large", "the user has too many devices");
     goto out;
   }
   keys = malloc((nd + 1) * sizeof *keys);
@@ -386,8 +460,8 @@ int q_h_user_data(struct q_req *req)
   }
   for (size_t i = 0; i < nd; i++) {
     long long k;
-    if (q_parse_int(PQgetvalue(res, (int)i, 1), 0, INT32_MAX, &k) != DS_OK) {
-      rc = q_error(req, 500, "internal", "bad device key");
+    if (query_params_int(PQgetvalue(res, (int)i, 1), 0, INT32_MAX, &k) != DS_OK) {
+      rc = query_http_error(req, 500, "internal", "bad device key");
       goto out;
     }
     keys[i] = (int32_t)k;
@@ -402,7 +476,7 @@ int q_h_user_data(struct q_req *req)
   }
   offs[nd] = f.v.n;
   if (f.v.n == 0) {
-    rc = q_error(req, 404, "not_found", "no samples in the range");
+    rc = query_http_error(req, 404, "not_found", "no samples in the range");
     goto out;
   }
   if ((rc = ds_buf_appendf(req->out, "{\"user_id\": %lld, \"devices\": [", uid)) != DS_OK)

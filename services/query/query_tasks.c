@@ -1,5 +1,5 @@
-/* The aggregator issue's routes: the latest recalculation snapshot of a
- * device, and recalculation tasks.  A task is a row of recalc_runs
+/* The recalculation task routes: POST /tasks/recalculate and GET
+ * /tasks/{task_id}.  A task is a row of recalc_runs
  * (deploy/sql/003_aggregator.sql): POST records it as queued, then publishes
  * the command on control/recalculate; aggregators start queued runs from the
  * table, so the task runs even if the publication is lost, and the request
@@ -17,74 +17,9 @@
 #include "ds/stats.h"
 #include "ds/time.h"
 #include "query_cfg.h"
+#include "query_db.h"
 
 #define PUBLISH_TIMEOUT_MS 5000
-
-static double num(PGresult *r, int col)
-{
-  return strtod(PQgetvalue(r, 0, col), NULL);
-}
-
-static uint64_t count(PGresult *r, int col)
-{
-  return strtoull(PQgetvalue(r, 0, col), NULL, 10);
-}
-
-int qt_device_stats(struct q_req *req)
-{
-  const char *id = q_path_param(req, "id");
-  if (id == NULL || !ds_device_id_valid(id, strlen(id)))
-    return q_error(req, 400, "bad_device_id", "a device id is 1-64 of A-Z a-z 0-9 _ . -");
-  PGconn *db = q_db(req);
-  if (db == NULL)
-    return DS_OK;
-  const char *vals[1] = {id};
-  PGresult *r = q_db_exec(
-      req, db, "qt_device_stats",
-      "SELECT (extract(epoch FROM s.computed_at) * 1000000)::bigint, s.sample_count,"
-      " s.x_count, s.x_min, s.x_max, s.x_sum, s.x_median,"
-      " s.y_count, s.y_min, s.y_max, s.y_sum, s.y_median,"
-      " s.z_count, s.z_min, s.z_max, s.z_sum, s.z_median"
-      " FROM devices d LEFT JOIN device_snapshots s ON s.device_id = d.id WHERE d.name = $1",
-      1, vals, 0);
-  if (r == NULL)
-    return DS_ENOMEM;
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    int rc = q_db_fail(req, db, r);
-    PQclear(r);
-    return rc;
-  }
-  if (PQntuples(r) == 0) {
-    PQclear(r);
-    return q_error(req, 404, "not_found", "unknown device");
-  }
-  if (PQgetisnull(r, 0, 0)) {
-    PQclear(r);
-    return q_error(req, 404, "not_found", "no recalculation snapshot for this device yet");
-  }
-  int64_t computed_at = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  struct ds_stats s = {.count = count(r, 1)};
-  struct ds_axis_stats *ax[3] = {&s.x, &s.y, &s.z};
-  for (int a = 0; a < 3; a++) {
-    int c = 2 + a * 5;
-    *ax[a] = (struct ds_axis_stats){count(r, c), num(r, c + 1), num(r, c + 2), num(r, c + 3),
-                                    num(r, c + 4)};
-  }
-  PQclear(r);
-  /* The statistics object, with computed_at added before its closing brace. */
-  int rc = ds_stats_to_json(req->out, "device_id", id, DS_TIME_NONE, DS_TIME_NONE, &s);
-  if (rc != DS_OK)
-    return rc;
-  while (req->out->len > 0 && req->out->data[req->out->len - 1] != '}')
-    req->out->len--;
-  if (req->out->len == 0)
-    return DS_EINVAL;
-  req->out->len--;
-  char ts[DS_TIME_STRLEN];
-  rc = ds_buf_appendf(req->out, ", \"computed_at\": \"%s\"}\n", ds_time_format(computed_at, ts));
-  req->status = 200;
-  return rc;
-}
 
 /* Appends a task's state (the status event's shape) from a result row of
  * request_id, state, devices, elapsed_ms, error. */
@@ -117,25 +52,25 @@ static int task_json(struct ds_buf *b, PGresult *r)
   "THEN (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint "                      \
   "ELSE coalesce(elapsed_ms, 0) END, coalesce(error, '')"
 
-int qt_task_get(struct q_req *req)
+int query_tasks_get(struct query_req *req)
 {
-  const char *id = q_path_param(req, "task_id");
+  const char *id = query_http_path_param(req, "task_id");
   if (id == NULL || !ds_recalc_request_id_valid(id, strlen(id)))
-    return q_error(req, 404, "not_found", "unknown task");
-  PGconn *db = q_db(req);
+    return query_http_error(req, 404, "not_found", "unknown task");
+  PGconn *db = query_db_conn(req);
   if (db == NULL)
     return DS_OK;
   const char *vals[1] = {id};
   PGresult *r =
-      q_db_exec(req, db, "qt_task_get",
-                "SELECT " TASK_COLS " FROM recalc_runs WHERE request_id = $1", 1, vals, 0);
+      query_db_exec(req, db, "query_tasks_get",
+                    "SELECT " TASK_COLS " FROM recalc_runs WHERE request_id = $1", 1, vals, 0);
   if (r == NULL)
     return DS_ENOMEM;
   int rc;
   if (PQresultStatus(r) != PGRES_TUPLES_OK)
-    rc = q_db_fail(req, db, r);
+    rc = query_db_fail(req, db, r);
   else if (PQntuples(r) == 0)
-    rc = q_error(req, 404, "not_found", "unknown task");
+    rc = query_http_error(req, 404, "not_found", "unknown task");
   else
     rc = task_json(req->out, r);
   PQclear(r);
@@ -148,7 +83,7 @@ int qt_task_get(struct q_req *req)
  * command (without request_id) to cmd and copies the request id, if given,
  * to rid (else ""). DS_ERANGE for a body over DS_RECALC_CMD_PAYLOAD_MAX
  * bytes, DS_EINVAL with detail for a bad one. */
-static int read_body(const struct q_req *req, struct ds_buf *cmd,
+static int read_body(const struct query_req *req, struct ds_buf *cmd,
                      char rid[DS_RECALC_REQUEST_ID_MAX + 1], char detail[DS_ERRLEN])
 {
   rid[0] = '\0';
@@ -175,7 +110,7 @@ static int mqtt_payload(struct ds_buf *p, const struct ds_buf *cmd, const char *
   return rc == DS_OK ? ds_buf_append_str(p, "}") : rc;
 }
 
-int qt_recalculate(struct q_req *req)
+int query_tasks_recalculate(struct query_req *req)
 {
   struct ds_buf cmd, payload;
   ds_buf_init(&cmd, 2 * DS_RECALC_CMD_PAYLOAD_MAX);
@@ -184,39 +119,39 @@ int qt_recalculate(struct q_req *req)
   PGresult *r = NULL;
   int rc = read_body(req, &cmd, rid, detail);
   if (rc == DS_ERANGE) {
-    rc = q_error(req, 413, "too_large", "the body is larger than 4096 bytes");
+    rc = query_http_error(req, 413, "too_large", "the body is larger than 4096 bytes");
     goto out;
   }
   if (rc == DS_EINVAL) {
-    rc = q_error(req, 400, "bad_request", detail);
+    rc = query_http_error(req, 400, "bad_request", detail);
     goto out;
   }
   if (rc != DS_OK)
     goto out;
   if (rid[0] == '\0' && (rc = ds_recalc_request_id_new(rid)) != DS_OK) {
-    rc = q_error(req, 500, "internal", "cannot read /dev/urandom");
+    rc = query_http_error(req, 500, "internal", "cannot read /dev/urandom");
     goto out;
   }
-  PGconn *db = q_db(req);
+  PGconn *db = query_db_conn(req);
   if (db == NULL)
     goto out;
   /* Recorded first: a task exists (GET /tasks/{id} finds it) as soon as the
    * answer is out, and runs even if the publication below is lost. */
   const char *vals[2] = {rid, cmd.data};
-  r = q_db_exec(req, db, "qt_task_record",
-                "WITH ins AS (INSERT INTO recalc_runs (request_id, command, state, source)"
-                " VALUES ($1, $2, 'queued', 'http') ON CONFLICT (request_id) DO NOTHING"
-                " RETURNING state)"
-                " SELECT state FROM ins UNION ALL"
-                " SELECT state FROM recalc_runs WHERE request_id = $1 AND NOT EXISTS"
-                " (SELECT 1 FROM ins)",
-                2, vals, 0);
+  r = query_db_exec(req, db, "qt_task_record",
+                    "WITH ins AS (INSERT INTO recalc_runs (request_id, command, state, source)"
+                    " VALUES ($1, $2, 'queued', 'http') ON CONFLICT (request_id) DO NOTHING"
+                    " RETURNING state)"
+                    " SELECT state FROM ins UNION ALL"
+                    " SELECT state FROM recalc_runs WHERE request_id = $1 AND NOT EXISTS"
+                    " (SELECT 1 FROM ins)",
+                    2, vals, 0);
   if (r == NULL) {
     rc = DS_ENOMEM;
     goto out;
   }
   if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-    rc = q_db_fail(req, db, r);
+    rc = query_db_fail(req, db, r);
     goto out;
   }
   char state[16];

@@ -7,14 +7,14 @@
 #include <string.h>
 
 #include "ds_test.h"
-#include "query_handlers.h"
+#include "query_ops.h"
 #include "query_http.h"
 
 static struct json_object *load(void)
 {
-  struct json_object *doc = json_tokener_parse((const char *)q_openapi_json);
+  struct json_object *doc = json_tokener_parse((const char *)query_ops_openapi_json);
   CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
-  CU_ASSERT_EQUAL(strlen((const char *)q_openapi_json), q_openapi_json_len);
+  CU_ASSERT_EQUAL(strlen((const char *)query_ops_openapi_json), query_ops_openapi_json_len);
   return doc;
 }
 
@@ -39,18 +39,18 @@ static void test_routes_documented(void)
 {
   struct json_object *doc = load(), *paths = NULL;
   CU_ASSERT_FATAL(json_object_object_get_ex(doc, "paths", &paths));
-  for (size_t i = 0; i < q_routes_n; i++) {
+  for (size_t i = 0; i < query_routes_n; i++) {
     struct json_object *item = NULL, *op = NULL;
     char m[16];
-    lower(q_routes[i].method, m, sizeof m);
-    bool ok = json_object_object_get_ex(paths, q_routes[i].pattern, &item) &&
+    lower(query_routes[i].method, m, sizeof m);
+    bool ok = json_object_object_get_ex(paths, query_routes[i].pattern, &item) &&
               json_object_object_get_ex(item, m, &op) &&
               json_object_object_get_ex(op, "responses", NULL);
     CU_ASSERT(ok);
     if (!ok)
-      fprintf(stderr, "not documented: %s %s\n", q_routes[i].method, q_routes[i].pattern);
+      fprintf(stderr, "not documented: %s %s\n", query_routes[i].method, query_routes[i].pattern);
     /* Write routes declare the bearer token. */
-    if (ok && (q_routes[i].flags & Q_ROUTE_WRITE))
+    if (ok && (query_routes[i].flags & QUERY_ROUTE_WRITE))
       CU_ASSERT(json_object_object_get_ex(op, "security", NULL));
   }
   json_object_put(doc);
@@ -67,10 +67,10 @@ static void test_documented_routed(void)
       if (!json_object_object_get_ex(item, methods[k], NULL))
         continue;
       bool found = false;
-      for (size_t i = 0; i < q_routes_n && !found; i++) {
+      for (size_t i = 0; i < query_routes_n && !found; i++) {
         char m[16];
-        lower(q_routes[i].method, m, sizeof m);
-        found = strcmp(m, methods[k]) == 0 && strcmp(q_routes[i].pattern, path) == 0;
+        lower(query_routes[i].method, m, sizeof m);
+        found = strcmp(m, methods[k]) == 0 && strcmp(query_routes[i].pattern, path) == 0;
       }
       CU_ASSERT(found);
       if (!found)
@@ -84,8 +84,8 @@ static void test_documented_routed(void)
  * elsewhere (users are often offline): no external scripts, styles or URLs. */
 static void test_docs_page(void)
 {
-  const char *html = (const char *)q_docs_html;
-  CU_ASSERT_EQUAL(strlen(html), q_docs_html_len);
+  const char *html = (const char *)query_ops_docs_html;
+  CU_ASSERT_EQUAL(strlen(html), query_ops_docs_html_len);
   CU_ASSERT(strncmp(html, "<!DOCTYPE html>", 15) == 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(html, "devicestats-docs"));
   CU_ASSERT_PTR_NOT_NULL(strstr(html, "fetch(\"/openapi.json\")"));

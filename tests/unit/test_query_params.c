@@ -39,16 +39,16 @@ static void test_range(void)
 {
   for (size_t i = 0; i < sizeof range_cases / sizeof range_cases[0]; i++) {
     const struct range_case *c = &range_cases[i];
-    struct q_req req;
+    struct query_req req;
     memset(&req, 0, sizeof req);
     if (c->k1 != NULL)
-      req.query[req.n_query++] = (struct q_kv){c->k1, c->v1};
+      req.query[req.n_query++] = (struct query_kv){c->k1, c->v1};
     if (c->k2 != NULL)
-      req.query[req.n_query++] = (struct q_kv){c->k2, c->v2};
-    req.query[req.n_query++] = (struct q_kv){"other", "ignored"};
+      req.query[req.n_query++] = (struct query_kv){c->k2, c->v2};
+    req.query[req.n_query++] = (struct query_kv){"other", "ignored"};
     int64_t s = 7, e = 7;
     char err[DS_ERRLEN] = "";
-    int rc = q_parse_range(&req, &s, &e, err);
+    int rc = query_params_range(&req, &s, &e, err);
     CU_ASSERT_EQUAL(rc, c->rc);
     if (rc != c->rc)
       fprintf(stderr, "range case %zu: rc %d\n", i, rc);
@@ -91,12 +91,12 @@ static void test_int(void)
 {
   for (size_t i = 0; i < sizeof int_cases / sizeof int_cases[0]; i++) {
     long long v = -42;
-    int rc = q_parse_int(int_cases[i].in, int_cases[i].min, int_cases[i].max, &v);
+    int rc = query_params_int(int_cases[i].in, int_cases[i].min, int_cases[i].max, &v);
     CU_ASSERT_EQUAL(rc, int_cases[i].rc);
     CU_ASSERT_EQUAL(v, rc == DS_OK ? int_cases[i].out : -42);
   }
   long long v;
-  CU_ASSERT_EQUAL(q_parse_int(NULL, 0, 1, &v), DS_EINVAL);
+  CU_ASSERT_EQUAL(query_params_int(NULL, 0, 1, &v), DS_EINVAL);
 }
 
 struct interval_case {
@@ -133,28 +133,28 @@ static void test_buckets(void)
 {
   int64_t first = 0, n = 0;
   /* aligned to the epoch, not to start */
-  CU_ASSERT_EQUAL(q_series_buckets(T0 + 30 * S, T0 + 150 * S, 60 * S, 100, &first, &n), DS_OK);
+  CU_ASSERT_EQUAL(query_params_buckets(T0 + 30 * S, T0 + 150 * S, 60 * S, 100, &first, &n), DS_OK);
   CU_ASSERT_EQUAL(first, T0);
   CU_ASSERT_EQUAL(n, 3);
   /* end exactly on a boundary: the bucket starting there is not included */
-  CU_ASSERT_EQUAL(q_series_buckets(T0, T0 + 120 * S, 60 * S, 100, &first, &n), DS_OK);
+  CU_ASSERT_EQUAL(query_params_buckets(T0, T0 + 120 * S, 60 * S, 100, &first, &n), DS_OK);
   CU_ASSERT_EQUAL(first, T0);
   CU_ASSERT_EQUAL(n, 2);
-  CU_ASSERT_EQUAL(q_series_buckets(T0, T0 + 1, 60 * S, 100, &first, &n), DS_OK);
+  CU_ASSERT_EQUAL(query_params_buckets(T0, T0 + 1, 60 * S, 100, &first, &n), DS_OK);
   CU_ASSERT_EQUAL(n, 1);
-  CU_ASSERT_EQUAL(q_series_buckets(T0, T0, 60 * S, 100, &first, &n), DS_OK);
+  CU_ASSERT_EQUAL(query_params_buckets(T0, T0, 60 * S, 100, &first, &n), DS_OK);
   CU_ASSERT_EQUAL(n, 0);
   /* the cap */
-  CU_ASSERT_EQUAL(q_series_buckets(T0, T0 + 100 * S, S, 100, &first, &n), DS_OK);
+  CU_ASSERT_EQUAL(query_params_buckets(T0, T0 + 100 * S, S, 100, &first, &n), DS_OK);
   CU_ASSERT_EQUAL(n, 100);
-  CU_ASSERT_EQUAL(q_series_buckets(T0, T0 + 100 * S + 1, S, 100, &first, &n), DS_ERANGE);
-  CU_ASSERT_EQUAL(q_series_buckets(0, DS_TIME_MAX_US, MS, 10000, &first, &n), DS_ERANGE);
-  CU_ASSERT_EQUAL(q_series_buckets(T0, T0 - 1, S, 100, &first, &n), DS_EINVAL);
-  CU_ASSERT_EQUAL(q_series_buckets(T0, T0 + 1, 0, 100, &first, &n), DS_EINVAL);
-  CU_ASSERT_EQUAL(q_floor_div(-1, 10), -1);
-  CU_ASSERT_EQUAL(q_floor_div(-10, 10), -1);
-  CU_ASSERT_EQUAL(q_floor_div(-11, 10), -2);
-  CU_ASSERT_EQUAL(q_floor_div(19, 10), 1);
+  CU_ASSERT_EQUAL(query_params_buckets(T0, T0 + 100 * S + 1, S, 100, &first, &n), DS_ERANGE);
+  CU_ASSERT_EQUAL(query_params_buckets(0, DS_TIME_MAX_US, MS, 10000, &first, &n), DS_ERANGE);
+  CU_ASSERT_EQUAL(query_params_buckets(T0, T0 - 1, S, 100, &first, &n), DS_EINVAL);
+  CU_ASSERT_EQUAL(query_params_buckets(T0, T0 + 1, 0, 100, &first, &n), DS_EINVAL);
+  CU_ASSERT_EQUAL(query_params_floor_div(-1, 10), -1);
+  CU_ASSERT_EQUAL(query_params_floor_div(-10, 10), -1);
+  CU_ASSERT_EQUAL(query_params_floor_div(-11, 10), -2);
+  CU_ASSERT_EQUAL(query_params_floor_div(19, 10), 1);
 }
 
 static const struct ds_test_case tests[] = {

@@ -55,10 +55,11 @@ static void test_table(void)
 {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const struct route_case *c = &cases[i];
-    struct q_req req;
+    struct query_req req;
     memset(&req, 0, sizeof req);
     char allow[64];
-    int r = q_route_match(q_routes, q_routes_n, c->method, c->path, &req, allow, sizeof allow);
+    int r = query_http_route_match(query_routes, query_routes_n, c->method, c->path, &req, allow,
+                                   sizeof allow);
     if (c->expect < 0) {
       CU_ASSERT_EQUAL(r, c->expect);
       if (r != c->expect)
@@ -66,42 +67,43 @@ static void test_table(void)
       continue;
     }
     CU_ASSERT_FATAL(r >= 0);
-    CU_ASSERT_STRING_EQUAL(q_routes[r].pattern, c->pattern);
-    CU_ASSERT_STRING_EQUAL(q_routes[r].method, c->method);
+    CU_ASSERT_STRING_EQUAL(query_routes[r].pattern, c->pattern);
+    CU_ASSERT_STRING_EQUAL(query_routes[r].method, c->method);
     CU_ASSERT_STRING_EQUAL(req.route, c->pattern);
     if (c->p1 != NULL) {
-      CU_ASSERT_PTR_NOT_NULL_FATAL(q_path_param(&req, c->p1));
-      CU_ASSERT_STRING_EQUAL(q_path_param(&req, c->p1), c->v1);
+      CU_ASSERT_PTR_NOT_NULL_FATAL(query_http_path_param(&req, c->p1));
+      CU_ASSERT_STRING_EQUAL(query_http_path_param(&req, c->p1), c->v1);
     }
     if (c->p2 != NULL) {
-      CU_ASSERT_PTR_NOT_NULL_FATAL(q_path_param(&req, c->p2));
-      CU_ASSERT_STRING_EQUAL(q_path_param(&req, c->p2), c->v2);
+      CU_ASSERT_PTR_NOT_NULL_FATAL(query_http_path_param(&req, c->p2));
+      CU_ASSERT_STRING_EQUAL(query_http_path_param(&req, c->p2), c->v2);
     }
-    CU_ASSERT_PTR_NULL(q_path_param(&req, "nope"));
+    CU_ASSERT_PTR_NULL(query_http_path_param(&req, "nope"));
   }
 }
 
 static void test_allow(void)
 {
-  struct q_req req;
+  struct query_req req;
   memset(&req, 0, sizeof req);
   char allow[64];
-  CU_ASSERT_EQUAL(
-      q_route_match(q_routes, q_routes_n, "DELETE", "/devices/x/data", &req, allow, sizeof allow),
-      -405);
+  CU_ASSERT_EQUAL(query_http_route_match(query_routes, query_routes_n, "DELETE", "/devices/x/data",
+                                         &req, allow, sizeof allow),
+                  -405);
   CU_ASSERT_STRING_EQUAL(allow, "GET, POST");
-  CU_ASSERT_EQUAL(q_route_match(q_routes, q_routes_n, "GET", "/users", &req, allow, sizeof allow),
+  CU_ASSERT_EQUAL(query_http_route_match(query_routes, query_routes_n, "GET", "/users", &req, allow,
+                                         sizeof allow),
                   -405);
   CU_ASSERT_STRING_EQUAL(allow, "POST");
 }
 
 static void test_every_route_matches_itself(void)
 {
-  for (size_t i = 0; i < q_routes_n; i++) {
+  for (size_t i = 0; i < query_routes_n; i++) {
     char path[256];
     size_t len = 0;
     /* Replace each {param} by "p1". */
-    for (const char *p = q_routes[i].pattern; *p != '\0' && len + 4 < sizeof path; p++) {
+    for (const char *p = query_routes[i].pattern; *p != '\0' && len + 4 < sizeof path; p++) {
       if (*p == '{') {
         memcpy(path + len, "p1", 2);
         len += 2;
@@ -112,46 +114,48 @@ static void test_every_route_matches_itself(void)
       }
     }
     path[len] = '\0';
-    struct q_req req;
+    struct query_req req;
     memset(&req, 0, sizeof req);
-    int r = q_route_match(q_routes, q_routes_n, q_routes[i].method, path, &req, NULL, 0);
+    int r = query_http_route_match(query_routes, query_routes_n, query_routes[i].method, path, &req,
+                                   NULL, 0);
     CU_ASSERT_EQUAL(r, (int)i);
-    CU_ASSERT_PTR_NOT_NULL(q_routes[i].handler);
+    CU_ASSERT_PTR_NOT_NULL(query_routes[i].handler);
   }
 }
 
 static void test_long_segment(void)
 {
-  char path[Q_PATH_MAX + 64];
+  char path[QUERY_HTTP_PATH_MAX + 64];
   memcpy(path, "/devices/", 9);
-  memset(path + 9, 'a', Q_PATH_MAX + 10);
-  memcpy(path + 9 + Q_PATH_MAX + 10, "/data", 6);
-  struct q_req req;
+  memset(path + 9, 'a', QUERY_HTTP_PATH_MAX + 10);
+  memcpy(path + 9 + QUERY_HTTP_PATH_MAX + 10, "/data", 6);
+  struct query_req req;
   memset(&req, 0, sizeof req);
-  CU_ASSERT_EQUAL(q_route_match(q_routes, q_routes_n, "GET", path, &req, NULL, 0), -404);
+  CU_ASSERT_EQUAL(query_http_route_match(query_routes, query_routes_n, "GET", path, &req, NULL, 0),
+                  -404);
 }
 
 static void test_query_params(void)
 {
-  struct q_req req;
+  struct query_req req;
   memset(&req, 0, sizeof req);
-  req.query[0] = (struct q_kv){"start", "2026-01-01"};
-  req.query[1] = (struct q_kv){"flag", NULL};
+  req.query[0] = (struct query_kv){"start", "2026-01-01"};
+  req.query[1] = (struct query_kv){"flag", NULL};
   req.n_query = 2;
-  CU_ASSERT_STRING_EQUAL(q_query_param(&req, "start"), "2026-01-01");
-  CU_ASSERT_STRING_EQUAL(q_query_param(&req, "flag"), "");
-  CU_ASSERT_PTR_NULL(q_query_param(&req, "end"));
+  CU_ASSERT_STRING_EQUAL(query_http_query_param(&req, "start"), "2026-01-01");
+  CU_ASSERT_STRING_EQUAL(query_http_query_param(&req, "flag"), "");
+  CU_ASSERT_PTR_NULL(query_http_query_param(&req, "end"));
 }
 
 static void test_error_body(void)
 {
   struct ds_buf b;
   ds_buf_init(&b, 4096);
-  struct q_req req;
+  struct query_req req;
   memset(&req, 0, sizeof req);
   req.out = &b;
   CU_ASSERT_EQUAL(ds_buf_append_str(&b, "partial"), DS_OK);
-  CU_ASSERT_EQUAL(q_error(&req, 404, "not_found", "unknown \"device\""), DS_OK);
+  CU_ASSERT_EQUAL(query_http_error(&req, 404, "not_found", "unknown \"device\""), DS_OK);
   CU_ASSERT_EQUAL(req.status, 404);
   CU_ASSERT_STRING_EQUAL(b.data,
                          "{\"error\": \"not_found\", \"detail\": \"unknown \\\"device\\\"\"}\n");

@@ -1,0 +1,188 @@
+/* The operations routes: GET /rejected (the latest rejected messages),
+ * GET /health, GET /metrics (Prometheus text, query_metrics.c), GET
+ * /openapi.json and GET /docs (both embedded at build time). */
+#include "query_ops.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ds/db.h"
+#include "ds/mqtt.h"
+#include "ds/time.h"
+#include "ds/utf8.h"
+#include "query_budget.h"
+#include "query_cfg.h"
+#include "query_db.h"
+#include "query_metrics.h"
+#include "query_params.h"
+#include "query_server.h"
+
+static int append_base64(struct ds_buf *b, const unsigned char *s, size_t len)
+{
+  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  int rc = ds_buf_reserve(b, (len + 2) / 3 * 4 + 2);
+  if (rc != DS_OK)
+    return rc;
+  char q[4];
+  rc = ds_buf_append_str(b, "\"");
+  for (size_t i = 0; rc == DS_OK && i < len; i += 3) {
+    uint32_t v = (uint32_t)s[i] << 16;
+    if (i + 1 < len)
+      v |= (uint32_t)s[i + 1] << 8;
+    if (i + 2 < len)
+      v |= s[i + 2];
+    q[0] = tab[v >> 18 & 63];
+    q[1] = tab[v >> 12 & 63];
+    q[2] = i + 1 < len ? tab[v >> 6 & 63] : '=';
+    q[3] = i + 2 < len ? tab[v & 63] : '=';
+    rc = ds_buf_append(b, q, 4);
+  }
+  return rc == DS_OK ? ds_buf_append_str(b, "\"") : rc;
+}
+
+int query_ops_rejected(struct query_req *req)
+{
+  long long limit = 100;
+  const char *ls = query_http_query_param(req, "limit");
+  if (ls != NULL && query_params_int(ls, 1, req->cfg->rejected_max, &limit) != DS_OK) {
+    char d[96];
+    snprintf(d, sizeof d, "limit: an integer from 1 to %lld", req->cfg->rejected_max);
+    return query_http_error(req, 400, "bad_request", d);
+  }
+  PGconn *db = query_db_conn(req);
+  if (db == NULL)
+    return DS_OK;
+  char lim[24];
+  snprintf(lim, sizeof lim, "%lld", limit);
+  const char *vals[1] = {lim};
+  /* Binary results: payload arrives as raw bytes. */
+  PGresult *res = query_db_exec(req, db, "q_rejected",
+                                "SELECT id, received_at, topic, payload, payload_size, reason"
+                                " FROM rejected ORDER BY id DESC LIMIT $1::int8",
+                                1, vals, 1);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    int rc = query_db_fail(req, db, res);
+    PQclear(res);
+    return rc;
+  }
+  int rc = ds_buf_append_str(req->out, "{\"rejected\": [");
+  for (int i = 0; rc == DS_OK && i < PQntuples(res); i++) {
+    if (PQgetlength(res, i, 0) != 8 || PQgetlength(res, i, 1) != 8 || PQgetlength(res, i, 4) != 4) {
+      rc = query_http_error(req, 500, "internal", "unexpected rejected row");
+      PQclear(res);
+      return rc;
+    }
+    char t[DS_TIME_STRLEN];
+    int64_t id = (int64_t)ds_buf_get_be64(PQgetvalue(res, i, 0));
+    int64_t at = ds_pg_ts_to_unix((int64_t)ds_buf_get_be64(PQgetvalue(res, i, 1)));
+    uint32_t size = ds_buf_get_be32(PQgetvalue(res, i, 4));
+    const char *payload = PQgetvalue(res, i, 3);
+    size_t plen = (size_t)PQgetlength(res, i, 3);
+    bool text = ds_utf8_valid((const unsigned char *)payload, plen);
+    rc = ds_buf_appendf(req->out, "%s{\"id\": %" PRId64 ", \"received_at\": \"%s\", \"topic\": ",
+                        i ? ",\n" : "", id, ds_time_format(at, t));
+    if (rc == DS_OK)
+      rc = ds_buf_append_json_str(req->out, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
+    if (rc == DS_OK)
+      rc = ds_buf_appendf(
+          req->out, ", \"payload_encoding\": \"%s\", \"payload\": ", text ? "utf8" : "base64");
+    if (rc == DS_OK)
+      rc = text ? ds_buf_append_json_str(req->out, payload, plen)
+                : append_base64(req->out, (const unsigned char *)payload, plen);
+    if (rc == DS_OK)
+      rc = ds_buf_appendf(req->out, ", \"payload_size\": %" PRIu32 ", \"reason\": ", size);
+    if (rc == DS_OK)
+      rc = ds_buf_append_json_str(req->out, PQgetvalue(res, i, 5), (size_t)PQgetlength(res, i, 5));
+    if (rc == DS_OK)
+      rc = ds_buf_append_str(req->out, "}");
+  }
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(req->out, "]}\n");
+  PQclear(res);
+  return rc;
+}
+
+int query_ops_health(struct query_req *req)
+{
+  /* A probe result up to a second old is good enough for a health check,
+   * and keeps a /health flood off the database. */
+  bool db_up = query_db_health_fresh(req, 1000);
+  PGconn *db = db_up ? NULL : query_db_conn(req);
+  if (db != NULL) {
+    PGresult *res = query_db_exec(req, db, "q_health", "SELECT 1", 0, NULL, 0);
+    db_up = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (db_up)
+      query_db_health_mark(req);
+    else
+      (void)query_db_fail(req, db, res);
+    PQclear(res);
+  }
+  bool mq_up = req->mqtt != NULL && ds_mqtt_is_connected(req->mqtt);
+  ds_buf_reset(req->out);
+  req->status = db_up && mq_up ? 200 : 503;
+  if (req->status == 200)
+    return ds_buf_append_str(req->out,
+                             "{\"status\": \"ok\", \"database\": \"up\", \"broker\": \"up\"}\n");
+  const char *detail = !db_up && !mq_up ? "database and broker are down"
+                       : !db_up         ? "database is down"
+                                        : "broker is down";
+  return ds_buf_appendf(req->out,
+                        "{\"status\": \"unavailable\", \"error\": \"unavailable\", \"detail\": "
+                        "\"%s\", \"database\": \"%s\", \"broker\": \"%s\"}\n",
+                        detail, db_up ? "up" : "down", mq_up ? "up" : "down");
+}
+
+/* Rejected messages by reason code come from the database (ingest stores
+ * them); NULL while it is down (then db_up says 0). */
+static PGresult *rejected_counts(struct query_req *req)
+{
+  PGconn *db = query_db_conn(req);
+  if (db == NULL)
+    return NULL;
+  PGresult *rej = query_db_exec(req, db, "q_rejected_counts",
+                                "SELECT split_part(reason, ':', 1), count(*) FROM rejected"
+                                " GROUP BY 1 ORDER BY 1",
+                                0, NULL, 0);
+  if (PQresultStatus(rej) != PGRES_TUPLES_OK) {
+    (void)query_db_fail(req, db, rej);
+    PQclear(rej);
+    rej = NULL;
+  }
+  return rej;
+}
+
+int query_ops_metrics(struct query_req *req)
+{
+  PGresult *rej = rejected_counts(req);
+  /* query_db_conn/query_db_fail may have written a JSON error: metrics
+   * stay 200 text. */
+  ds_buf_reset(req->out);
+  req->status = 200;
+  req->content_type = "text/plain; version=0.0.4; charset=utf-8";
+  const struct query_metrics *m = query_server_metrics(req->server);
+  int rc = DS_OK;
+  if (m != NULL)
+    rc = query_metrics_write_requests(req->out, m);
+  if (rc == DS_OK && m != NULL)
+    rc = query_metrics_write_service(req->out, m, req->cfg->threads,
+                                     query_budget_waiting(query_server_budget(req->server)),
+                                     query_server_mqtt_up(req->server));
+  if (rc == DS_OK)
+    rc = query_metrics_write_chunk_cache(req->out, query_server_chunk_cache(req->server));
+  if (rc == DS_OK)
+    rc = query_metrics_write_db(req->out, rej);
+  PQclear(rej);
+  return rc;
+}
+
+int query_ops_openapi(struct query_req *req)
+{
+  return ds_buf_append(req->out, query_ops_openapi_json, query_ops_openapi_json_len);
+}
+
+int query_ops_docs(struct query_req *req)
+{
+  req->content_type = "text/html; charset=utf-8";
+  return ds_buf_append(req->out, query_ops_docs_html, query_ops_docs_html_len);
+}
