@@ -15,7 +15,7 @@ struct agg_cfg {
   char *mqtt_password;
   char *database_url;   /* NULL: libpq's PG* variables */
   char *group;          /* shared-subscription group; "" = plain subscription */
-  char *client_id;      /* NULL: devicestats-aggregator-<hostname> (filled by main) */
+  char *client_id;      /* NULL: devicestats-aggregator-<hostname> (agg_svc_init) */
   long long interval_s; /* scheduled full-scope recalculation; 0 = off */
   long long workers;    /* computing threads, one database connection each */
   long long poll_ms;    /* how often runs and the queue are looked at */
@@ -26,6 +26,8 @@ struct agg_cfg {
   long long max_samples; /* per device or user computed at once */
   long long stats_period_s;
   long long shutdown_timeout_ms;
+  long long retry_min_ms; /* reconnect backoff (ds_backoff): first delay */
+  long long retry_max_ms; /* ... and cap */
   char *log_level;
 };
 

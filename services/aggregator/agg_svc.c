@@ -85,7 +85,9 @@ static const char *event_for(const struct ds_recalc_status *st)
   return NULL; /* progress: not logged */
 }
 
-/* Makes sure svc->conn works, waiting for the database if need be. */
+/* Makes sure svc->conn works: one connection attempt when the backoff says
+ * one is due, else DS_EDB at once.  The outage is logged once
+ * (db_unavailable) and the recovery once (db_connected). */
 static int ensure_db(struct agg_svc *svc)
 {
   if (!ds_db_broken(svc->conn))
@@ -93,8 +95,29 @@ static int ensure_db(struct agg_svc *svc)
   if (svc->conn != NULL)
     PQfinish(svc->conn);
   svc->conn = NULL;
-  return ds_db_connect_retry(svc->cfg->database_url, "devicestats-aggregator", 5000, -1,
-                             &svc->conn);
+  if (!ds_backoff_due(&svc->db_backoff, ds_time_mono_ms()))
+    return DS_EDB;
+  char err[DS_ERRLEN] = "";
+  int rc = ds_db_connect(svc->cfg->database_url, "devicestats-aggregator", &svc->conn, err);
+  if (rc != DS_OK) {
+    if (ds_backoff_failed(&svc->db_backoff, ds_time_mono_ms()))
+      ds_log_msg(DS_LOG_WARN, "db_unavailable", "%s; retrying with backoff up to %ld ms", err,
+                 svc->db_backoff.max_ms);
+    return rc;
+  }
+  if (ds_backoff_succeeded(&svc->db_backoff))
+    ds_log_msg(DS_LOG_INFO, "db_connected", "reachable again");
+  return DS_OK;
+}
+
+/* Waits for the database (DS_OK), or until a stop is requested
+ * (DS_ESTOPPED). */
+static int wait_db(struct agg_svc *svc)
+{
+  while (ensure_db(svc) != DS_OK)
+    if (!ds_backoff_wait(&svc->db_backoff))
+      return DS_ESTOPPED;
+  return DS_OK;
 }
 
 static void on_started(const struct ds_recalc_status *st, void *ctx)
@@ -171,7 +194,7 @@ int agg_svc_command(struct agg_svc *svc, const char *payload, size_t len)
   struct ds_recalc_status st;
   /* The broker has been acknowledged already: try hard to record it. */
   for (int attempt = 0; rc == DS_OK && attempt < 3; attempt++) {
-    int erc = ensure_db(svc);
+    int erc = wait_db(svc);
     if (erc != DS_OK) {
       rc = erc;
       snprintf(err, sizeof err, "%s", ds_strerror(erc));
@@ -208,22 +231,35 @@ int agg_svc_command(struct agg_svc *svc, const char *payload, size_t len)
   return DS_OK;
 }
 
+/* Makes sure the broker session is up and subscribed: one attempt
+ * (connect if need be, then subscribe) when the backoff says one is due,
+ * else DS_EMQTT at once.  A refused connection or subscription waits like
+ * any other failure; the outage is logged once and the recovery once. */
 static int ensure_mqtt(struct agg_svc *svc)
 {
-  char err[DS_ERRLEN] = "";
   if (ds_mqtt_is_connected(svc->mqtt) && svc->subscribed)
     return DS_OK;
   svc->subscribed = false;
-  if (!ds_mqtt_is_connected(svc->mqtt)) {
-    int rc = ds_mqtt_connect_retry(svc->mqtt, 5000, 1000);
-    if (rc != DS_OK)
-      return rc;
+  if (!ds_backoff_due(&svc->mqtt_backoff, ds_time_mono_ms()))
+    return DS_EMQTT;
+  char err[DS_ERRLEN] = "";
+  const char *down = "mqtt_unavailable";
+  int rc = DS_OK;
+  if (!ds_mqtt_is_connected(svc->mqtt))
+    rc = ds_mqtt_connect(svc->mqtt, err);
+  if (rc == DS_OK) {
+    down = "mqtt_subscribe_failed";
+    rc = ds_mqtt_subscribe(svc->mqtt, svc->filter, 1, err);
   }
-  if (ds_mqtt_subscribe(svc->mqtt, svc->filter, 1, err) != DS_OK) {
-    ds_log_msg(DS_LOG_WARN, "mqtt_subscribe_failed", "%s", err);
+  if (rc != DS_OK) {
+    if (ds_backoff_failed(&svc->mqtt_backoff, ds_time_mono_ms()))
+      ds_log_msg(DS_LOG_WARN, down, "%s; retrying with backoff up to %ld ms", err,
+                 svc->mqtt_backoff.max_ms);
     return DS_EMQTT;
   }
   svc->subscribed = true;
+  if (ds_backoff_succeeded(&svc->mqtt_backoff))
+    ds_log_msg(DS_LOG_INFO, "mqtt_connected", "subscribed to %s", svc->filter);
   return DS_OK;
 }
 
@@ -231,6 +267,8 @@ int agg_svc_init(struct agg_svc *svc, const struct agg_cfg *cfg, char err[DS_ERR
 {
   memset(svc, 0, sizeof *svc);
   svc->cfg = cfg;
+  ds_backoff_init(&svc->db_backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
+  ds_backoff_init(&svc->mqtt_backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
   if (cfg->client_id != NULL && cfg->client_id[0] != '\0') {
     snprintf(svc->me, sizeof svc->me, "%s", cfg->client_id);
   } else {
@@ -256,12 +294,12 @@ int agg_svc_init(struct agg_svc *svc, const struct agg_cfg *cfg, char err[DS_ERR
                             .keepalive_s = 30};
   if ((rc = ds_mqtt_new(&mo, &svc->mqtt, err)) != DS_OK)
     return rc;
-  if ((rc = ensure_db(svc)) != DS_OK) {
+  if ((rc = wait_db(svc)) != DS_OK) {
     snprintf(err, DS_ERRLEN, "stopped while waiting for the database");
     return rc;
   }
   while (ensure_mqtt(svc) != DS_OK)
-    if (ds_signal_stop_requested()) {
+    if (!ds_backoff_wait(&svc->mqtt_backoff)) {
       snprintf(err, DS_ERRLEN, "stopped while waiting for the broker");
       return DS_ESTOPPED;
     }
@@ -361,12 +399,18 @@ void agg_svc_run(struct agg_svc *svc)
   svc->last_slot = svc->cfg->interval_s > 0 ? ds_time_now_us() / 1000000 / svc->cfg->interval_s : 0;
   while (!ds_signal_stop_requested()) {
     periodic(svc);
-    if (ensure_mqtt(svc) != DS_OK)
+    if (ensure_mqtt(svc) != DS_OK) {
+      /* Until the next attempt is due, keep the periodic work going. */
+      long left = ds_backoff_left_ms(&svc->mqtt_backoff, ds_time_mono_ms());
+      ds_signal_sleep_ms(left < svc->cfg->poll_ms ? left : (long)svc->cfg->poll_ms);
       continue;
+    }
     bool got = false;
     struct ds_mqtt_message msg = {0};
     if (ds_mqtt_receive(svc->mqtt, 100, &got, &msg) != DS_OK) {
-      ds_log_msg(DS_LOG_WARN, "mqtt_lost", "connection to the broker lost; reconnecting");
+      /* The outage begins here: logged once, then reconnects back off. */
+      if (ds_backoff_failed(&svc->mqtt_backoff, ds_time_mono_ms()))
+        ds_log_msg(DS_LOG_WARN, "mqtt_lost", "connection to the broker lost; reconnecting");
       svc->subscribed = false;
       continue;
     }

@@ -11,6 +11,7 @@
 #include "agg_cfg.h"
 #include "agg_outbox.h"
 #include "agg_worker.h"
+#include "ds/backoff.h"
 #include "ds/mqtt.h"
 
 #define AGG_WORKERS_MAX 64
@@ -22,6 +23,8 @@ struct agg_svc {
   PGconn *conn;
   struct ds_mqtt *mqtt;
   bool subscribed;
+  /* Reconnects of conn and of the broker session (connect + subscribe). */
+  struct ds_backoff db_backoff, mqtt_backoff;
   struct agg_outbox outbox;
   bool outbox_ready;
   struct agg_worker workers[AGG_WORKERS_MAX];

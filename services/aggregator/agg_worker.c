@@ -264,14 +264,24 @@ static int ensure_conn(struct agg_worker *w)
     PQfinish(w->conn);
     w->conn = NULL;
   }
+  if (!ds_backoff_due(&w->db_backoff, ds_time_mono_ms()))
+    return DS_EDB;
   char app[64], err[DS_ERRLEN] = "";
   snprintf(app, sizeof app, "devicestats-aggregator-w%d", w->index);
-  int rc = ds_db_connect_retry(w->cfg->database_url, app, 5000, -1, &w->conn);
-  if (rc != DS_OK)
+  int rc = ds_db_connect(w->cfg->database_url, app, &w->conn, err);
+  if (rc != DS_OK) {
+    /* Logged once per outage and worker, like the main thread's. */
+    if (ds_backoff_failed(&w->db_backoff, ds_time_mono_ms()))
+      ds_log_msg(DS_LOG_WARN, "db_unavailable", "worker %d: %s; retrying with backoff up to %ld ms",
+                 w->index, err, w->db_backoff.max_ms);
     return rc;
+  }
+  if (ds_backoff_succeeded(&w->db_backoff))
+    ds_log_msg(DS_LOG_INFO, "db_connected", "worker %d: reachable again", w->index);
   ds_store_stmts_reset(&w->store_stmts);
   if (agg_runs_listen(w->conn, err) != DS_OK) {
     ds_log_msg(DS_LOG_WARN, "db_error", "listen: %s", err);
+    (void)ds_backoff_failed(&w->db_backoff, ds_time_mono_ms());
     PQfinish(w->conn);
     w->conn = NULL;
     return DS_EDB;
@@ -291,7 +301,8 @@ static void *worker_main(void *arg)
   char err[DS_ERRLEN] = "";
   while (!ds_signal_stop_requested()) {
     if (ensure_conn(w) != DS_OK) {
-      ds_signal_sleep_ms(500);
+      if (!ds_backoff_wait(&w->db_backoff))
+        break;
       continue;
     }
     char rid[DS_RECALC_REQUEST_ID_MAX + 1];
@@ -318,6 +329,7 @@ int agg_worker_start(struct agg_worker *w)
 {
   ds_values_init(&w->values, (size_t)w->cfg->max_samples);
   w->next_compact_ms = ds_time_mono_ms();
+  ds_backoff_init(&w->db_backoff, (long)w->cfg->retry_min_ms, (long)w->cfg->retry_max_ms);
   w->conn = NULL;
   w->cancel = NULL;
   atomic_store(&w->exited, false);

@@ -1,10 +1,11 @@
 /* Worker threads: each has its own database connection, waits for a running
  * run with pending work (woken by NOTIFY, else every poll_ms), claims one
- * device or user at a time (FOR UPDATE SKIP LOCKED), compacts, fetches,
- * computes and stores its snapshot in the claiming transaction, and finishes
- * the run when no work is left.  Worker 0 also runs periodic compaction when
- * idle.  A stop request is honoured between devices: the device in hand is
- * finished and committed, the rest stays pending for the next aggregator. */
+ * device or user at a time (FOR UPDATE SKIP LOCKED), fetches, computes and
+ * stores its snapshot in the claiming transaction (agg_work.h), and
+ * finishes the run when no work is left (agg_runs.h).  Runs do not compact;
+ * worker 0 runs the periodic compaction pass when idle.  A stop request is honoured between
+ * devices: the device in hand is finished and committed, the rest stays pending for the next
+ * aggregator. */
 #ifndef AGG_WORKER_H
 #define AGG_WORKER_H
 
@@ -15,6 +16,7 @@
 
 #include "agg_cfg.h"
 #include "agg_outbox.h"
+#include "ds/backoff.h"
 #include "ds/store.h"
 
 /* Counters read by the main thread for event=stats (atomics, written only
@@ -39,6 +41,7 @@ struct agg_worker {
   bool started;
   PGconn *conn;
   struct ds_store_stmts store_stmts; /* the sample store's statements on conn */
+  struct ds_backoff db_backoff;      /* reconnects of conn */
   /* For the main thread: a cancel handle of conn (replaced under
    * cancel_lock on reconnect) and whether the thread has ended. */
   pthread_mutex_t cancel_lock;
