@@ -17,17 +17,16 @@
 #include "query_params.h"
 #include "query_server.h"
 
-static int append_time_or_null(struct ds_buf *b, const char *key, PGresult *res, int row, int col)
+/* A time column (Unix microseconds as text, or NULL) as a member. */
+static void time_or_null(struct ds_jsonw *w, const char *key, PGresult *res, int row, int col)
 {
-  int rc = ds_buf_appendf(b, ", \"%s\": ", key);
-  if (rc != DS_OK)
-    return rc;
   long long us;
+  ds_jsonw_key(w, key);
   if (PQgetisnull(res, row, col) ||
       query_params_int(PQgetvalue(res, row, col), 0, DS_TIME_MAX_US, &us) != DS_OK)
-    return ds_buf_append_str(b, "null");
-  char t[DS_TIME_STRLEN];
-  return ds_buf_appendf(b, "\"%s\"", ds_time_format(us, t));
+    ds_jsonw_null(w);
+  else
+    query_http_json_time(w, us);
 }
 
 /* Largest page GET /devices?limit= gives. */
@@ -67,23 +66,23 @@ static const char devices_page_sql[] =
     "                       FROM samples_recent WHERE device_id = d.id) r"
     " ORDER BY d.name";
 
-static int append_device(struct ds_buf *b, PGresult *res, int i)
+/* {"id": .., "owner": .., "count": .., "first": .., "last": ..} of row i. */
+static void device_json(struct ds_jsonw *w, PGresult *res, int i)
 {
-  const char *name = PQgetvalue(res, i, 0);
-  int rc = ds_buf_append_str(b, i > 0 ? ",\n{\"id\": " : "{\"id\": ");
-  if (rc == DS_OK)
-    rc = ds_buf_append_json_str(b, name, strlen(name));
-  if (rc == DS_OK)
-    rc = ds_buf_appendf(b, ", \"owner\": %s, \"count\": %s",
-                        PQgetisnull(res, i, 1) ? "null" : PQgetvalue(res, i, 1),
-                        PQgetvalue(res, i, 2));
-  if (rc == DS_OK)
-    rc = append_time_or_null(b, "first", res, i, 3);
-  if (rc == DS_OK)
-    rc = append_time_or_null(b, "last", res, i, 4);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, "}");
-  return rc;
+  long long owner = 0, count = 0;
+  ds_jsonw_object_begin(w);
+  ds_jsonw_key_str(w, "id", PQgetvalue(res, i, 0));
+  if (PQgetisnull(res, i, 1) ||
+      query_params_int(PQgetvalue(res, i, 1), 0, INT64_MAX, &owner) != DS_OK)
+    ds_jsonw_key_null(w, "owner");
+  else
+    ds_jsonw_key_int64(w, "owner", owner);
+  if (query_params_int(PQgetvalue(res, i, 2), 0, INT64_MAX, &count) != DS_OK)
+    count = 0; /* a bigint sum of counts: never negative */
+  ds_jsonw_key_int64(w, "count", count);
+  time_or_null(w, "first", res, i, 3);
+  time_or_null(w, "last", res, i, 4);
+  ds_jsonw_object_end(w);
 }
 
 int query_devices_list(struct query_req *req)
@@ -119,25 +118,20 @@ int query_devices_list(struct query_req *req)
   bool more = ls != NULL && rows > limit;
   if (more)
     rows = (int)limit;
-  int rc = ds_buf_append_str(req->out, "{\"devices\": [");
-  for (int i = 0; rc == DS_OK && i < rows; i++)
-    rc = append_device(req->out, res, i);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(req->out, "]");
+  struct ds_jsonw w;
+  query_http_json_begin(req, &w);
+  ds_jsonw_object_begin(&w);
+  ds_jsonw_key(&w, "devices");
+  ds_jsonw_array_begin(&w);
+  for (int i = 0; i < rows; i++)
+    device_json(&w, res, i);
+  ds_jsonw_array_end(&w);
   /* Paged answers say where the next page starts (null after the last). */
-  if (rc == DS_OK && paged) {
-    rc = ds_buf_append_str(req->out, ", \"next\": ");
-    if (rc == DS_OK && more) {
-      const char *last = PQgetvalue(res, rows - 1, 0);
-      rc = ds_buf_append_json_str(req->out, last, strlen(last));
-    } else if (rc == DS_OK) {
-      rc = ds_buf_append_str(req->out, "null");
-    }
-  }
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(req->out, "}\n");
+  if (paged)
+    ds_jsonw_key_str(&w, "next", more ? PQgetvalue(res, rows - 1, 0) : NULL);
+  ds_jsonw_object_end(&w);
   PQclear(res);
-  return rc;
+  return query_http_json_end(req, &w);
 }
 
 int query_devices_post(struct query_req *req)
@@ -174,5 +168,10 @@ int query_devices_post(struct query_req *req)
   if (m != NULL)
     atomic_fetch_add(&m->publish_ok, 1);
   req->status = 202;
-  return ds_buf_appendf(req->out, "{\"accepted\": %zu}\n", n);
+  struct ds_jsonw w;
+  query_http_json_begin(req, &w);
+  ds_jsonw_object_begin(&w);
+  ds_jsonw_key_int64(&w, "accepted", (int64_t)n);
+  ds_jsonw_object_end(&w);
+  return query_http_json_end(req, &w);
 }

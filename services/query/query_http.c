@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ds/time.h"
+
 /* Matches one pattern against path; fills params on success. */
 static bool pattern_match(const char *pattern, const char *path, size_t *nparams, char names[][32],
                           char values[][QUERY_HTTP_PATH_MAX])
@@ -94,12 +96,31 @@ int query_http_error(struct query_req *req, int status, const char *code, const 
   ds_buf_reset(req->out);
   req->status = status;
   req->content_type = "application/json";
-  int rc;
-  if ((rc = ds_buf_append_str(req->out, "{\"error\": ")) != DS_OK ||
-      (rc = ds_buf_append_json_str(req->out, code, strlen(code))) != DS_OK ||
-      (rc = ds_buf_append_str(req->out, ", \"detail\": ")) != DS_OK ||
-      (rc = ds_buf_append_json_str(req->out, detail, strlen(detail))) != DS_OK ||
-      (rc = ds_buf_append_str(req->out, "}\n")) != DS_OK)
-    return rc;
-  return DS_OK;
+  struct ds_jsonw w;
+  query_http_json_begin(req, &w);
+  ds_jsonw_object_begin(&w);
+  ds_jsonw_key_str(&w, "error", code);
+  ds_jsonw_key_str(&w, "detail", detail);
+  ds_jsonw_object_end(&w);
+  return query_http_json_end(req, &w);
+}
+
+void query_http_json_begin(struct query_req *req, struct ds_jsonw *w)
+{
+  ds_jsonw_init(w, req->out);
+}
+
+int query_http_json_end(struct query_req *req, struct ds_jsonw *w)
+{
+  int rc = ds_jsonw_finish(w);
+  return rc == DS_OK ? ds_buf_append_str(req->out, "\n") : rc;
+}
+
+void query_http_json_time(struct ds_jsonw *w, int64_t us)
+{
+  char t[DS_TIME_STRLEN];
+  if (us == DS_TIME_NONE)
+    ds_jsonw_null(w);
+  else
+    ds_jsonw_str(w, ds_time_format(us, t));
 }

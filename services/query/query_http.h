@@ -14,6 +14,7 @@
 
 #include "ds/buf.h"
 #include "ds/err.h"
+#include "ds/jsonw.h"
 
 struct ds_mqtt;
 struct query_cfg;
@@ -80,5 +81,15 @@ const char *query_http_query_param(const struct query_req *req, const char *name
 /* Replaces the response with {"error": code, "detail": detail} and sets the
  * status.  Returns DS_OK (or DS_ENOMEM), so a handler can `return query_http_error(..)`. */
 int query_http_error(struct query_req *req, int status, const char *code, const char *detail);
+
+/* Every JSON body is written with the one writer (ds/jsonw.h), so spacing
+ * is {"a": 1, "b": [1, 2]} on every route.  begin starts w over req->out;
+ * end returns the writer's sticky error, or ends the body with the newline
+ * every answer ends with. */
+void query_http_json_begin(struct query_req *req, struct ds_jsonw *w);
+DS_MUSTCHECK int query_http_json_end(struct query_req *req, struct ds_jsonw *w);
+/* A time as a JSON value: RFC 3339 UTC with milliseconds, or null for
+ * DS_TIME_NONE. */
+void query_http_json_time(struct ds_jsonw *w, int64_t us);
 
 #endif

@@ -18,14 +18,12 @@
 #include "query_params.h"
 #include "query_server.h"
 
+/* Appends the base64 text (RFC 4648, padded) of s[0..len) to b. */
 static int append_base64(struct ds_buf *b, const unsigned char *s, size_t len)
 {
   static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  int rc = ds_buf_reserve(b, (len + 2) / 3 * 4 + 2);
-  if (rc != DS_OK)
-    return rc;
+  int rc = ds_buf_reserve(b, (len + 2) / 3 * 4);
   char q[4];
-  rc = ds_buf_append_str(b, "\"");
   for (size_t i = 0; rc == DS_OK && i < len; i += 3) {
     uint32_t v = (uint32_t)s[i] << 16;
     if (i + 1 < len)
@@ -38,7 +36,41 @@ static int append_base64(struct ds_buf *b, const unsigned char *s, size_t len)
     q[3] = i + 2 < len ? tab[v & 63] : '=';
     rc = ds_buf_append(b, q, 4);
   }
-  return rc == DS_OK ? ds_buf_append_str(b, "\"") : rc;
+  return rc;
+}
+
+/* One rejected message of row i: its payload as text when it is valid
+ * UTF-8, else base64 (made in scratch).  DS_OK or scratch's error. */
+static int rejected_json(struct ds_jsonw *w, PGresult *res, int i, struct ds_buf *scratch)
+{
+  int64_t id = (int64_t)ds_buf_get_be64(PQgetvalue(res, i, 0));
+  int64_t at = ds_pg_ts_to_unix((int64_t)ds_buf_get_be64(PQgetvalue(res, i, 1)));
+  uint32_t size = ds_buf_get_be32(PQgetvalue(res, i, 4));
+  const char *payload = PQgetvalue(res, i, 3);
+  size_t plen = (size_t)PQgetlength(res, i, 3);
+  bool text = ds_utf8_valid((const unsigned char *)payload, plen);
+  ds_jsonw_object_begin(w);
+  ds_jsonw_key_int64(w, "id", id);
+  ds_jsonw_key(w, "received_at");
+  query_http_json_time(w, at);
+  ds_jsonw_key(w, "topic");
+  ds_jsonw_strn(w, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
+  ds_jsonw_key_str(w, "payload_encoding", text ? "utf8" : "base64");
+  ds_jsonw_key(w, "payload");
+  if (text) {
+    ds_jsonw_strn(w, payload, plen);
+  } else {
+    ds_buf_reset(scratch);
+    int rc = append_base64(scratch, (const unsigned char *)payload, plen);
+    if (rc != DS_OK)
+      return rc;
+    ds_jsonw_strn(w, scratch->data, scratch->len);
+  }
+  ds_jsonw_key_int64(w, "payload_size", size);
+  ds_jsonw_key(w, "reason");
+  ds_jsonw_strn(w, PQgetvalue(res, i, 5), (size_t)PQgetlength(res, i, 5));
+  ds_jsonw_object_end(w);
+  return DS_OK;
 }
 
 int query_ops_rejected(struct query_req *req)
@@ -66,39 +98,26 @@ int query_ops_rejected(struct query_req *req)
     PQclear(res);
     return rc;
   }
-  int rc = ds_buf_append_str(req->out, "{\"rejected\": [");
-  for (int i = 0; rc == DS_OK && i < PQntuples(res); i++) {
+  for (int i = 0; i < PQntuples(res); i++)
     if (PQgetlength(res, i, 0) != 8 || PQgetlength(res, i, 1) != 8 || PQgetlength(res, i, 4) != 4) {
-      rc = query_http_error(req, 500, "internal", "unexpected rejected row");
       PQclear(res);
-      return rc;
+      return query_http_error(req, 500, "internal", "unexpected rejected row");
     }
-    char t[DS_TIME_STRLEN];
-    int64_t id = (int64_t)ds_buf_get_be64(PQgetvalue(res, i, 0));
-    int64_t at = ds_pg_ts_to_unix((int64_t)ds_buf_get_be64(PQgetvalue(res, i, 1)));
-    uint32_t size = ds_buf_get_be32(PQgetvalue(res, i, 4));
-    const char *payload = PQgetvalue(res, i, 3);
-    size_t plen = (size_t)PQgetlength(res, i, 3);
-    bool text = ds_utf8_valid((const unsigned char *)payload, plen);
-    rc = ds_buf_appendf(req->out, "%s{\"id\": %" PRId64 ", \"received_at\": \"%s\", \"topic\": ",
-                        i ? ",\n" : "", id, ds_time_format(at, t));
-    if (rc == DS_OK)
-      rc = ds_buf_append_json_str(req->out, PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2));
-    if (rc == DS_OK)
-      rc = ds_buf_appendf(
-          req->out, ", \"payload_encoding\": \"%s\", \"payload\": ", text ? "utf8" : "base64");
-    if (rc == DS_OK)
-      rc = text ? ds_buf_append_json_str(req->out, payload, plen)
-                : append_base64(req->out, (const unsigned char *)payload, plen);
-    if (rc == DS_OK)
-      rc = ds_buf_appendf(req->out, ", \"payload_size\": %" PRIu32 ", \"reason\": ", size);
-    if (rc == DS_OK)
-      rc = ds_buf_append_json_str(req->out, PQgetvalue(res, i, 5), (size_t)PQgetlength(res, i, 5));
-    if (rc == DS_OK)
-      rc = ds_buf_append_str(req->out, "}");
-  }
+  struct ds_buf scratch;
+  ds_buf_init(&scratch, (size_t)req->out->max);
+  struct ds_jsonw w;
+  query_http_json_begin(req, &w);
+  ds_jsonw_object_begin(&w);
+  ds_jsonw_key(&w, "rejected");
+  ds_jsonw_array_begin(&w);
+  int rc = DS_OK;
+  for (int i = 0; rc == DS_OK && i < PQntuples(res); i++)
+    rc = rejected_json(&w, res, i, &scratch);
+  ds_jsonw_array_end(&w);
+  ds_jsonw_object_end(&w);
   if (rc == DS_OK)
-    rc = ds_buf_append_str(req->out, "]}\n");
+    rc = query_http_json_end(req, &w);
+  ds_buf_cleanup(&scratch);
   PQclear(res);
   return rc;
 }
@@ -121,16 +140,24 @@ int query_ops_health(struct query_req *req)
   bool mq_up = req->mqtt != NULL && ds_mqtt_is_connected(req->mqtt);
   ds_buf_reset(req->out);
   req->status = db_up && mq_up ? 200 : 503;
-  if (req->status == 200)
-    return ds_buf_append_str(req->out,
-                             "{\"status\": \"ok\", \"database\": \"up\", \"broker\": \"up\"}\n");
-  const char *detail = !db_up && !mq_up ? "database and broker are down"
-                       : !db_up         ? "database is down"
-                                        : "broker is down";
-  return ds_buf_appendf(req->out,
-                        "{\"status\": \"unavailable\", \"error\": \"unavailable\", \"detail\": "
-                        "\"%s\", \"database\": \"%s\", \"broker\": \"%s\"}\n",
-                        detail, db_up ? "up" : "down", mq_up ? "up" : "down");
+  req->content_type = "application/json";
+  struct ds_jsonw w;
+  query_http_json_begin(req, &w);
+  ds_jsonw_object_begin(&w);
+  if (req->status == 200) {
+    ds_jsonw_key_str(&w, "status", "ok");
+  } else {
+    ds_jsonw_key_str(&w, "status", "unavailable");
+    ds_jsonw_key_str(&w, "error", "unavailable");
+    ds_jsonw_key_str(&w, "detail",
+                     !db_up && !mq_up ? "database and broker are down"
+                     : !db_up         ? "database is down"
+                                      : "broker is down");
+  }
+  ds_jsonw_key_str(&w, "database", db_up ? "up" : "down");
+  ds_jsonw_key_str(&w, "broker", mq_up ? "up" : "down");
+  ds_jsonw_object_end(&w);
+  return query_http_json_end(req, &w);
 }
 
 /* Rejected messages by reason code come from the database (ingest stores

@@ -8,6 +8,7 @@
 #include "query_stats.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,13 +60,62 @@ static uint64_t ts_param(int64_t us, bool is_start)
   return u;
 }
 
-static int keys_text(const int32_t *keys, size_t n, struct ds_buf *b)
+/* ---- the statistics object ---- */
+
+/* A number, or null when it is not finite (an overflowing sum). */
+static void json_number(struct ds_jsonw *w, const char *key, double v)
 {
-  int rc = ds_buf_append_str(b, "{");
-  for (size_t i = 0; rc == DS_OK && i < n; i++)
-    rc = ds_buf_appendf(b, "%s%" PRId32, i ? "," : "", keys[i]);
-  return rc == DS_OK ? ds_buf_append_str(b, "}") : rc;
+  if (isfinite(v))
+    ds_jsonw_key_double(w, key, v);
+  else
+    ds_jsonw_key_null(w, key);
 }
+
+/* {"count": N, "min": .., "max": .., "sum": .., "median": ..}; with no
+ * values, min, max and median are null and sum is 0. */
+static void axis_json(struct ds_jsonw *w, const char *name, const struct ds_axis_stats *a)
+{
+  ds_jsonw_key(w, name);
+  ds_jsonw_object_begin(w);
+  ds_jsonw_key_int64(w, "count", (int64_t)a->count);
+  if (a->count == 0) {
+    ds_jsonw_key_null(w, "min");
+    ds_jsonw_key_null(w, "max");
+    ds_jsonw_key_int64(w, "sum", 0);
+    ds_jsonw_key_null(w, "median");
+  } else {
+    json_number(w, "min", a->min);
+    json_number(w, "max", a->max);
+    json_number(w, "sum", a->sum);
+    json_number(w, "median", a->median);
+  }
+  ds_jsonw_object_end(w);
+}
+
+void query_stats_write_members(struct ds_jsonw *w, const char *key_name, const char *key_value,
+                               int64_t start_us, int64_t end_us, const struct ds_stats *s)
+{
+  if (key_name != NULL)
+    ds_jsonw_key_str(w, key_name, key_value);
+  ds_jsonw_key(w, "start");
+  query_http_json_time(w, start_us);
+  ds_jsonw_key(w, "end");
+  query_http_json_time(w, end_us);
+  ds_jsonw_key_int64(w, "count", (int64_t)s->count);
+  axis_json(w, "x", &s->x);
+  axis_json(w, "y", &s->y);
+  axis_json(w, "z", &s->z);
+}
+
+void query_stats_write(struct ds_jsonw *w, const char *key_name, const char *key_value,
+                       int64_t start_us, int64_t end_us, const struct ds_stats *s)
+{
+  ds_jsonw_object_begin(w);
+  query_stats_write_members(w, key_name, key_value, start_us, end_us, s);
+  ds_jsonw_object_end(w);
+}
+
+/* ---- reading samples ---- */
 
 /* Begins the snapshot, counts the samples the range may hold (an upper
  * bound: whole chunks) and reserves bytes_per_sample for each.  Answers the
@@ -84,7 +134,7 @@ static bool fetch_begin(struct query_req *req, struct fetch *f, const int32_t *k
   f->in_tx = true;
   struct ds_buf kb;
   ds_buf_init(&kb, 16 * (nkeys + 2));
-  if ((*rc = keys_text(keys, nkeys, &kb)) != DS_OK) {
+  if ((*rc = ds_db_int32_array(&kb, keys, nkeys)) != DS_OK) {
     ds_buf_cleanup(&kb);
     return false;
   }
@@ -185,8 +235,10 @@ static int device_stats(struct query_req *req, int64_t start, int64_t end)
     } else {
       struct ds_stats st;
       ds_values_stats(&f.v, &st);
-      if ((rc = ds_stats_to_json(req->out, "device_id", name, start, end, &st)) == DS_OK)
-        rc = ds_buf_append_str(req->out, "\n");
+      struct ds_jsonw w;
+      query_http_json_begin(req, &w);
+      query_stats_write(&w, "device_id", name, start, end, &st);
+      rc = query_http_json_end(req, &w);
     }
   }
   fetch_end(req, &f);
@@ -210,10 +262,10 @@ int query_stats_device_all(struct query_req *req)
 /* ---- series ---- */
 
 /* Groups the fetched samples into buckets (a counting sort by bucket, one
- * axis at a time through one scratch array) and appends each non-empty
- * bucket's statistics. */
-static int series_json(struct query_req *req, struct ds_values *v, int64_t first, int64_t nb,
-                       int64_t iv)
+ * axis at a time through one scratch array) and writes "buckets": [...],
+ * each non-empty bucket's statistics.  DS_OK or DS_ENOMEM. */
+static int buckets_json(struct ds_jsonw *w, struct ds_values *v, int64_t first, int64_t nb,
+                        int64_t iv)
 {
   size_t n = v->n;
   int rc = DS_ENOMEM;
@@ -245,20 +297,15 @@ static int series_json(struct query_req *req, struct ds_values *v, int64_t first
       st[b].count = cnt;
     }
   }
-  rc = ds_buf_append_str(req->out, ", \"buckets\": [");
-  bool firstb = true;
-  for (int64_t b = 0; rc == DS_OK && b < nb; b++) {
-    if (st[b].count == 0)
-      continue;
-    if (!firstb)
-      rc = ds_buf_append_str(req->out, ",\n");
-    firstb = false;
+  ds_jsonw_key(w, "buckets");
+  ds_jsonw_array_begin(w);
+  for (int64_t b = 0; b < nb; b++) {
     int64_t bs = first + b * iv;
-    if (rc == DS_OK)
-      rc = ds_stats_to_json(req->out, NULL, NULL, bs, bs + iv, &st[b]);
+    if (st[b].count > 0)
+      query_stats_write(w, NULL, NULL, bs, bs + iv, &st[b]);
   }
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(req->out, "]}\n");
+  ds_jsonw_array_end(w);
+  rc = DS_OK;
 out:
   free(bucket);
   free(tmp);
@@ -321,24 +368,19 @@ int query_stats_device_series(struct query_req *req)
     rc = query_http_error(req, 400, "too_many_buckets", d);
     goto out;
   }
-  if ((rc = ds_buf_append_str(req->out, "{\"device_id\": ")) != DS_OK ||
-      (rc = ds_buf_append_json_str(req->out, name, strlen(name))) != DS_OK ||
-      (rc = ds_buf_append_str(req->out, ", \"interval\": ")) != DS_OK ||
-      (rc = ds_buf_append_json_str(req->out, ivs, strlen(ivs))) != DS_OK)
-    goto out;
-  char t[DS_TIME_STRLEN];
-  if (start == DS_TIME_NONE)
-    rc = ds_buf_append_str(req->out, ", \"start\": null");
-  else
-    rc = ds_buf_appendf(req->out, ", \"start\": \"%s\"", ds_time_format(start, t));
-  if (rc == DS_OK) {
-    if (end == DS_TIME_NONE)
-      rc = ds_buf_append_str(req->out, ", \"end\": null");
-    else
-      rc = ds_buf_appendf(req->out, ", \"end\": \"%s\"", ds_time_format(end, t));
+  struct ds_jsonw w;
+  query_http_json_begin(req, &w);
+  ds_jsonw_object_begin(&w);
+  ds_jsonw_key_str(&w, "device_id", name);
+  ds_jsonw_key_str(&w, "interval", ivs);
+  ds_jsonw_key(&w, "start");
+  query_http_json_time(&w, start);
+  ds_jsonw_key(&w, "end");
+  query_http_json_time(&w, end);
+  if ((rc = buckets_json(&w, &f.v, first, nb, iv)) == DS_OK) {
+    ds_jsonw_object_end(&w);
+    rc = query_http_json_end(req, &w);
   }
-  if (rc == DS_OK)
-    rc = series_json(req, &f.v, first, nb, iv);
 out:
   fetch_end(req, &f);
   return rc;
@@ -397,22 +439,108 @@ int query_stats_device_snapshot(struct query_req *req)
                                     num(r, c + 4)};
   }
   PQclear(r);
-  /* The statistics object, with computed_at added before its closing brace. */
-  int rc = ds_stats_to_json(req->out, "device_id", id, DS_TIME_NONE, DS_TIME_NONE, &s);
-  if (rc != DS_OK)
-    return rc;
-  while (req->out->len > 0 && req->out->data[req->out->len - 1] != '}')
-    req->out->len--;
-  if (req->out->len == 0)
-    return DS_EINVAL;
-  req->out->len--;
-  char ts[DS_TIME_STRLEN];
-  rc = ds_buf_appendf(req->out, ", \"computed_at\": \"%s\"}\n", ds_time_format(computed_at, ts));
+  /* The statistics object, with computed_at as its last member. */
+  struct ds_jsonw w;
+  query_http_json_begin(req, &w);
+  ds_jsonw_object_begin(&w);
+  query_stats_write_members(&w, "device_id", id, DS_TIME_NONE, DS_TIME_NONE, &s);
+  ds_jsonw_key(&w, "computed_at");
+  query_http_json_time(&w, computed_at);
+  ds_jsonw_object_end(&w);
   req->status = 200;
-  return rc;
+  return query_http_json_end(req, &w);
 }
 
 /* ---- users ---- */
+
+/* A user's devices, ordered by name: rows of (user id, device key, device
+ * name) in *res (caller PQclear, also on failure), their keys in *keys
+ * (caller frees) and how many in *nd.  Answers 404/413/503/500 and returns
+ * false on failure. */
+static bool user_devices(struct query_req *req, PGconn *db, long long uid, PGresult **res,
+                         int32_t **keys, size_t *nd, int *rc)
+{
+  char uids[24];
+  snprintf(uids, sizeof uids, "%lld", uid);
+  const char *vals[1] = {uids};
+  *res = query_db_exec(req, db, "q_user_devices",
+                       "SELECT u.id, d.id, d.name FROM users u"
+                       " LEFT JOIN devices d ON d.user_id = u.id"
+                       " WHERE u.id = $1::int4 ORDER BY d.name",
+                       1, vals, 0);
+  if (PQresultStatus(*res) != PGRES_TUPLES_OK) {
+    *rc = query_db_fail(req, db, *res);
+    return false;
+  }
+  int nrows = PQntuples(*res);
+  if (nrows == 0) {
+    *rc = query_http_error(req, 404, "not_found", "unknown user");
+    return false;
+  }
+  *nd = PQgetisnull(*res, 0, 1) ? 0 : (size_t)nrows;
+  if (*nd > USER_DEVICES_MAX) {
+    *rc = query_http_error(req, 413, "too_large", "the user has too many devices");
+    return false;
+  }
+  if ((*keys = malloc((*nd + 1) * sizeof **keys)) == NULL) {
+    *rc = DS_ENOMEM;
+    return false;
+  }
+  for (size_t i = 0; i < *nd; i++) {
+    long long k;
+    if (query_params_int(PQgetvalue(*res, (int)i, 1), 0, INT32_MAX, &k) != DS_OK) {
+      *rc = query_http_error(req, 500, "internal", "bad device key");
+      return false;
+    }
+    (*keys)[i] = (int32_t)k;
+  }
+  return true;
+}
+
+/* Reads the devices' samples one device at a time into the same arrays,
+ * so each device is a slice: device i's start at offs[i], offs[nd] is the
+ * end.  Answers and returns false on failure. */
+static bool fetch_each(struct query_req *req, struct fetch *f, const int32_t *keys, size_t nd,
+                       int64_t start, int64_t end, size_t *offs, int *rc)
+{
+  for (size_t i = 0; i < nd; i++) {
+    offs[i] = f->v.n;
+    if (!fetch_keys(req, f, &keys[i], 1, start, end, false, rc))
+      return false;
+  }
+  offs[nd] = f->v.n;
+  return true;
+}
+
+/* {"user_id": N, "devices": [<each device>], "total": <all together>};
+ * names from the rows of user_devices. */
+static int user_json(struct query_req *req, long long uid, PGresult *names, size_t nd,
+                     const size_t *offs, struct ds_values *v, int64_t start, int64_t end)
+{
+  struct ds_jsonw w;
+  query_http_json_begin(req, &w);
+  ds_jsonw_object_begin(&w);
+  ds_jsonw_key_int64(&w, "user_id", uid);
+  ds_jsonw_key(&w, "devices");
+  ds_jsonw_array_begin(&w);
+  for (size_t i = 0; i < nd; i++) {
+    size_t o = offs[i], cnt = offs[i + 1] - offs[i];
+    struct ds_stats st = {.count = cnt};
+    ds_axis_compute(v->x + o, cnt, &st.x);
+    ds_axis_compute(v->y + o, cnt, &st.y);
+    ds_axis_compute(v->z + o, cnt, &st.z);
+    query_stats_write(&w, "device_id", PQgetvalue(names, (int)i, 2), start, end, &st);
+  }
+  ds_jsonw_array_end(&w);
+  /* The total is over the union of the samples, its median a true one
+   * (the per-device statistics above are done with their slices). */
+  struct ds_stats total;
+  ds_values_stats(v, &total);
+  ds_jsonw_key(&w, "total");
+  query_stats_write(&w, NULL, NULL, start, end, &total);
+  ds_jsonw_object_end(&w);
+  return query_http_json_end(req, &w);
+}
 
 int query_stats_user_data(struct query_req *req)
 {
@@ -426,79 +554,24 @@ int query_stats_user_data(struct query_req *req)
   PGconn *db = query_db_conn(req);
   if (db == NULL)
     return DS_OK;
-  char uids[24];
-  snprintf(uids, sizeof uids, "%lld", uid);
-  const char *vals[1] = {uids};
   int rc = DS_OK;
   struct fetch f = {.db = db};
+  PGresult *res = NULL;
   int32_t *keys = NULL;
-  size_t *offs = NULL;
-  PGresult *res = query_db_exec(req, db, "q_user_devices",
-                                "SELECT u.id, d.id, d.name FROM users u"
-                                " LEFT JOIN devices d ON d.user_id = u.id"
-                                " WHERE u.id = $1::int4 ORDER BY d.name",
-                                1, vals, 0);
-  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-    rc = query_db_fail(req, db, res);
+  size_t *offs = NULL, nd = 0;
+  if (!user_devices(req, db, uid, &res, &keys, &nd, &rc))
     goto out;
-  }
-  int nrows = PQntuples(res);
-  if (nrows == 0) {
-    rc = query_http_error(req, 404, "not_found", "unknown user");
-    goto out;
-  }
-  size_t nd = PQgetisnull(res, 0, 1) ? 0 : (size_t)nrows;
-  if (nd > USER_DEVICES_MAX) {
-    rc = query_http_error(req, 413, "too_large", "the user has too many devices");
-    goto out;
-  }
-  keys = malloc((nd + 1) * sizeof *keys);
-  offs = malloc((nd + 1) * sizeof *offs);
-  if (keys == NULL || offs == NULL) {
+  if ((offs = malloc((nd + 1) * sizeof *offs)) == NULL) {
     rc = DS_ENOMEM;
     goto out;
   }
-  for (size_t i = 0; i < nd; i++) {
-    long long k;
-    if (query_params_int(PQgetvalue(res, (int)i, 1), 0, INT32_MAX, &k) != DS_OK) {
-      rc = query_http_error(req, 500, "internal", "bad device key");
-      goto out;
-    }
-    keys[i] = (int32_t)k;
-  }
-  if (!fetch_begin(req, &f, keys, nd, start, end, 3 * sizeof(double), &rc))
+  if (!fetch_begin(req, &f, keys, nd, start, end, 3 * sizeof(double), &rc) ||
+      !fetch_each(req, &f, keys, nd, start, end, offs, &rc))
     goto out;
-  /* One device at a time into the same arrays, so each device is a slice. */
-  for (size_t i = 0; i < nd; i++) {
-    offs[i] = f.v.n;
-    if (!fetch_keys(req, &f, &keys[i], 1, start, end, false, &rc))
-      goto out;
-  }
-  offs[nd] = f.v.n;
-  if (f.v.n == 0) {
+  if (f.v.n == 0)
     rc = query_http_error(req, 404, "not_found", "no samples in the range");
-    goto out;
-  }
-  if ((rc = ds_buf_appendf(req->out, "{\"user_id\": %lld, \"devices\": [", uid)) != DS_OK)
-    goto out;
-  for (size_t i = 0; i < nd; i++) {
-    size_t o = offs[i], cnt = offs[i + 1] - offs[i];
-    struct ds_stats st = {.count = cnt};
-    ds_axis_compute(f.v.x + o, cnt, &st.x);
-    ds_axis_compute(f.v.y + o, cnt, &st.y);
-    ds_axis_compute(f.v.z + o, cnt, &st.z);
-    if ((i > 0 && (rc = ds_buf_append_str(req->out, ",\n")) != DS_OK) ||
-        (rc = ds_stats_to_json(req->out, "device_id", PQgetvalue(res, (int)i, 2), start, end,
-                               &st)) != DS_OK)
-      goto out;
-  }
-  /* The total is over the union of the samples, its median a true one. */
-  struct ds_stats total;
-  ds_values_stats(&f.v, &total);
-  if ((rc = ds_buf_append_str(req->out, "],\n\"total\": ")) != DS_OK ||
-      (rc = ds_stats_to_json(req->out, NULL, NULL, start, end, &total)) != DS_OK ||
-      (rc = ds_buf_append_str(req->out, "}\n")) != DS_OK)
-    goto out;
+  else
+    rc = user_json(req, uid, res, nd, offs, &f.v, start, end);
 out:
   fetch_end(req, &f);
   PQclear(res);

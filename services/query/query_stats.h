@@ -3,7 +3,22 @@
 #ifndef QUERY_STATS_H
 #define QUERY_STATS_H
 
+#include <stdint.h>
+
+#include "ds/jsonw.h"
+#include "ds/stats.h"
 #include "query_http.h"
+
+/* The statistics object of DESIGN.md as one value of w: key_name (NULL:
+ * none) with key_value, then start, end (RFC 3339 or null for
+ * DS_TIME_NONE), count, x, y, z; each axis {"count", "min", "max", "sum",
+ * "median"}, min, max and median null without values, non-finite numbers
+ * null.  _members writes the same members into an object the caller has
+ * opened (so it can add its own). */
+void query_stats_write(struct ds_jsonw *w, const char *key_name, const char *key_value,
+                       int64_t start_us, int64_t end_us, const struct ds_stats *s);
+void query_stats_write_members(struct ds_jsonw *w, const char *key_name, const char *key_value,
+                               int64_t start_us, int64_t end_us, const struct ds_stats *s);
 
 /* GET /devices/{id}/data?start=&end= */
 int query_stats_device_data(struct query_req *req);

@@ -36,17 +36,23 @@ int query_users_create(struct query_req *req)
     return DS_OK;
   }
   const char *vals[1] = {name};
+  long long id;
   PGresult *res = query_db_exec(req, db, "q_user_create",
                                 "INSERT INTO users (name) VALUES ($1) RETURNING id", 1, vals, 0);
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
     rc = query_db_fail(req, db, res);
+  } else if (query_params_int(PQgetvalue(res, 0, 0), 1, INT32_MAX, &id) != DS_OK) {
+    rc = query_http_error(req, 500, "internal", "bad user id");
   } else {
     req->status = 201;
-    rc = ds_buf_appendf(req->out, "{\"id\": %s, \"name\": ", PQgetvalue(res, 0, 0));
-    if (rc == DS_OK)
-      rc = ds_buf_append_json_str(req->out, name, len);
-    if (rc == DS_OK)
-      rc = ds_buf_append_str(req->out, "}\n");
+    struct ds_jsonw w;
+    query_http_json_begin(req, &w);
+    ds_jsonw_object_begin(&w);
+    ds_jsonw_key_int64(&w, "id", id);
+    ds_jsonw_key(&w, "name");
+    ds_jsonw_strn(&w, name, len);
+    ds_jsonw_object_end(&w);
+    rc = query_http_json_end(req, &w);
   }
   PQclear(res);
   json_object_put(o);
@@ -82,11 +88,13 @@ int query_users_assign_device(struct query_req *req)
   } else if (PQgetvalue(res, 0, 1)[0] != 't') {
     rc = query_http_error(req, 404, "not_found", "unknown device");
   } else {
-    rc = ds_buf_appendf(req->out, "{\"user_id\": %lld, \"device_id\": ", uid);
-    if (rc == DS_OK)
-      rc = ds_buf_append_json_str(req->out, id, strlen(id));
-    if (rc == DS_OK)
-      rc = ds_buf_append_str(req->out, "}\n");
+    struct ds_jsonw w;
+    query_http_json_begin(req, &w);
+    ds_jsonw_object_begin(&w);
+    ds_jsonw_key_int64(&w, "user_id", uid);
+    ds_jsonw_key_str(&w, "device_id", id);
+    ds_jsonw_object_end(&w);
+    rc = query_http_json_end(req, &w);
   }
   PQclear(res);
   return rc;

@@ -9,10 +9,12 @@
 #include <string.h>
 
 #include "ds/buf.h"
+#include "ds/jsonw.h"
 #include "ds/stats.h"
 #include "ds/store.h"
 #include "ds/time.h"
 #include "ds_test.h"
+#include "query_stats.h"
 
 struct median_case {
   size_t n;
@@ -121,7 +123,10 @@ static void test_json_round_trip(void)
     ds_values_stats(&v, &st);
     struct ds_buf b;
     ds_buf_init(&b, 1 << 16);
-    CU_ASSERT_EQUAL_FATAL(ds_stats_to_json(&b, "device_id", "dev-7", 0, DS_TIME_NONE, &st), DS_OK);
+    struct ds_jsonw w;
+    ds_jsonw_init(&w, &b);
+    query_stats_write(&w, "device_id", "dev-7", 0, DS_TIME_NONE, &st);
+    CU_ASSERT_EQUAL_FATAL(ds_jsonw_finish(&w), DS_OK);
     struct json_object *o = json_tokener_parse(b.data);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     const char *keys[] = {"min", "max", "sum", "median"};
@@ -157,12 +162,46 @@ static void test_slices_and_union(void)
   CU_ASSERT_EQUAL(all.max, 200);
 }
 
+/* The statistics object: every member in the documented order, spaced as
+ * every JSON body ({"a": 1, "b": 2}); an axis without values has null
+ * min, max and median and sum 0; a non-finite number is null. */
+static void test_object_text(void)
+{
+  struct ds_stats s = {.count = 3,
+                       .x = {3, 1.0, 7.0, 12.0, 4.0},
+                       .y = {0, 0, 0, 0, 0},
+                       .z = {3, -0.5, 2, INFINITY, 0.1}};
+  struct ds_buf b;
+  ds_buf_init(&b, 4096);
+  struct ds_jsonw w;
+  ds_jsonw_init(&w, &b);
+  query_stats_write(&w, "device_id", "dev-7", INT64_C(1795824000000000), DS_TIME_NONE, &s);
+  CU_ASSERT_EQUAL_FATAL(ds_jsonw_finish(&w), DS_OK);
+  CU_ASSERT_STRING_EQUAL(
+      b.data,
+      "{\"device_id\": \"dev-7\", \"start\": \"2026-11-28T00:00:00.000Z\", \"end\": null, "
+      "\"count\": 3, "
+      "\"x\": {\"count\": 3, \"min\": 1.0, \"max\": 7.0, \"sum\": 12.0, \"median\": 4.0}, "
+      "\"y\": {\"count\": 0, \"min\": null, \"max\": null, \"sum\": 0, \"median\": null}, "
+      "\"z\": {\"count\": 3, \"min\": -0.5, \"max\": 2.0, \"sum\": null, \"median\": 0.1}}");
+  /* Members into an object the caller opened, without a subject. */
+  ds_buf_reset(&b);
+  ds_jsonw_init(&w, &b);
+  ds_jsonw_object_begin(&w);
+  query_stats_write_members(&w, NULL, NULL, DS_TIME_NONE, 0, &s);
+  ds_jsonw_key_int64(&w, "extra", 1);
+  ds_jsonw_object_end(&w);
+  CU_ASSERT_EQUAL_FATAL(ds_jsonw_finish(&w), DS_OK);
+  static const char head[] = "{\"start\": null, \"end\": \"1970-01-01T00:00:00.000Z\", ";
+  CU_ASSERT_NSTRING_EQUAL(b.data, head, sizeof head - 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "}, \"extra\": 1}"));
+  ds_buf_cleanup(&b);
+}
+
 static const struct ds_test_case tests[] = {
-    {"median table", test_median_table},
-    {"median vs sort", test_median_random},
-    {"JSON numbers round-trip", test_json_round_trip},
-    {"slices and union", test_slices_and_union},
-    {NULL, NULL},
+    {"statistics object text", test_object_text}, {"median table", test_median_table},
+    {"median vs sort", test_median_random},       {"JSON numbers round-trip", test_json_round_trip},
+    {"slices and union", test_slices_and_union},  {NULL, NULL},
 };
 
 DS_TEST_MAIN("query_stats", tests)
