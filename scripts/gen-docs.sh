@@ -15,7 +15,7 @@ out=$SRC/docs/config.md
   echo "with a service's prefix are logged as \`config_unknown_var\` warnings."
   echo
   for b in services/ingest/devicestats-ingest services/aggregator/devicestats-aggregator \
-           services/query/devicestats-query common/devicestats-migrate; do
+           services/query/devicestats-query services/migrate/devicestats-migrate; do
     "$BUILD/$b" --help-config
   done
 } >"$out.tmp"

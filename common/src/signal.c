@@ -37,11 +37,6 @@ bool ds_signal_stop_requested(void)
   return g_stop != 0;
 }
 
-void ds_signal_request_stop(void)
-{
-  g_stop = 1;
-}
-
 bool ds_signal_sleep_ms(long ms)
 {
   while (ms > 0) {

@@ -235,7 +235,7 @@ ds_db_url() {
 # (only for throwaway databases: it keeps no record of what it applied).
 ds_migrate() {
   local build=$1 src=$2 url=$3 bin f
-  bin=$build/common/devicestats-migrate
+  bin=$build/services/migrate/devicestats-migrate
   local sqldir=${DEVICESTATS_SQL_DIR:-$src/deploy/sql}
   if [ -x "$bin" ]; then
     DATABASE_URL=$url DEVICESTATS_SQL_DIR=$sqldir "$bin" || ds_die "migrations failed ($bin)"

@@ -48,9 +48,9 @@ const struct ds_cfg_var agg_cfg_vars[] = {
     INT_VAR("STATS_PERIOD_S", stats_period_s, "60", 1, 86400, "period of event=stats lines"),
     INT_VAR("SHUTDOWN_TIMEOUT_MS", shutdown_timeout_ms, "10000", 0, 600000,
             "how long a stop waits for the devices being computed"),
-    INT_VAR("RETRY_MIN_MS", retry_min_ms, "100", 1, 600000,
+    INT_VAR("RETRY_MIN_MS", retry_min_ms, "100", 10, 600000,
             "first delay of the broker and database reconnect backoff"),
-    INT_VAR("RETRY_MAX_MS", retry_max_ms, "5000", 1, 600000,
+    INT_VAR("RETRY_MAX_MS", retry_max_ms, "5000", 100, 600000,
             "cap of the reconnect backoff (doubling from RETRY_MIN_MS)"),
     STR_VAR("LOG_LEVEL", log_level, "info", false, "error, warn, info or debug"),
 };

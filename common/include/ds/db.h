@@ -1,5 +1,6 @@
 /* PostgreSQL helpers over libpq: connecting (DATABASE_URL, or the standard
- * PG* variables that libpq reads itself), retrying with capped backoff, and
+ * PG* variables that libpq reads itself), retrying with capped backoff,
+ * executing statements and checking their status, array parameters, and
  * applying the migrations in deploy/sql exactly once each, in order. */
 #ifndef DS_DB_H
 #define DS_DB_H
@@ -27,7 +28,12 @@ bool ds_db_broken(PGconn *conn);
 
 /* Applies every dir/NNN_*.sql not yet recorded in schema_migrations, in
  * numeric order, each in its own transaction, under an advisory lock so
- * concurrent migrators do not race.  *applied gets how many ran. */
+ * concurrent migrators do not race.  *applied gets how many ran.  Refuses
+ * (DS_EINVAL, nothing applied, the reason in err) two files with one number,
+ * and a file not yet applied whose number is below the highest applied one
+ * (deploy/sql/README).  DS_EIO for an unreadable directory or file, DS_EDB
+ * when a statement fails (that migration is rolled back; the ones before it
+ * stay applied).  Implemented in db_migrate.c. */
 DS_MUSTCHECK int ds_db_migrate(PGconn *conn, const char *dir, int *applied, char err[DS_ERRLEN]);
 
 /* Copies the libpq error (first line) of res or conn into err. */

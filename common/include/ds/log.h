@@ -31,8 +31,6 @@ void ds_log_init(const char *svc, enum ds_log_level level);
 int ds_log_level_parse(const char *s);
 /* Whether lines at level are written. */
 bool ds_log_enabled(enum ds_log_level level);
-/* Where lines go (default 2 = stderr); tests point it elsewhere. */
-void ds_log_set_fd(int fd);
 
 /* Starts a line; returns false (and the caller skips the rest) when level
  * is filtered out. */

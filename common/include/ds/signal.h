@@ -7,8 +7,6 @@
 
 void ds_signal_install(void);
 bool ds_signal_stop_requested(void);
-/* Sets the flag as a signal would (tests, fatal internal errors). */
-void ds_signal_request_stop(void);
 /* Sleeps up to ms milliseconds in slices of at most 250 ms, returning early
  * (false) once a stop is requested. */
 bool ds_signal_sleep_ms(long ms);

@@ -1,5 +1,7 @@
-/* devicestats-migrate: applies the pending migrations of deploy/sql to the
- * database named by DATABASE_URL or the PG* variables, then exits. */
+/* devicestats-migrate: applies the pending migrations of deploy/sql
+ * (ds_db_migrate, common/src/db_migrate.c) to the database named by
+ * DATABASE_URL or the PG* variables, then exits.  A program, not library
+ * code: run.sh, the test harness and compose's migrate service call it. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,10 +10,6 @@
 #include "ds/db.h"
 #include "ds/log.h"
 #include "ds/signal.h"
-
-#ifndef DS_DEFAULT_SQL_DIR
-#define DS_DEFAULT_SQL_DIR "deploy/sql"
-#endif
 
 struct migrate_cfg {
   char *database_url;
@@ -24,8 +22,9 @@ static const struct ds_cfg_var vars[] = {
     {"DATABASE_URL", DS_CFG_STR, NULL, 0, 4096, false, true,
      "libpq connection URI; when unset the PG* variables apply",
      offsetof(struct migrate_cfg, database_url)},
-    {"DEVICESTATS_SQL_DIR", DS_CFG_STR, DS_DEFAULT_SQL_DIR, 0, 4096, false, false,
-     "directory holding the NNN_*.sql migrations", offsetof(struct migrate_cfg, sql_dir)},
+    {"DEVICESTATS_SQL_DIR", DS_CFG_STR, "deploy/sql", 0, 4096, false, false,
+     "directory holding the NNN_*.sql migrations (relative: to the working directory)",
+     offsetof(struct migrate_cfg, sql_dir)},
     {"MIGRATE_WAIT_S", DS_CFG_INT, "30", 0, 3600, false, false,
      "how long to wait for the database to accept connections",
      offsetof(struct migrate_cfg, wait_s)},
