@@ -272,21 +272,29 @@ static void it_check_axis(const char *what, const struct it_axis *a, PGresult *r
   CHECK(md == a->median, "%s median %.17g want %.17g", what, md, a->median);
 }
 
-/* Checks the snapshot of table (device_snapshots/user_snapshots) row
- * key_col = key against the samples of the devices that where selects. */
-static void it_check_snapshot(PGconn *c, const char *table, const char *key_col, const char *key,
-                              const char *samples_where)
+/* The samples of one device ($1 its key) or of one user's devices ($1 the
+ * user's key), read straight from both sample tables (indexed by device),
+ * not through anything the services use; and the snapshot to compare. */
+#define IT_SAMPLES_OF(where)                                                                       \
+  "WITH k AS (SELECT d.id FROM devices d WHERE " where ")"                                         \
+  " SELECT x, y, z FROM samples_recent WHERE device_id IN (SELECT id FROM k)"                      \
+  " UNION ALL SELECT u.x, u.y, u.z FROM sample_chunks c,"                                          \
+  " unnest(c.x, c.y, c.z) AS u (x, y, z) WHERE c.device_id IN (SELECT id FROM k)"
+#define IT_SNAPSHOT_OF(table, key_col)                                                             \
+  "SELECT sample_count, x_count, x_min, x_max, x_sum, x_median,"                                   \
+  " y_count, y_min, y_max, y_sum, y_median, z_count, z_min, z_max, z_sum, z_median"                \
+  " FROM " table " WHERE " key_col " = $1::int"
+
+/* Checks the snapshot of a device (user false) or user with key against
+ * its samples. */
+static void it_check_snapshot(PGconn *c, bool user, const char *key)
 {
-  char sql[512];
-  /* Read straight from both sample tables (indexed by device), not through
-   * anything the services use. */
-  snprintf(sql, sizeof sql,
-           "WITH k AS (SELECT d.id FROM devices d WHERE %s)"
-           " SELECT x, y, z FROM samples_recent WHERE device_id IN (SELECT id FROM k)"
-           " UNION ALL SELECT u.x, u.y, u.z FROM sample_chunks c,"
-           " unnest(c.x, c.y, c.z) AS u (x, y, z) WHERE c.device_id IN (SELECT id FROM k)",
-           samples_where);
-  PGresult *r = it_q(c, sql, key, NULL);
+  const char *table = user ? "user_snapshots" : "device_snapshots";
+  const char *samples_sql =
+      user ? IT_SAMPLES_OF("d.user_id = $1::int") : IT_SAMPLES_OF("d.id = $1::int");
+  const char *snapshot_sql = user ? IT_SNAPSHOT_OF("user_snapshots", "user_id")
+                                  : IT_SNAPSHOT_OF("device_snapshots", "device_id");
+  PGresult *r = it_q(c, samples_sql, key, NULL);
   size_t n = (size_t)PQntuples(r);
   double *v[3];
   for (int a = 0; a < 3; a++) {
@@ -296,12 +304,7 @@ static void it_check_snapshot(PGconn *c, const char *table, const char *key_col,
       v[a][i] = strtod(PQgetvalue(r, (int)i, a), NULL);
   }
   PQclear(r);
-  snprintf(sql, sizeof sql,
-           "SELECT sample_count, x_count, x_min, x_max, x_sum, x_median,"
-           " y_count, y_min, y_max, y_sum, y_median, z_count, z_min, z_max, z_sum, z_median"
-           " FROM %s WHERE %s = $1::int",
-           table, key_col);
-  r = it_q(c, sql, key, NULL);
+  r = it_q(c, snapshot_sql, key, NULL);
   CHECK(PQntuples(r) == 1, "%s %s: no snapshot", table, key);
   if (PQntuples(r) == 1) {
     CHECK(strtoll(PQgetvalue(r, 0, 0), NULL, 10) == (long long)n, "%s %s: sample_count", table,
@@ -324,14 +327,14 @@ static void it_check_device(PGconn *c, long long key)
 {
   char k[24];
   snprintf(k, sizeof k, "%lld", key);
-  it_check_snapshot(c, "device_snapshots", "device_id", k, "d.id = $1::int");
+  it_check_snapshot(c, false, k);
 }
 
 static void it_check_user(PGconn *c, long long key)
 {
   char k[24];
   snprintf(k, sizeof k, "%lld", key);
-  it_check_snapshot(c, "user_snapshots", "user_id", k, "d.user_id = $1::int");
+  it_check_snapshot(c, true, k);
 }
 
 #endif

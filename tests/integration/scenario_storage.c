@@ -486,6 +486,7 @@ static void chunk_layout(const char *table, long long size)
   char sql[512], s[32];
   snprintf(sql, sizeof sql, "CREATE TABLE %s (LIKE sample_chunks INCLUDING ALL)", table);
   PQclear(it_db_exec(db, sql, 0));
+  /* check_banned: allow (a scratch table's name from a constant, and a number) */
   snprintf(sql, sizeof sql,
            "INSERT INTO %s (device_id, first_ts, last_ts, n, ts, x, y, z)"
            " SELECT 0, min(ts), max(ts), count(*), array_agg(ts ORDER BY ts, x, y, z),"
