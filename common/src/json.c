@@ -24,6 +24,17 @@ bool ds_json_is_blank(const char *s, size_t len)
   return true;
 }
 
+/* Whether s[0..len) is the JSON literal null, with optional whitespace. */
+static bool is_null_text(const char *s, size_t len)
+{
+  size_t a = 0, b = len;
+  while (a < b && ds_json_is_blank(s + a, 1))
+    a++;
+  while (b > a && ds_json_is_blank(s + b - 1, 1))
+    b--;
+  return b - a == 4 && memcmp(s + a, "null", 4) == 0;
+}
+
 int ds_json_parse(const char *s, size_t len, size_t max_len, struct json_object **out,
                   char err[DS_ERRLEN])
 {
@@ -76,6 +87,14 @@ int ds_json_parse(const char *s, size_t len, size_t max_len, struct json_object 
     json_object_put(obj);
     json_tokener_free(tok);
     return DS_EINVAL;
+  }
+  /* json-c 0.16 has no "out of memory" error: a failed allocation ends the
+   * parse early with no value and no error (tests/unit/test_alloc_fail.c).
+   * No value is JSON null only when the text says null. */
+  if (obj == NULL && !is_null_text(s, len)) {
+    json_tokener_free(tok);
+    set_err(err, "%s at offset %zu", "out of memory", end);
+    return DS_ENOMEM;
   }
   /* Strict mode already rejects trailing non-whitespace; keep the check
    * here too so the contract does not hang on a json-c flag. */
