@@ -3,7 +3,8 @@
 # (ctest: unit and integration; each integration scenario starts its own
 # throwaway stack on free ports).  Extra arguments go to ctest, e.g.
 #   scripts/test.sh -L unit        scripts/test.sh -R ingest
-# Environment: DS_TEST_BUILD_DIR (build-test), DS_TEST_JOBS (nproc).
+# Environment: DS_TEST_BUILD_DIR (build-test), DS_TEST_JOBS (nproc),
+# CI=true (fail when LeakSanitizer cannot run, instead of warning).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,13 +17,19 @@ cmake -S "$SRC" -B "$BUILD" -DDS_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >
 cmake --build "$BUILD" -j"$JOBS"
 
 # LeakSanitizer cannot run under ptrace (strace, gdb, some CI containers):
-# probe it once and turn leak detection off, loudly, when it cannot work.
+# probe it once and turn leak detection off, loudly, when it cannot work --
+# or fail when CI=true, where a green run must have checked for leaks.
 leaks=1
 probe_dir=$(mktemp -d)
 trap 'rm -rf "$probe_dir"' EXIT
 printf 'int main(void) { return 0; }\n' >"$probe_dir/p.c"
 if cc -fsanitize=address -o "$probe_dir/p" "$probe_dir/p.c" 2>/dev/null; then
   if ! ASAN_OPTIONS=detect_leaks=1 "$probe_dir/p" >"$probe_dir/out" 2>&1; then
+    if [ "${CI:-}" = true ]; then
+      # In CI a run without leak checks must not pass as a full one.
+      echo "test.sh: LeakSanitizer does not work here ($(head -n 1 "$probe_dir/out")) and CI=true: failing (run the CI job without ptrace, e.g. not under strace)" >&2
+      exit 1
+    fi
     echo "test.sh: LeakSanitizer does not work here ($(head -n 1 "$probe_dir/out")); leak checks are OFF" >&2
     leaks=0
   fi
@@ -34,4 +41,6 @@ if [ -z "${LSAN_OPTIONS:-}" ] && [ -f "$SRC/tests/lsan.supp" ]; then
 fi
 
 cd "$BUILD"
-ctest --output-on-failure -j"$JOBS" "$@"
+# --no-tests=error: a filter that matches nothing (or a build that registered
+# no tests) is a failure, not a green run.
+ctest --output-on-failure --no-tests=error -j"$JOBS" "$@"
