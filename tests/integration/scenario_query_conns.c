@@ -1,19 +1,95 @@
 /* One thread, two database connections (issue 7, item 5): the read path of
  * the query routes (device key lookup, sample fetch with and without the
  * chunk cache) used on connection A, then B, then A again must work each
- * time.  The store once remembered prepared statements per thread, keyed by
- * the last connection it saw, so the third call re-PREPAREd on A and failed
- * with 42P05 (prepared statement already exists). */
+ * time; then the same through the statistics routes' handlers themselves,
+ * one thread serving requests from two connection states.  The store once
+ * remembered prepared statements per thread, keyed by the last connection
+ * it saw, so the third call re-PREPAREd on A and failed with 42P05
+ * (prepared statement already exists). */
 #include <inttypes.h>
 #include <stdint.h>
+#include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ds/chunk_cache.h"
 #include "ds/store.h"
 #include "ds/time.h"
 #include "it_lib.h"
+#include "query_cfg.h"
+#include "query_db.h"
+#include "query_metrics.h"
+#include "query_stats.h"
 
 #define ROUNDS 3
+
+struct routes_ctx {
+  const char *name;
+  struct query_cfg cfg;
+  struct query_metrics metrics;
+  struct query_db db[2];
+};
+
+/* GET /devices/{name}/data/all and /devices/{name}/data?start= through the
+ * handlers, on two connection states (each its own struct query_db) of
+ * this one thread, alternately.  Like a server thread, its states (and
+ * their connections) are freed when it ends. */
+static void *routes_thread(void *arg)
+{
+  struct routes_ctx *x = arg;
+  for (int r = 0; r < ROUNDS; r++)
+    for (int k = 0; k < 2; k++)
+      for (int all = 0; all < 2; all++) {
+        struct ds_buf out;
+        ds_buf_init(&out, 1 << 20);
+        struct query_req req = {
+            .method = "GET",
+            .path_params = {{"id", x->name}},
+            .n_path_params = 1,
+            .query = {{"start", "2026-01-01T00:01:40Z"}},
+            .n_query = all ? 0 : 1,
+            .cfg = &x->cfg,
+            .thread = query_db_thread(&x->db[k]),
+            .out = &out,
+            .status = 200,
+        };
+        IT_ASSERT(req.thread != NULL, "query_db_thread");
+        int rc = all ? query_stats_device_all(&req) : query_stats_device_data(&req);
+        struct json_object *o = out.data != NULL ? json_tokener_parse(out.data) : NULL, *n = NULL;
+        long long count = o != NULL && json_object_object_get_ex(o, "count", &n)
+                              ? (long long)json_object_get_int64(n)
+                              : -1;
+        IT_EXPECT(rc == DS_OK && req.status == 200 && count == (all ? 500 : 401),
+                  "round %d conn %c %s: rc %d status %d: %s", r, 'A' + k,
+                  all ? "data/all" : "data?start=", rc, req.status,
+                  out.data != NULL ? out.data : "");
+        json_object_put(o);
+        ds_buf_cleanup(&out);
+      }
+  return NULL;
+}
+
+static void routes(const char *name)
+{
+  static struct routes_ctx x;
+  x.name = name;
+  x.cfg = (struct query_cfg){
+      .database_url = (char *)it_env_str("DS_TEST_DATABASE_URL"),
+      .statement_timeout_ms = 30000,
+      .max_samples = 1000000,
+  };
+  for (int k = 0; k < 2; k++)
+    IT_ASSERT(query_db_init(&x.db[k], &x.cfg, &x.metrics) == DS_OK, "query_db_init");
+  pthread_t t;
+  IT_ASSERT(pthread_create(&t, NULL, routes_thread, &x) == 0, "pthread_create");
+  pthread_join(t, NULL);
+  for (int k = 0; k < 2; k++)
+    query_db_cleanup(&x.db[k]);
+  IT_EXPECT(atomic_load(&x.metrics.db_open) == 0 && atomic_load(&x.metrics.db_connects) == 2,
+            "connections: %d open, %llu made", atomic_load(&x.metrics.db_open),
+            (unsigned long long)atomic_load(&x.metrics.db_connects));
+}
 
 int main(void)
 {
@@ -58,6 +134,7 @@ int main(void)
   IT_EXPECT(cs.hits > 0, "the cache was never used");
   ds_values_cleanup(&v);
   ds_chunk_cache_free(cache);
+  routes(name);
   PQfinish(c[0]);
   PQfinish(c[1]);
   return it_finish();
