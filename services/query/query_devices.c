@@ -105,9 +105,9 @@ int query_devices_list(struct query_req *req)
     char lim[24];
     snprintf(lim, sizeof lim, "%lld", ls != NULL ? limit + 1 : (long long)INT64_MAX);
     const char *vals[2] = {after, lim};
-    res = query_db_exec(req, db, "q_devices_page", devices_page_sql, 2, vals, 0);
+    res = query_db_exec(req, db, "query_devices_page", devices_page_sql, 2, vals, 0);
   } else {
-    res = query_db_exec(req, db, "q_devices", devices_all_sql, 0, NULL, 0);
+    res = query_db_exec(req, db, "query_devices_list", devices_all_sql, 0, NULL, 0);
   }
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
     int rc = query_db_fail(req, db, res);

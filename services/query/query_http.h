@@ -51,7 +51,7 @@ struct query_req {
 
 /* A handler fills req->out and req->status.  It returns DS_OK, or an error
  * code when it could not produce any answer (the server then replies 500
- * {"error":"internal"}); answers such as 400/404/503 are DS_OK. */
+ * {"error": "internal", ...}); answers such as 400/404/503 are DS_OK. */
 typedef int (*query_handler_fn)(struct query_req *req);
 
 enum { QUERY_ROUTE_WRITE = 1 }; /* needs Authorization: Bearer $API_TOKEN */

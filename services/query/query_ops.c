@@ -89,7 +89,7 @@ int query_ops_rejected(struct query_req *req)
   snprintf(lim, sizeof lim, "%lld", limit);
   const char *vals[1] = {lim};
   /* Binary results: payload arrives as raw bytes. */
-  PGresult *res = query_db_exec(req, db, "q_rejected",
+  PGresult *res = query_db_exec(req, db, "query_ops_rejected",
                                 "SELECT id, received_at, topic, payload, payload_size, reason"
                                 " FROM rejected ORDER BY id DESC LIMIT $1::int8",
                                 1, vals, 1);
@@ -129,7 +129,7 @@ int query_ops_health(struct query_req *req)
   bool db_up = query_db_health_fresh(req, 1000);
   PGconn *db = db_up ? NULL : query_db_conn(req);
   if (db != NULL) {
-    PGresult *res = query_db_exec(req, db, "q_health", "SELECT 1", 0, NULL, 0);
+    PGresult *res = query_db_exec(req, db, "query_ops_health", "SELECT 1", 0, NULL, 0);
     db_up = PQresultStatus(res) == PGRES_TUPLES_OK;
     if (db_up)
       query_db_health_mark(req);
@@ -167,7 +167,7 @@ static PGresult *rejected_counts(struct query_req *req)
   PGconn *db = query_db_conn(req);
   if (db == NULL)
     return NULL;
-  PGresult *rej = query_db_exec(req, db, "q_rejected_counts",
+  PGresult *rej = query_db_exec(req, db, "query_ops_rejected_counts",
                                 "SELECT split_part(reason, ':', 1), count(*) FROM rejected"
                                 " GROUP BY 1 ORDER BY 1",
                                 0, NULL, 0);

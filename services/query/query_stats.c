@@ -463,7 +463,7 @@ static bool user_devices(struct query_req *req, PGconn *db, long long uid, PGres
   char uids[24];
   snprintf(uids, sizeof uids, "%lld", uid);
   const char *vals[1] = {uids};
-  *res = query_db_exec(req, db, "q_user_devices",
+  *res = query_db_exec(req, db, "query_stats_user_devices",
                        "SELECT u.id, d.id, d.name FROM users u"
                        " LEFT JOIN devices d ON d.user_id = u.id"
                        " WHERE u.id = $1::int4 ORDER BY d.name",

@@ -37,7 +37,7 @@ int query_users_create(struct query_req *req)
   }
   const char *vals[1] = {name};
   long long id;
-  PGresult *res = query_db_exec(req, db, "q_user_create",
+  PGresult *res = query_db_exec(req, db, "query_users_create",
                                 "INSERT INTO users (name) VALUES ($1) RETURNING id", 1, vals, 0);
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
     rc = query_db_fail(req, db, res);
@@ -74,7 +74,7 @@ int query_users_assign_device(struct query_req *req)
   snprintf(uids, sizeof uids, "%lld", uid);
   const char *vals[2] = {uids, id};
   PGresult *res =
-      query_db_exec(req, db, "q_user_device",
+      query_db_exec(req, db, "query_users_assign_device",
                     "WITH u AS (SELECT id FROM users WHERE id = $1::int4),"
                     " upd AS (UPDATE devices SET user_id = (SELECT id FROM u)"
                     "          WHERE name = $2 AND EXISTS (SELECT 1 FROM u) RETURNING id)"
