@@ -399,6 +399,13 @@ void agg_svc_run(struct agg_svc *svc)
   svc->last_slot = svc->cfg->interval_s > 0 ? ds_time_now_us() / 1000000 / svc->cfg->interval_s : 0;
   while (!ds_signal_stop_requested()) {
     periodic(svc);
+    if (ensure_db(svc) != DS_OK) {
+      /* Receive nothing while the database is away, so the broker keeps
+       * queueing commands rather than this process holding one. */
+      long left = ds_backoff_left_ms(&svc->db_backoff, ds_time_mono_ms());
+      ds_signal_sleep_ms(left < svc->cfg->poll_ms ? left : (long)svc->cfg->poll_ms);
+      continue;
+    }
     if (ensure_mqtt(svc) != DS_OK) {
       /* Until the next attempt is due, keep the periodic work going. */
       long left = ds_backoff_left_ms(&svc->mqtt_backoff, ds_time_mono_ms());
