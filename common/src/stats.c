@@ -1,5 +1,6 @@
 /* Statistics per axis: min, max, a compensated sum and the exact median
- * (quickselect, in place, expected O(n)), and their JSON form. */
+ * (quickselect, in place, expected O(n)).  Their JSON form is written by
+ * the query service (query_stats.c). */
 #include "ds/stats.h"
 
 #include <inttypes.h>
@@ -223,90 +224,4 @@ void ds_axis_compute(double *v, size_t n, struct ds_axis_stats *out)
   out->max = hi;
   out->sum = compensated_sum(v, n);
   out->median = ds_median(v, n);
-}
-
-/* A finite number, or null (a sum beyond the double range is +-inf). */
-static int append_number(struct ds_buf *b, double v)
-{
-  if (!isfinite(v))
-    return ds_buf_append_str(b, "null");
-  return ds_buf_append_double(b, v);
-}
-
-static int append_time(struct ds_buf *b, int64_t us)
-{
-  if (us == DS_TIME_NONE)
-    return ds_buf_append_str(b, "null");
-  char t[DS_TIME_STRLEN];
-  return ds_buf_appendf(b, "\"%s\"", ds_time_format(us, t));
-}
-
-/* {"count":N,"min":..,"max":..,"sum":..,"median":..}; with no values, min,
- * max and median are null and sum is 0. */
-static int append_axis(struct ds_buf *b, const char *name, const struct ds_axis_stats *a)
-{
-  int rc = ds_buf_appendf(b, "\"%s\":{\"count\":%" PRIu64 ",\"min\":", name, a->count);
-  bool none = a->count == 0;
-  if (rc == DS_OK)
-    rc = none ? ds_buf_append_str(b, "null") : append_number(b, a->min);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, ",\"max\":");
-  if (rc == DS_OK)
-    rc = none ? ds_buf_append_str(b, "null") : append_number(b, a->max);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, ",\"sum\":");
-  if (rc == DS_OK)
-    rc = none ? ds_buf_append_str(b, "0") : append_number(b, a->sum);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, ",\"median\":");
-  if (rc == DS_OK)
-    rc = none ? ds_buf_append_str(b, "null") : append_number(b, a->median);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, "}");
-  return rc;
-}
-
-int ds_stats_to_json(struct ds_buf *b, const char *key_name, const char *key_value,
-                     int64_t start_us, int64_t end_us, const struct ds_stats *s)
-{
-  size_t mark = b->len;
-  int rc = ds_buf_append_str(b, "{");
-  if (rc == DS_OK && key_name != NULL) {
-    rc = ds_buf_append_json_str(b, key_name, strlen(key_name));
-    if (rc == DS_OK)
-      rc = ds_buf_append_str(b, ":");
-    if (rc == DS_OK)
-      rc = key_value != NULL ? ds_buf_append_json_str(b, key_value, strlen(key_value))
-                             : ds_buf_append_str(b, "null");
-    if (rc == DS_OK)
-      rc = ds_buf_append_str(b, ",");
-  }
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, "\"start\":");
-  if (rc == DS_OK)
-    rc = append_time(b, start_us);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, ",\"end\":");
-  if (rc == DS_OK)
-    rc = append_time(b, end_us);
-  if (rc == DS_OK)
-    rc = ds_buf_appendf(b, ",\"count\":%" PRIu64 ",", s->count);
-  if (rc == DS_OK)
-    rc = append_axis(b, "x", &s->x);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, ",");
-  if (rc == DS_OK)
-    rc = append_axis(b, "y", &s->y);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, ",");
-  if (rc == DS_OK)
-    rc = append_axis(b, "z", &s->z);
-  if (rc == DS_OK)
-    rc = ds_buf_append_str(b, "}");
-  if (rc != DS_OK && b->len > mark) {
-    /* Leave the buffer as it was, NUL included. */
-    b->len = mark;
-    b->data[mark] = '\0';
-  }
-  return rc;
 }

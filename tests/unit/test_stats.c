@@ -1,8 +1,8 @@
 /* Tests for ds/stats.h: the exact median (tables, then quickselect against
  * a qsort reference over many random arrays and adversarial patterns), the
- * compensated sum, and the JSON statistics object. */
+ * compensated sum.  The JSON statistics object is the query service's
+ * (query_stats.c, tested in test_query_stats.c). */
 #include <float.h>
-#include <json-c/json.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -335,174 +335,6 @@ static void test_sum_many(void)
   free(v);
 }
 
-/* JSON: parse back with json-c and check every member and its order. */
-static void check_axis(struct json_object *o, const char *name, const struct ds_axis_stats *a)
-{
-  struct json_object *ax, *m;
-  CU_ASSERT_FATAL(json_object_object_get_ex(o, name, &ax));
-  CU_ASSERT_FATAL(json_object_is_type(ax, json_type_object));
-  const char *keys[] = {"count", "min", "max", "sum", "median"};
-  const double vals[] = {(double)a->count, a->min, a->max, a->sum, a->median};
-  int i = 0;
-  json_object_object_foreach(ax, k, val)
-  {
-    (void)val;
-    CU_ASSERT_FATAL(i < 5);
-    CU_ASSERT_STRING_EQUAL(k, keys[i]);
-    i++;
-  }
-  CU_ASSERT_EQUAL(i, 5);
-  for (i = 0; i < 5; i++) {
-    CU_ASSERT_FATAL(json_object_object_get_ex(ax, keys[i], &m));
-    CU_ASSERT_EQUAL(json_object_get_double(m), vals[i]);
-  }
-  CU_ASSERT_FATAL(json_object_object_get_ex(ax, "count", &m));
-  CU_ASSERT(json_object_is_type(m, json_type_int));
-}
-
-/* The expected text of one axis; slot picks one of three static buffers. */
-static const char *axis_text(const char *name, const struct ds_axis_stats *a, int slot)
-{
-  static char out[3][256];
-  char n[4][32];
-  ds_double_format(a->min, n[0]);
-  ds_double_format(a->max, n[1]);
-  ds_double_format(a->sum, n[2]);
-  ds_double_format(a->median, n[3]);
-  snprintf(out[slot], sizeof out[slot],
-           "\"%s\":{\"count\":%llu,\"min\":%s,\"max\":%s,\"sum\":%s,\"median\":%s}", name,
-           (unsigned long long)a->count, n[0], n[1], n[2], n[3]);
-  return out[slot];
-}
-
-static int starts_with(const char *s, const char *prefix)
-{
-  if (strncmp(s, prefix, strlen(prefix)) == 0)
-    return 1;
-  fprintf(stderr, "\n  got:  %s\n  want: %s...\n", s, prefix);
-  return 0;
-}
-
-static void test_to_json_shape(void)
-{
-  struct ds_stats s = {
-      .count = 3,
-      .x = {3, 1.0, 7.0, 12.0, 4.0},
-      .y = {3, 0.1, 1.0 / 3, 1e308, 5e-324},
-      .z = {3, -0.0, -2.5, 123456789012345678.0, 2.2250738585072014e-308},
-  };
-  struct ds_buf b;
-  ds_buf_init(&b, 4096);
-  CU_ASSERT_EQUAL_FATAL(
-      ds_stats_to_json(&b, "device_id", "dev-7", INT64_C(1795824000000000), DS_TIME_NONE, &s),
-      DS_OK);
-  /* The exact text, numbers as ds_double_format prints them. */
-  char want[1024];
-  snprintf(want, sizeof want,
-           "{\"device_id\":\"dev-7\",\"start\":\"2026-11-28T00:00:00.000Z\",\"end\":null,"
-           "\"count\":3,%s,%s,%s}",
-           axis_text("x", &s.x, 0), axis_text("y", &s.y, 1), axis_text("z", &s.z, 2));
-  CU_ASSERT_STRING_EQUAL(b.data, want);
-  CU_ASSERT_EQUAL(b.len, strlen(b.data));
-
-  /* Parsed back: the same doubles, members in the documented order. */
-  struct json_object *o = json_tokener_parse(b.data);
-  CU_ASSERT_FATAL(o != NULL);
-  const char *top[] = {"device_id", "start", "end", "count", "x", "y", "z"};
-  int i = 0;
-  json_object_object_foreach(o, k, val)
-  {
-    (void)val;
-    CU_ASSERT_FATAL(i < 7);
-    CU_ASSERT_STRING_EQUAL(k, top[i]);
-    i++;
-  }
-  CU_ASSERT_EQUAL(i, 7);
-  check_axis(o, "x", &s.x);
-  check_axis(o, "y", &s.y);
-  check_axis(o, "z", &s.z);
-  struct json_object *m;
-  CU_ASSERT(json_object_object_get_ex(o, "z", &m) && json_object_object_get_ex(m, "min", &m) &&
-            signbit(json_object_get_double(m)));
-  json_object_put(o);
-  ds_buf_cleanup(&b);
-}
-
-static void test_to_json_variants(void)
-{
-  struct ds_stats s = {
-      .count = 1, .x = {1, 2, 2, 2, 2}, .y = {1, 3, 3, 3, 3}, .z = {1, 4, 4, 4, 4}};
-  struct ds_buf b;
-  ds_buf_init(&b, 4096);
-
-  /* No subject, both times null. */
-  CU_ASSERT_EQUAL_FATAL(ds_stats_to_json(&b, NULL, NULL, DS_TIME_NONE, DS_TIME_NONE, &s), DS_OK);
-  CU_ASSERT(starts_with(b.data, "{\"start\":null,\"end\":null,\"count\":1,\"x\":{\"count\":1,"));
-
-  /* A subject that needs escaping, and an end time with milliseconds. */
-  ds_buf_reset(&b);
-  CU_ASSERT_EQUAL_FATAL(ds_stats_to_json(&b, "user_id", "a\"b\\c\n", 0, 1500, &s), DS_OK);
-  CU_ASSERT(starts_with(b.data,
-                        "{\"user_id\":\"a\\\"b\\\\c\\n\",\"start\":\"1970-01-01T00:00:00.000Z\","
-                        "\"end\":\"1970-01-01T00:00:00.001Z\",\"count\":1,"));
-  struct json_object *o = json_tokener_parse(b.data), *m;
-  CU_ASSERT_FATAL(o != NULL);
-  CU_ASSERT(json_object_object_get_ex(o, "user_id", &m) &&
-            strcmp(json_object_get_string(m), "a\"b\\c\n") == 0);
-  json_object_put(o);
-
-  /* Appends after existing content. */
-  ds_buf_reset(&b);
-  CU_ASSERT_EQUAL(ds_buf_append_str(&b, "["), DS_OK);
-  CU_ASSERT_EQUAL(ds_stats_to_json(&b, "device_id", "d", DS_TIME_NONE, DS_TIME_NONE, &s), DS_OK);
-  CU_ASSERT(starts_with(b.data, "[{\"device_id\":\"d\","));
-
-  /* An empty axis: min, max and median null, sum 0; an infinite sum null. */
-  struct ds_stats e = {.count = 0};
-  e.y.count = 2;
-  e.y.min = 1;
-  e.y.max = DBL_MAX;
-  e.y.sum = INFINITY;
-  e.y.median = 3;
-  ds_buf_reset(&b);
-  CU_ASSERT_EQUAL_FATAL(ds_stats_to_json(&b, "device_id", "d", DS_TIME_NONE, DS_TIME_NONE, &e),
-                        DS_OK);
-  CU_ASSERT(
-      strstr(b.data, "\"x\":{\"count\":0,\"min\":null,\"max\":null,\"sum\":0,\"median\":null}") !=
-      NULL);
-  CU_ASSERT(strstr(b.data, "\"sum\":null,\"median\":3") != NULL);
-  o = json_tokener_parse(b.data);
-  CU_ASSERT(o != NULL);
-  json_object_put(o);
-  ds_buf_cleanup(&b);
-}
-
-static void test_to_json_bound(void)
-{
-  struct ds_stats s = {
-      .count = 1, .x = {1, 2, 2, 2, 2}, .y = {1, 3, 3, 3, 3}, .z = {1, 4, 4, 4, 4}};
-  struct ds_buf full;
-  ds_buf_init(&full, 4096);
-  CU_ASSERT_EQUAL_FATAL(ds_stats_to_json(&full, "device_id", "dev", 0, 0, &s), DS_OK);
-  /* Every smaller bound fails with DS_ERANGE and leaves the buffer as it was. */
-  for (size_t max = 1; max <= full.len; max++) {
-    struct ds_buf b;
-    ds_buf_init(&b, max);
-    CU_ASSERT_EQUAL_FATAL(ds_buf_append_str(&b, "x"), DS_OK);
-    int rc = ds_stats_to_json(&b, "device_id", "dev", 0, 0, &s);
-    CU_ASSERT_EQUAL(rc, DS_ERANGE);
-    CU_ASSERT_EQUAL(b.len, 1);
-    CU_ASSERT_STRING_EQUAL(b.data, "x");
-    ds_buf_cleanup(&b);
-  }
-  struct ds_buf exact;
-  ds_buf_init(&exact, full.len);
-  CU_ASSERT_EQUAL(ds_stats_to_json(&exact, "device_id", "dev", 0, 0, &s), DS_OK);
-  CU_ASSERT_STRING_EQUAL(exact.data, full.data);
-  ds_buf_cleanup(&exact);
-  ds_buf_cleanup(&full);
-}
-
 static const struct ds_test_case cases[] = {
     {"median_table", test_median_table},
     {"median_random_vs_qsort", test_median_random_vs_qsort},
@@ -511,9 +343,6 @@ static const struct ds_test_case cases[] = {
     {"axis_compute", test_axis_compute},
     {"sum_table", test_sum_table},
     {"sum_many", test_sum_many},
-    {"to_json_shape", test_to_json_shape},
-    {"to_json_variants", test_to_json_variants},
-    {"to_json_bound", test_to_json_bound},
     {NULL, NULL},
 };
 

@@ -1,5 +1,6 @@
-/* Statistics per axis: count, min, max, sum and the exact median, and their
- * JSON form (the same shape everywhere in the HTTP API). */
+/* Statistics per axis: count, min, max, sum and the exact median.  Their
+ * JSON form, the same shape everywhere in the HTTP API, is written in one
+ * place: services/query/query_stats.c. */
 #ifndef DS_STATS_H
 #define DS_STATS_H
 
@@ -31,16 +32,5 @@ double ds_median(double *v, size_t n);
  * sums that overflow; it is +-inf only when the true total is beyond the
  * double range. */
 void ds_axis_compute(double *v, size_t n, struct ds_axis_stats *out);
-
-/* Appends the statistics object (compact, members in this order):
- *   {"device_id": id-or-omitted, "start": ..|null, "end": ..|null,
- *    "count": N, "x": {"count","min","max","sum","median"}, "y": .., "z": ..}
- * key_name/key_value name the subject ("device_id", "dev-7"); key_name NULL
- * omits it (both are escaped).  start/end are DS_TIME_NONE for null.
- * Numbers read back to the same double; an axis with count 0 has min, max
- * and median null and sum 0; a non-finite sum is null.  On failure
- * (DS_ERANGE past the buffer's max, DS_ENOMEM) b is left as it was. */
-DS_MUSTCHECK int ds_stats_to_json(struct ds_buf *b, const char *key_name, const char *key_value,
-                                  int64_t start_us, int64_t end_us, const struct ds_stats *s);
 
 #endif
