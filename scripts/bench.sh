@@ -187,6 +187,7 @@ DS_SVC_ENV=(
   "DATABASE_URL=$DATABASE_URL" "MQTT_URL=$MQTT_URL" "HTTP_PORT=$HTTP_PORT"
   "HTTP_ADDR=127.0.0.1" "API_TOKEN=$(ds_gen_secret)" "QUERY_THREADS=$QUERY_THREADS"
   "INGEST_CLIENT_ID=bench-ingest" "MQTT_ALLOW_ANONYMOUS=1" "STATS_PERIOD_S=10"
+  "INGEST_SPOOL_DIR=$RUN/spool"
 )
 # svc_start SVC: starts devicestats-SVC and waits for event=ready; false when
 # it is not built or does not become ready.

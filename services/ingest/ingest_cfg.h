@@ -17,10 +17,12 @@ struct ingest_cfg {
   bool clean_session;
   long long batch_max;
   long long flush_ms;
-  long long buffer_max;
+  char *spool_dir;
+  long long spool_max_mb;
+  long long spool_sync_ms;
   long long reject_keep_bytes;
   long long device_cache_max;
-  long long retry_max_ms;
+  long long retry_min_ms, retry_max_ms;
   long long shutdown_timeout_ms;
   long long stats_period_s;
   char *log_level;

@@ -1,19 +1,25 @@
-/* Ingest's MQTT loop (see ingest_mqtt.h). */
+/* Ingest's MQTT side (see ingest_mqtt.h). */
 #include "ingest_mqtt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
+#include "ds/backoff.h"
 #include "ds/log.h"
-#include "ds/mqtt.h"
+#include "ds/mqtt_async.h"
+#include "ds/sample.h"
 #include "ds/signal.h"
 #include "ds/time.h"
-#include "ingest_parse.h"
 
-/* See the shutdown path of ingest_mqtt_run. */
-#define ACK_GRACE_MS 300
+/* What the message callback needs; lives on ingest_mqtt_run's stack. */
+struct receiver {
+  const struct ingest_cfg *cfg;
+  struct ingest_spool *spool;
+  struct ingest_counters *counters;
+  bool full_reported, write_failed_reported;
+};
 
 int ingest_mqtt_filter(const struct ingest_cfg *cfg, char *out, size_t out_len)
 {
@@ -25,14 +31,17 @@ int ingest_mqtt_filter(const struct ingest_cfg *cfg, char *out, size_t out_len)
   return (n < 0 || (size_t)n >= out_len) ? DS_ERANGE : DS_OK;
 }
 
-static void log_stats(const struct ingest_counters *c, struct ingest_queue *q)
+static void log_stats(const struct ingest_counters *c, struct ingest_spool *spool)
 {
   struct ds_logline l;
   if (!ds_log_begin(&l, DS_LOG_INFO, "stats"))
     return;
+  struct ingest_spool_stats st;
+  ingest_spool_stats(spool, &st);
   uint64_t batches = atomic_load(&c->batches);
   uint64_t stored = atomic_load(&c->stored);
   ds_log_int(&l, "received", (long long)atomic_load(&c->received));
+  ds_log_int(&l, "duplicates", (long long)atomic_load(&c->duplicates));
   ds_log_int(&l, "accepted", (long long)atomic_load(&c->accepted));
   ds_log_int(&l, "stored", (long long)stored);
   ds_log_int(&l, "rejected", (long long)atomic_load(&c->rejected));
@@ -40,155 +49,160 @@ static void log_stats(const struct ingest_counters *c, struct ingest_queue *q)
   ds_log_int(&l, "avg_batch", batches ? (long long)(stored / batches) : 0);
   ds_log_int(&l, "max_batch", (long long)atomic_load(&c->max_batch));
   ds_log_int(&l, "flush_failures", (long long)atomic_load(&c->flush_failures));
-  ds_log_int(&l, "buffered", (long long)ingest_queue_weight(q));
+  ds_log_int(&l, "spool_pending", (long long)(st.next_seq - 1 - st.committed_seq));
+  ds_log_int(&l, "spool_bytes", (long long)st.bytes);
+  ds_log_int(&l, "spool_written_bytes", (long long)st.appended_bytes);
+  ds_log_int(&l, "spool_unsynced_max", (long long)st.unsynced_max);
+  ds_log_int(&l, "spool_full_waits", (long long)st.full_waits);
   ds_log_end(&l);
 }
 
-/* Connects and subscribes, retrying until done or stopped. */
-static int connect_and_subscribe(struct ds_mqtt *m, const struct ingest_cfg *cfg,
-                                 const char *filter)
+/* Paho's receive thread, before the PUBACK: the message must be in the
+ * spool (or recognised as already there) when this returns. */
+static void on_message(void *ctx, const struct ds_mqtta_msg *msg)
 {
+  struct receiver *r = ctx;
+  atomic_fetch_add(&r->counters->received, 1);
+  size_t keep = msg->payload_len;
+  if (keep > DS_PAYLOAD_MAX) {
+    /* Rejected as too large whatever it holds: keep what the rejected
+     * table keeps. */
+    size_t cap = (size_t)r->cfg->reject_keep_bytes;
+    keep = cap < DS_PAYLOAD_MAX ? cap : DS_PAYLOAD_MAX;
+  }
+  struct ingest_spool_msg sm = {.topic = msg->topic,
+                                .topic_len = msg->topic_len,
+                                .payload = msg->payload,
+                                .payload_len = keep,
+                                .payload_size = msg->payload_len,
+                                .recv_us = ds_time_now_us(),
+                                .msgid = msg->msgid,
+                                .qos = msg->qos,
+                                .dup = msg->dup};
+  if (ingest_spool_is_redelivery(r->spool, &sm)) {
+    atomic_fetch_add(&r->counters->duplicates, 1);
+    ds_log_msg(DS_LOG_DEBUG, "message_redelivered", "packet id %d already spooled", msg->msgid);
+    return;
+  }
   for (;;) {
-    int rc = ds_mqtt_connect_retry(m, (long)cfg->retry_max_ms, -1);
-    if (rc != DS_OK)
-      return rc;
+    /* Once stopping, the bound no longer applies: this message is ours and
+     * is written whatever the spool's size. */
+    bool stopping = ds_signal_stop_requested();
+    uint64_t seq = 0;
     char err[DS_ERRLEN];
-    rc = ds_mqtt_subscribe(m, filter, (int)cfg->qos, err);
-    if (rc == DS_OK)
-      return DS_OK;
-    ds_log_msg(DS_LOG_WARN, "mqtt_subscribe_failed", "%s", err);
-    if (!ds_signal_sleep_ms((long)cfg->retry_max_ms))
-      return DS_ESTOPPED;
-  }
-}
-
-/* Turns a received message into a queue item (and frees the message),
- * counting it; NULL only when out of memory, which is logged. */
-static struct ingest_item *take_message(const struct ingest_cfg *cfg,
-                                        struct ingest_counters *counters,
-                                        struct ds_mqtt_message *msg, struct ds_sample *scratch)
-{
-  atomic_fetch_add(&counters->received, 1);
-  struct ingest_item *it =
-      ingest_parse_message(msg->topic, msg->topic_len, msg->payload, msg->payload_len,
-                           ds_time_now_us(), (size_t)cfg->reject_keep_bytes, scratch);
-  if (it == NULL) {
-    ds_log_msg(DS_LOG_ERROR, "message_dropped", "out of memory (%zu bytes)", msg->payload_len);
-  } else if (it->kind == INGEST_ITEM_REJECTED) {
-    atomic_fetch_add(&counters->rejected, 1);
-    struct ds_logline l;
-    if (ds_log_begin(&l, DS_LOG_DEBUG, "message_rejected")) {
-      ds_log_str(&l, "topic", it->topic);
-      ds_log_int(&l, "bytes", (long long)msg->payload_len);
-      ds_log_str(&l, "reason", it->reason);
-      ds_log_end(&l);
+    int rc = ingest_spool_append(r->spool, &sm, 250, stopping, &seq, err);
+    if (rc == DS_OK) {
+      if (r->full_reported || r->write_failed_reported)
+        ds_log_msg(DS_LOG_INFO, "spool_resumed", "taking messages again");
+      r->full_reported = r->write_failed_reported = false;
+      return;
     }
-  } else {
-    atomic_fetch_add(&counters->accepted, it->n);
+    if (rc == DS_ERANGE) {
+      if (!r->full_reported)
+        ds_log_msg(DS_LOG_WARN, "spool_full",
+                   "spool at INGEST_SPOOL_MAX_MB=%lld; not taking messages until the database "
+                   "stores more (the broker holds them)",
+                   r->cfg->spool_max_mb);
+      r->full_reported = true;
+      continue;
+    }
+    if (!r->write_failed_reported)
+      ds_log_msg(DS_LOG_ERROR, "spool_write_failed",
+                 "%s; not taking messages (the broker holds them) until it can be written", err);
+    r->write_failed_reported = true;
+    if (stopping) {
+      /* Returning would acknowledge a message that is nowhere: leave
+       * without acknowledging it, as a crash would; the broker redelivers
+       * it to the next start. */
+      ds_log_msg(DS_LOG_ERROR, "shutdown_unacknowledged",
+                 "stopping with the spool unwritable; the broker keeps the message");
+      _exit(1);
+    }
+    (void)ds_signal_sleep_ms(250);
   }
-  ds_mqtt_message_free(msg);
-  return it;
 }
 
-int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_queue *q,
+/* One connect-and-subscribe attempt. */
+static int connect_once(struct ds_mqtta *m, const struct ingest_cfg *cfg, const char *filter,
+                        char err[DS_ERRLEN])
+{
+  int rc = ds_mqtta_connect(m, 5000, err);
+  if (rc == DS_OK) {
+    rc = ds_mqtta_subscribe(m, filter, (int)cfg->qos, 10000, err);
+    if (rc != DS_OK)
+      ds_mqtta_disconnect(m, 1000);
+  }
+  return rc;
+}
+
+static void log_connected(const struct ingest_cfg *cfg, const char *filter, bool first)
+{
+  struct ds_logline l;
+  if (ds_log_begin(&l, DS_LOG_INFO, first ? "ready" : "mqtt_subscribed")) {
+    ds_log_str(&l, "broker", cfg->mqtt_url);
+    ds_log_str(&l, "subscription", filter);
+    ds_log_str(&l, "client_id", cfg->client_id);
+    ds_log_end(&l);
+  }
+}
+
+int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_spool *spool,
                     struct ingest_counters *counters)
 {
   char filter[768];
   char err[DS_ERRLEN];
-  struct ds_mqtt *m = NULL;
-  struct ds_sample *scratch = NULL;
-  struct ingest_item *pending = NULL;
+  struct ds_mqtta *m = NULL;
+  struct receiver r = {.cfg = cfg, .spool = spool, .counters = counters};
   int rc = ingest_mqtt_filter(cfg, filter, sizeof filter);
   if (rc != DS_OK) {
     ds_log_msg(DS_LOG_ERROR, "startup_failed", "subscription filter too long");
-    goto out;
-  }
-  scratch = malloc(DS_SAMPLES_MAX * sizeof *scratch);
-  if (scratch == NULL) {
-    rc = DS_ENOMEM;
-    goto out;
+    return rc;
   }
   struct ds_mqtt_opts o = {.url = cfg->mqtt_url,
                            .client_id = cfg->client_id,
                            .username = cfg->mqtt_username,
                            .password = cfg->mqtt_password,
                            .clean_session = cfg->clean_session,
-                           .keepalive_s = 60,
-                           .publish_only = false};
-  rc = ds_mqtt_new(&o, &m, err);
+                           .keepalive_s = 60};
+  rc = ds_mqtta_new(&o, on_message, &r, &m, err);
   if (rc != DS_OK) {
     ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);
-    goto out;
+    return rc;
   }
-  bool ready_logged = false;
+  struct ds_backoff b;
+  ds_backoff_init(&b, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
+  bool ever_connected = false, connected = false;
   int64_t next_stats = ds_time_mono_ms() + cfg->stats_period_s * 1000;
   while (!ds_signal_stop_requested()) {
-    if (ds_time_mono_ms() >= next_stats) {
-      log_stats(counters, q);
-      next_stats = ds_time_mono_ms() + cfg->stats_period_s * 1000;
+    int64_t now = ds_time_mono_ms();
+    if (now >= next_stats) {
+      log_stats(counters, spool);
+      next_stats = now + cfg->stats_period_s * 1000;
     }
-    /* A message we could not queue yet: hold it, and receive nothing more,
-     * until the writer makes room. */
-    if (pending != NULL) {
-      if (!ingest_queue_push(q, pending, 250))
-        continue;
-      pending = NULL;
+    if (connected && !ds_mqtta_is_connected(m)) {
+      ds_log_msg(DS_LOG_WARN, "mqtt_disconnected", "lost the broker; reconnecting");
+      connected = false;
     }
-    if (!ds_mqtt_is_connected(m)) {
-      if (ready_logged)
-        ds_log_msg(DS_LOG_WARN, "mqtt_disconnected", "lost the broker; reconnecting");
-      if (connect_and_subscribe(m, cfg, filter) != DS_OK)
-        break;
-      struct ds_logline l;
-      if (ds_log_begin(&l, DS_LOG_INFO, ready_logged ? "mqtt_subscribed" : "ready")) {
-        ds_log_str(&l, "broker", cfg->mqtt_url);
-        ds_log_str(&l, "subscription", filter);
-        ds_log_str(&l, "client_id", cfg->client_id);
-        ds_log_end(&l);
-      }
-      ready_logged = true;
-    }
-    bool got = false;
-    struct ds_mqtt_message msg;
-    if (ds_mqtt_receive(m, 250, &got, &msg) != DS_OK || !got)
+    if (connected || !ds_backoff_due(&b, now)) {
+      long left = connected ? 250 : ds_backoff_left_ms(&b, now);
+      (void)ds_signal_sleep_ms(left < 250 ? left : 250);
       continue;
-    struct ingest_item *it = take_message(cfg, counters, &msg, scratch);
-    if (it != NULL && !ingest_queue_push(q, it, 0))
-      pending = it;
+    }
+    if (connect_once(m, cfg, filter, err) != DS_OK) {
+      if (ds_backoff_failed(&b, ds_time_mono_ms()))
+        ds_log_msg(DS_LOG_WARN, "mqtt_unavailable", "%s; retrying with backoff up to %ld ms", err,
+                   b.max_ms);
+      continue;
+    }
+    if (ds_backoff_succeeded(&b))
+      ds_log_msg(DS_LOG_INFO, "mqtt_connected", "reachable again");
+    log_connected(cfg, filter, !ever_connected);
+    ever_connected = connected = true;
   }
-  /* Paho may hold messages it has already acknowledged (those that arrived
-   * while it waited for a SUBACK); take them before disconnecting.  Each
-   * receive reads at most one more packet, so this is bounded. */
-  for (int i = 0; i < 100 && ds_mqtt_is_connected(m); i++) {
-    bool got = false;
-    struct ds_mqtt_message msg;
-    if (ds_mqtt_receive(m, 0, &got, &msg) != DS_OK || !got)
-      break;
-    struct ingest_item *it = take_message(cfg, counters, &msg, scratch);
-    if (it != NULL)
-      ingest_queue_push_force(q, it);
-  }
-  /* Give the broker time to read the acknowledgements we just sent before
-   * the socket closes.  Closing a socket with unread data in it (the broker
-   * keeps sending) makes the kernel send a reset, and a broker that has not
-   * yet read our last PUBACKs then loses them and redelivers those messages
-   * on our next session: stored twice.  We read nothing meanwhile, so
-   * nothing more is acknowledged; the writer stores what we hold. */
-  struct timespec grace = {0, ACK_GRACE_MS * 1000000L};
-  nanosleep(&grace, NULL);
-  /* Stop taking messages: the broker keeps queueing for our session while
-   * we store what we hold. */
-  ds_mqtt_free(m, 1000);
-  m = NULL;
-  /* The message received last is ours (the broker has its PUBACK): keep it
-   * even past the bound, so the writer stores it before exiting. */
-  if (pending != NULL)
-    ingest_queue_push_force(q, pending);
-  pending = NULL;
-  rc = DS_OK;
-out:
-  ingest_item_free(pending);
-  ds_mqtt_free(m, 1000);
-  free(scratch);
-  return rc;
+  /* No callback runs after the disconnect: everything the broker counts as
+   * delivered is in the spool, and the broker queues the rest for our
+   * session. */
+  ds_mqtta_free(m, 1000);
+  log_stats(counters, spool);
+  return DS_OK;
 }

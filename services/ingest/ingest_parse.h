@@ -7,13 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ingest_queue.h"
+#include "ingest_item.h"
 
 /* Returns a new item (ingest_item_free), or NULL when out of memory.
- * keep_max bounds the payload bytes a rejection keeps; scratch is the
- * caller's decode space, reused from message to message. */
+ * payload[0..payload_len) is what was kept of a payload of payload_size
+ * bytes (a payload over DS_PAYLOAD_MAX is rejected whole, so only its first
+ * bytes need keeping).  keep_max bounds the payload bytes a rejection
+ * keeps; scratch is the caller's decode space, reused from message to
+ * message. */
 struct ingest_item *ingest_parse_message(const char *topic, size_t topic_len, const void *payload,
-                                         size_t payload_len, int64_t now_us, size_t keep_max,
+                                         size_t payload_len, size_t payload_size, int64_t now_us,
+                                         size_t keep_max,
                                          struct ds_sample scratch[DS_SAMPLES_MAX]);
 
 #endif

@@ -1,24 +1,32 @@
 /* Ingest's writer thread (see ingest_writer.h). */
 #include "ingest_writer.h"
 
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ds/db.h"
 #include "ds/log.h"
 #include "ds/time.h"
+#include "ingest_parse.h"
 
 #define COPY_BUF_MAX ((size_t)256 << 20)
 
 int ingest_writer_init(struct ingest_writer *w, const struct ingest_cfg *cfg,
-                       struct ingest_queue *q, struct ingest_counters *counters)
+                       struct ingest_spool *spool, struct ingest_counters *counters)
 {
   memset(w, 0, sizeof *w);
   w->cfg = cfg;
-  w->queue = q;
+  w->spool = spool;
   w->counters = counters;
+  atomic_init(&w->draining, false);
   ds_buf_init(&w->copy, COPY_BUF_MAX);
+  ds_backoff_init(&w->backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
+  w->scratch = malloc(DS_SAMPLES_MAX * sizeof *w->scratch);
+  if (w->scratch == NULL)
+    return DS_ENOMEM;
   return ingest_devcache_init(&w->cache, (size_t)cfg->device_cache_max);
 }
 
@@ -39,13 +47,15 @@ void ingest_writer_cleanup(struct ingest_writer *w)
   batch_clear(w);
   ingest_devcache_cleanup(&w->cache);
   ds_buf_cleanup(&w->copy);
+  DS_FREE(w->scratch);
   if (w->conn != NULL)
     PQfinish(w->conn);
   w->conn = NULL;
 }
 
-static void batch_add(struct ingest_writer *w, struct ingest_item *it)
+static void batch_add(struct ingest_writer *w, struct ingest_item *it, uint64_t seq)
 {
+  w->batch_last_seq = seq;
   if (w->batch_head == NULL) {
     w->batch_head = it;
     w->batch_started_ms = ds_time_mono_ms();
@@ -77,8 +87,8 @@ static int resolve_devices(struct ingest_writer *w, char err[DS_ERRLEN])
   struct ds_buf arr;
   ds_buf_init(&arr, (size_t)64 << 20);
   int rc = DS_OK;
-  /* Two rounds: a device created concurrently by another ingest instance is
-   * invisible to the first round's snapshot. */
+  /* Up to three rounds: a device created concurrently by another ingest
+   * instance is invisible to the first round's snapshot. */
   for (int round = 0; round < 3; round++) {
     ds_buf_reset(&arr);
     size_t missing = 0;
@@ -253,20 +263,80 @@ static int insert_rejected(struct ingest_writer *w, char err[DS_ERRLEN])
   return DS_OK;
 }
 
-int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN])
+/* Reads this instance's progress: the last spool record the database holds.
+ * A progress row of another spool (the spool was replaced) counts as none. */
+static int load_progress(struct ingest_writer *w, char err[DS_ERRLEN])
 {
-  if (w->batch_head == NULL)
-    return DS_OK;
+  const char *params[1] = {w->cfg->client_id};
+  PGresult *r = PQexecParams(w->conn, "SELECT spool_id, seq FROM ingest_progress WHERE instance = $1",
+                             1, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    ds_db_errmsg(w->conn, r, err);
+    PQclear(r);
+    return DS_EDB;
+  }
+  uint64_t seq = 0;
+  if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), ingest_spool_id(w->spool)) == 0)
+    seq = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+  PQclear(r);
+  if (!w->progress_known || seq > w->committed_seq) {
+    w->committed_seq = seq;
+    ingest_spool_commit(w->spool, seq);
+  }
+  w->progress_known = true;
+  return DS_OK;
+}
+
+static int save_progress(struct ingest_writer *w, char err[DS_ERRLEN])
+{
+  char seq[24], dups[24];
+  snprintf(seq, sizeof seq, "%" PRIu64, w->batch_last_seq);
+  snprintf(dups, sizeof dups, "%" PRIuFAST64, atomic_load(&w->counters->duplicates));
+  const char *params[4] = {w->cfg->client_id, ingest_spool_id(w->spool), seq, dups};
+  PGresult *r = PQexecParams(
+      w->conn,
+      "INSERT INTO ingest_progress (instance, spool_id, seq, duplicates) VALUES ($1, $2, $3, $4)"
+      " ON CONFLICT (instance) DO UPDATE SET spool_id = EXCLUDED.spool_id, seq = EXCLUDED.seq,"
+      " duplicates = EXCLUDED.duplicates, updated_at = now()",
+      4, NULL, params, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? DS_OK : DS_EDB;
+  if (rc != DS_OK)
+    ds_db_errmsg(w->conn, r, err);
+  PQclear(r);
+  return rc;
+}
+
+/* Connects when there is no usable connection, and reads the progress
+ * when it is not known (at start, and after any failure: a COMMIT whose
+ * answer was lost may have stored the batch). */
+static int ensure_db(struct ingest_writer *w, char err[DS_ERRLEN])
+{
   if (ds_db_broken(w->conn)) {
     if (w->conn != NULL)
       PQfinish(w->conn);
     w->conn = NULL;
+    w->progress_known = false;
     int rc = ds_db_connect(w->cfg->database_url, "devicestats-ingest", &w->conn, err);
     if (rc != DS_OK)
       return rc;
   }
+  return w->progress_known ? DS_OK : load_progress(w, err);
+}
+
+int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN])
+{
+  int rc = ensure_db(w, err);
+  if (rc != DS_OK || w->batch_head == NULL)
+    return rc;
+  if (w->batch_last_seq <= w->committed_seq) {
+    /* Stored by an attempt whose COMMIT answer never arrived. */
+    ds_log_msg(DS_LOG_INFO, "batch_already_stored", "up to spool record %" PRIu64,
+               w->batch_last_seq);
+    batch_clear(w);
+    return DS_OK;
+  }
   int64_t t0 = ds_time_mono_ms();
-  int rc = resolve_devices(w, err);
+  rc = resolve_devices(w, err);
   if (rc != DS_OK)
     return rc;
   rc = exec_cmd(w->conn, "BEGIN", err);
@@ -277,13 +347,18 @@ int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN])
   if (rc == DS_OK && w->batch_items > 0)
     rc = insert_rejected(w, err);
   if (rc == DS_OK)
+    rc = save_progress(w, err);
+  if (rc == DS_OK)
     rc = exec_cmd(w->conn, "COMMIT", err);
   if (rc != DS_OK) {
     char ignored[DS_ERRLEN];
     if (!ds_db_broken(w->conn))
       (void)exec_cmd(w->conn, "ROLLBACK", ignored);
+    w->progress_known = false;
     return rc;
   }
+  w->committed_seq = w->batch_last_seq;
+  ingest_spool_commit(w->spool, w->committed_seq);
   size_t rejected = w->batch_items;
   for (struct ingest_item *it = w->batch_head; it != NULL; it = it->next)
     if (it->kind == INGEST_ITEM_SAMPLES)
@@ -297,6 +372,7 @@ int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN])
   if (ds_log_begin(&l, DS_LOG_DEBUG, "batch_stored")) {
     ds_log_int(&l, "samples", (long long)w->batch_samples);
     ds_log_int(&l, "rejected", (long long)rejected);
+    ds_log_int(&l, "seq", (long long)w->batch_last_seq);
     ds_log_int(&l, "dur_ms", (long long)(ds_time_mono_ms() - t0));
     ds_log_end(&l);
   }
@@ -304,84 +380,137 @@ int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN])
   return DS_OK;
 }
 
-static void sleep_ms(long ms)
+static bool out_of_time(const struct ingest_writer *w)
 {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
+  return atomic_load(&w->draining) && ds_time_mono_ms() >= w->give_up_at_ms;
 }
 
-/* Stores the batch, retrying with capped backoff until it is stored or,
- * once shutting down, the shutdown deadline passes. */
-static void flush_retrying(struct ingest_writer *w)
+/* Sleeps up to ms in short slices; false once draining has run out of
+ * time (the stop flag does not cut this short: the writer still stores
+ * what it can until the shutdown deadline). */
+static bool nap(const struct ingest_writer *w, long ms)
 {
-  long backoff = 100;
-  bool reported = false;
-  for (;;) {
+  int64_t until = ds_time_mono_ms() + ms;
+  while (ds_time_mono_ms() < until) {
+    if (out_of_time(w))
+      return false;
+    long left = (long)(until - ds_time_mono_ms());
+    struct timespec ts = {0, (left < 50 ? left : 50) * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  return !out_of_time(w);
+}
+
+/* One storing attempt with the backoff's bookkeeping: true when the batch
+ * (if any) is stored and the progress known. */
+static bool store_step(struct ingest_writer *w)
+{
+  char err[DS_ERRLEN];
+  int rc = ingest_writer_flush_once(w, err);
+  if (rc == DS_OK) {
+    if (ds_backoff_succeeded(&w->backoff))
+      ds_log_msg(DS_LOG_INFO, "db_connected", "storing again");
+    return true;
+  }
+  atomic_fetch_add(&w->counters->flush_failures, 1);
+  if (ds_backoff_failed(&w->backoff, ds_time_mono_ms())) {
+    struct ds_logline l;
+    if (ds_log_begin(&l, DS_LOG_WARN, "batch_failed")) {
+      ds_log_int(&l, "samples", (long long)w->batch_samples);
+      ds_log_str(&l, "msg", err);
+      ds_log_str(&l, "action", "keeping the batch and the spool; retrying with backoff");
+      ds_log_end(&l);
+    }
+  }
+  if (ds_db_broken(w->conn) && w->conn != NULL) {
+    PQfinish(w->conn);
+    w->conn = NULL;
+  }
+  return false;
+}
+
+/* Turns a spool record into a batch item. */
+static int add_record(struct ingest_writer *w, const struct ingest_spool_rec *rec)
+{
+  struct ingest_item *it =
+      ingest_parse_message(rec->topic, rec->topic_len, rec->payload, rec->payload_len,
+                           rec->payload_size, rec->recv_us,
+                           (size_t)w->cfg->reject_keep_bytes, w->scratch);
+  if (it == NULL)
+    return DS_ENOMEM;
+  if (it->kind == INGEST_ITEM_REJECTED) {
+    atomic_fetch_add(&w->counters->rejected, 1);
+    struct ds_logline l;
+    if (ds_log_begin(&l, DS_LOG_DEBUG, "message_rejected")) {
+      ds_log_str(&l, "topic", it->topic);
+      ds_log_int(&l, "bytes", (long long)rec->payload_size);
+      ds_log_str(&l, "reason", it->reason);
+      ds_log_end(&l);
+    }
+  } else {
+    atomic_fetch_add(&w->counters->accepted, it->n);
+  }
+  batch_add(w, it, rec->seq);
+  return DS_OK;
+}
+
+/* Fills the batch from the spool, waiting at most until the batch is due. */
+static void fill_batch(struct ingest_writer *w)
+{
+  const size_t batch_max = (size_t)w->cfg->batch_max;
+  while (w->batch_samples < batch_max && w->batch_items < INGEST_BATCH_ITEMS_MAX) {
+    int wait = 250;
+    if (w->batch_head != NULL) {
+      int64_t left = w->batch_started_ms + w->cfg->flush_ms - ds_time_mono_ms();
+      wait = left <= 0 ? 0 : (int)(left < 250 ? left : 250);
+    }
+    if (atomic_load(&w->draining))
+      wait = 0;
+    struct ingest_spool_rec rec;
+    bool got = false;
     char err[DS_ERRLEN];
-    int rc = ingest_writer_flush_once(w, err);
-    if (rc == DS_OK) {
-      if (reported)
-        ds_log_msg(DS_LOG_INFO, "db_connected", "batch stored after retrying");
+    if (ingest_spool_next(w->spool, wait, &rec, &got, err) != DS_OK) {
+      ds_log_msg(DS_LOG_ERROR, "spool_read_failed", "%s; retrying", err);
+      (void)nap(w, 1000);
       return;
     }
-    atomic_fetch_add(&w->counters->flush_failures, 1);
-    if (!reported) {
-      struct ds_logline l;
-      if (ds_log_begin(&l, DS_LOG_WARN, "batch_failed")) {
-        ds_log_int(&l, "samples", (long long)w->batch_samples);
-        ds_log_str(&l, "msg", err);
-        ds_log_str(&l, "action", "keeping the batch and retrying with backoff");
-        ds_log_end(&l);
-      }
-      reported = true;
-    }
-    if (ds_db_broken(w->conn) && w->conn != NULL) {
-      PQfinish(w->conn);
-      w->conn = NULL;
-    }
-    if (w->give_up_at_ms != 0 && ds_time_mono_ms() >= w->give_up_at_ms) {
-      struct ds_logline l;
-      if (ds_log_begin(&l, DS_LOG_ERROR, "data_lost")) {
-        ds_log_int(&l, "samples", (long long)w->batch_samples);
-        ds_log_str(&l, "msg", "shutdown timeout passed with the database unreachable");
-        ds_log_end(&l);
-      }
-      w->lost = true;
-      batch_clear(w);
+    if (!got)
+      return;
+    if (add_record(w, &rec) != DS_OK) {
+      ds_log_msg(DS_LOG_ERROR, "spool_read_failed", "out of memory decoding record %" PRIu64,
+                 rec.seq);
+      (void)nap(w, 1000);
       return;
     }
-    sleep_ms(backoff);
-    backoff = backoff * 2 > w->cfg->retry_max_ms ? (long)w->cfg->retry_max_ms : backoff * 2;
   }
 }
 
 static void *writer_main(void *arg)
 {
   struct ingest_writer *w = arg;
-  const size_t batch_max = (size_t)w->cfg->batch_max;
   for (;;) {
-    int wait = 250;
-    if (w->batch_head != NULL) {
-      int64_t left = w->batch_started_ms + w->cfg->flush_ms - ds_time_mono_ms();
-      wait = left < 0 ? 0 : (int)(left < 250 ? left : 250);
-    }
-    bool closed = false;
-    struct ingest_item *it = ingest_queue_pop(w->queue, wait, &closed);
-    if (closed && w->give_up_at_ms == 0)
-      w->give_up_at_ms = ds_time_mono_ms() + w->cfg->shutdown_timeout_ms;
-    if (it != NULL) {
-      batch_add(w, it);
-      /* Drain what is already queued, up to the batch size, without waiting. */
-      while (w->batch_samples < batch_max && (it = ingest_queue_pop(w->queue, 0, &closed)) != NULL)
-        batch_add(w, it);
-    }
-    bool due =
-        w->batch_head != NULL && (w->batch_samples >= batch_max || closed ||
-                                  ds_time_mono_ms() - w->batch_started_ms >= w->cfg->flush_ms);
-    if (due)
-      flush_retrying(w);
-    if (closed && w->batch_head == NULL)
+    /* Backing off after a failure: wait (until the drain deadline). */
+    long left = ds_backoff_left_ms(&w->backoff, ds_time_mono_ms());
+    if (out_of_time(w) || (left > 0 && !nap(w, left)))
       break;
+    /* Where to start (or go on) reading: the progress in the database. */
+    if (!w->progress_known && !store_step(w))
+      continue;
+    if (w->batch_samples < (size_t)w->cfg->batch_max && w->batch_items < INGEST_BATCH_ITEMS_MAX)
+      fill_batch(w);
+    bool draining = atomic_load(&w->draining);
+    bool due = w->batch_head != NULL &&
+               (draining || w->batch_samples >= (size_t)w->cfg->batch_max ||
+                w->batch_items >= INGEST_BATCH_ITEMS_MAX ||
+                ds_time_mono_ms() - w->batch_started_ms >= w->cfg->flush_ms);
+    if (due && !store_step(w))
+      continue;
+    if (draining && w->batch_head == NULL) {
+      struct ingest_spool_stats st;
+      ingest_spool_stats(w->spool, &st);
+      if (st.committed_seq + 1 >= st.next_seq)
+        break;
+    }
   }
   return NULL;
 }
@@ -391,8 +520,16 @@ int ingest_writer_start(struct ingest_writer *w)
   return pthread_create(&w->thread, NULL, writer_main, w) == 0 ? DS_OK : DS_ENOMEM;
 }
 
-bool ingest_writer_join(struct ingest_writer *w)
+void ingest_writer_drain(struct ingest_writer *w)
+{
+  w->give_up_at_ms = ds_time_mono_ms() + w->cfg->shutdown_timeout_ms;
+  atomic_store(&w->draining, true);
+}
+
+uint64_t ingest_writer_join(struct ingest_writer *w)
 {
   pthread_join(w->thread, NULL);
-  return !w->lost;
+  struct ingest_spool_stats st;
+  ingest_spool_stats(w->spool, &st);
+  return st.next_seq - 1 - st.committed_seq;
 }

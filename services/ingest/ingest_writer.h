@@ -1,9 +1,12 @@
-/* Ingest's writer thread: takes decoded items from the queue, batches them
- * and stores each batch in one transaction (samples by binary COPY into
- * samples_recent, rejections into rejected).  A failed batch is kept and
- * retried with capped backoff after reconnecting, so nothing it holds is
- * lost while the database is away; meanwhile the queue fills and the MQTT
- * thread stops taking messages. */
+/* Ingest's writer thread: reads the spool from the first record the
+ * database does not hold yet, decodes each message, batches the results and
+ * stores each batch in one transaction: samples by binary COPY into
+ * samples_recent, rejections into rejected, and the batch's last spool
+ * sequence number into ingest_progress.  Since the progress commits with
+ * the samples, a batch is never stored twice: after a failure (even a
+ * COMMIT whose answer was lost) the writer reads the progress back before
+ * trying again.  A batch that fails is kept and retried with backoff; the
+ * spool keeps everything behind it. */
 #ifndef INGEST_WRITER_H
 #define INGEST_WRITER_H
 
@@ -13,16 +16,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ds/backoff.h"
 #include "ds/buf.h"
 #include "ingest_cfg.h"
 #include "ingest_devcache.h"
-#include "ingest_queue.h"
+#include "ingest_item.h"
+#include "ingest_spool.h"
+
+/* A batch holds at most this many items (messages), whatever their size. */
+#define INGEST_BATCH_ITEMS_MAX 10000
 
 struct ingest_counters {
-  atomic_uint_fast64_t received; /* messages taken from the broker */
-  atomic_uint_fast64_t accepted; /* samples decoded */
-  atomic_uint_fast64_t rejected; /* messages rejected */
-  atomic_uint_fast64_t stored;   /* samples committed */
+  atomic_uint_fast64_t received;    /* messages taken from the broker */
+  atomic_uint_fast64_t duplicates;  /* redeliveries recognised and not spooled again */
+  atomic_uint_fast64_t accepted;    /* samples decoded */
+  atomic_uint_fast64_t rejected;    /* messages rejected */
+  atomic_uint_fast64_t stored;      /* samples committed */
   atomic_uint_fast64_t rejected_stored;
   atomic_uint_fast64_t batches; /* committed batches */
   atomic_uint_fast64_t flush_failures;
@@ -31,30 +40,39 @@ struct ingest_counters {
 
 struct ingest_writer {
   const struct ingest_cfg *cfg;     /* borrowed for the writer's life */
-  struct ingest_queue *queue;       /* borrowed */
+  struct ingest_spool *spool;       /* borrowed */
   struct ingest_counters *counters; /* borrowed */
   PGconn *conn;
   struct ingest_devcache cache;
   struct ingest_item *batch_head, *batch_tail;
   size_t batch_samples, batch_items;
+  uint64_t batch_last_seq; /* spool sequence number of the batch's last record */
   int64_t batch_started_ms;
+  bool progress_known; /* committed_seq read from the database */
+  uint64_t committed_seq;
+  struct ds_backoff backoff;
   struct ds_buf copy;
-  int64_t give_up_at_ms; /* set once the queue closes: shutdown deadline */
-  bool lost;             /* shutdown ran out of time with data held */
+  struct ds_sample *scratch; /* decode space */
+  atomic_bool draining;      /* set by ingest_writer_drain */
+  int64_t give_up_at_ms;     /* drain deadline */
   pthread_t thread;
 };
 
 DS_MUSTCHECK int ingest_writer_init(struct ingest_writer *w, const struct ingest_cfg *cfg,
-                                    struct ingest_queue *q, struct ingest_counters *counters);
+                                    struct ingest_spool *spool, struct ingest_counters *counters);
 /* Frees what the writer holds (after join). */
 void ingest_writer_cleanup(struct ingest_writer *w);
-/* Starts the thread; it runs until the queue is closed and drained. */
+/* Starts the thread; it runs until drained (ingest_writer_drain). */
 DS_MUSTCHECK int ingest_writer_start(struct ingest_writer *w);
-/* Waits for the thread; returns false when it had to drop data. */
-bool ingest_writer_join(struct ingest_writer *w);
+/* Nothing more will be appended: store what the spool holds, giving up
+ * after SHUTDOWN_TIMEOUT_MS (what is left stays in the spool). */
+void ingest_writer_drain(struct ingest_writer *w);
+/* Waits for the thread; returns the number of spooled records it left
+ * unstored (0 when everything is in the database). */
+uint64_t ingest_writer_join(struct ingest_writer *w);
 
-/* Stores the current batch once (no retry): DS_OK or DS_EDB with err.
- * Exposed for tests. */
+/* One storing attempt for the current batch (no retry): DS_OK or DS_EDB
+ * with err.  Exposed for tests. */
 DS_MUSTCHECK int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN]);
 
 #endif

@@ -8,13 +8,14 @@
 #include "ingest_devcache.h"
 #include "ingest_mqtt.h"
 #include "ingest_parse.h"
-#include "ingest_queue.h"
+#include "ingest_item.h"
 
 static struct ds_sample scratch[DS_SAMPLES_MAX];
 
 static struct ingest_item *parse(const char *topic, const char *payload)
 {
-  return ingest_parse_message(topic, strlen(topic), payload, strlen(payload), 42, 1024, scratch);
+  return ingest_parse_message(topic, strlen(topic), payload, strlen(payload), strlen(payload), 42, 1024,
+                              scratch);
 }
 
 static void test_parse_valid(void)
@@ -67,7 +68,7 @@ static void test_reject_bounds(void)
   char big[3000];
   memset(big, 'a', sizeof big);
   struct ingest_item *it =
-      ingest_parse_message("devices/\x01x/data", 15, big, sizeof big, 0, 100, scratch);
+      ingest_parse_message("devices/\x01x/data", 15, big, sizeof big, sizeof big, 0, 100, scratch);
   CU_ASSERT_PTR_NOT_NULL_FATAL(it);
   CU_ASSERT_EQUAL(it->payload_len, 100);
   CU_ASSERT_EQUAL(it->payload_size, sizeof big);
@@ -75,61 +76,31 @@ static void test_reject_bounds(void)
   ingest_item_free(it);
   /* UTF-8 characters are kept as sent; invalid bytes become '?'. */
   const char utf8_topic[] = "devices/d\xc3\xa9vice/data";
-  it = ingest_parse_message(utf8_topic, sizeof utf8_topic - 1, "{}", 2, 0, 100, scratch);
+  it = ingest_parse_message(utf8_topic, sizeof utf8_topic - 1, "{}", 2, 2, 0, 100, scratch);
   CU_ASSERT_PTR_NOT_NULL_FATAL(it);
   CU_ASSERT_STRING_EQUAL(it->topic, "devices/d\xc3\xa9vice/data");
   CU_ASSERT_PTR_NOT_NULL(strstr(it->reason, "bad_topic"));
   ingest_item_free(it);
   const char bad_topic[] = "devices/d\xc3vice/data";
-  it = ingest_parse_message(bad_topic, sizeof bad_topic - 1, "{}", 2, 0, 100, scratch);
+  it = ingest_parse_message(bad_topic, sizeof bad_topic - 1, "{}", 2, 2, 0, 100, scratch);
   CU_ASSERT_PTR_NOT_NULL_FATAL(it);
   CU_ASSERT_STRING_EQUAL(it->topic, "devices/d?vice/data");
   ingest_item_free(it);
 }
 
-static void test_queue_bound(void)
+/* A payload over the limit is spooled as its first bytes and its size:
+ * rejected as too_large with the size it had, keeping what fits. */
+static void test_parse_too_large_prefix(void)
 {
-  struct ingest_queue q;
-  CU_ASSERT_EQUAL_FATAL(ingest_queue_init(&q, 5), DS_OK);
-  struct ds_sample s[4] = {{0, 1, 2, 3}};
-  struct ingest_item *a = ingest_item_new_samples("a", s, 4);
-  struct ingest_item *b = ingest_item_new_samples("b", s, 2);
-  struct ingest_item *big = ingest_item_new_samples("big", s, 4);
-  CU_ASSERT_TRUE(ingest_queue_push(&q, a, 0));
-  CU_ASSERT_EQUAL(ingest_queue_weight(&q), 4);
-  CU_ASSERT_FALSE(ingest_queue_push(&q, b, 10)); /* 4 + 2 > 5: caller keeps b */
-  bool closed = true;
-  struct ingest_item *got = ingest_queue_pop(&q, 0, &closed);
-  CU_ASSERT_PTR_EQUAL(got, a);
-  CU_ASSERT_FALSE(closed);
-  ingest_item_free(got);
-  CU_ASSERT_TRUE(ingest_queue_push(&q, b, 0));
-  /* Past the bound only with force (shutdown). */
-  CU_ASSERT_FALSE(ingest_queue_push(&q, big, 0));
-  ingest_queue_push_force(&q, big);
-  CU_ASSERT_EQUAL(ingest_queue_weight(&q), 6);
-  ingest_queue_close(&q);
-  got = ingest_queue_pop(&q, 0, &closed);
-  CU_ASSERT_PTR_EQUAL(got, b);
-  CU_ASSERT_FALSE(closed);
-  ingest_item_free(got);
-  got = ingest_queue_pop(&q, 0, &closed);
-  CU_ASSERT_PTR_EQUAL(got, big);
-  CU_ASSERT_TRUE(closed);
-  ingest_item_free(got);
-  CU_ASSERT_PTR_NULL(ingest_queue_pop(&q, 0, &closed));
-  ingest_queue_cleanup(&q);
-}
-
-/* An empty queue takes an item heavier than its bound, so a 1000-sample
- * message can always pass a small buffer. */
-static void test_queue_heavy_item(void)
-{
-  struct ingest_queue q;
-  CU_ASSERT_EQUAL_FATAL(ingest_queue_init(&q, 2), DS_OK);
-  struct ds_sample s[3] = {{0, 1, 2, 3}};
-  CU_ASSERT_TRUE(ingest_queue_push(&q, ingest_item_new_samples("a", s, 3), 0));
-  ingest_queue_cleanup(&q); /* frees what is left */
+  const char prefix[] = "{\"x\": 1";
+  struct ingest_item *it = ingest_parse_message("devices/d/data", 14, prefix, sizeof prefix - 1,
+                                                (size_t)DS_PAYLOAD_MAX + 10, 0, 4, scratch);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(it);
+  CU_ASSERT_EQUAL(it->kind, INGEST_ITEM_REJECTED);
+  CU_ASSERT_EQUAL(strncmp(it->reason, "too_large:", 10), 0);
+  CU_ASSERT_EQUAL(it->payload_size, (size_t)DS_PAYLOAD_MAX + 10);
+  CU_ASSERT_EQUAL(it->payload_len, 4);
+  ingest_item_free(it);
 }
 
 static void test_devcache(void)
@@ -200,8 +171,7 @@ static const struct ds_test_case cases[] = {
     {"parse valid", test_parse_valid},
     {"parse rejected", test_parse_rejected},
     {"reject bounds", test_reject_bounds},
-    {"queue bound", test_queue_bound},
-    {"queue heavy item", test_queue_heavy_item},
+    {"parse too large (spooled prefix)", test_parse_too_large_prefix},
     {"device cache", test_devcache},
     {"subscription filter", test_filter},
     {"config table", test_cfg_table},
