@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "ds/time.h"
+
 struct ds_mqtta {
   MQTTAsync client;
   char *url, *client_id, *username, *password;
@@ -24,7 +26,11 @@ struct ds_mqtta {
   pthread_cond_t cv;
   int pending; /* 0: waiting, 1: succeeded, -1: failed */
   int code;    /* failure code, or granted QoS */
+  bool session_present;
   char why[128];
+  /* An unwaited SUBSCRIBE's failure (ds_mqtta_take_error). */
+  bool sub_failed;
+  char sub_why[160];
 };
 
 static char *dup_or_null(const char *s)
@@ -45,6 +51,36 @@ static void complete(struct ds_mqtta *m, int result, int code, const char *why)
 static void on_success(void *ctx, MQTTAsync_successData *r)
 {
   complete(ctx, 1, r ? r->alt.qos : 0, NULL);
+}
+
+static void on_connected(void *ctx, MQTTAsync_successData *r)
+{
+  struct ds_mqtta *m = ctx;
+  pthread_mutex_lock(&m->mu);
+  m->session_present = r != NULL && r->alt.connect.sessionPresent != 0;
+  pthread_mutex_unlock(&m->mu);
+  complete(ctx, 1, 0, NULL);
+}
+
+static void sub_failed(struct ds_mqtta *m, const char *why)
+{
+  pthread_mutex_lock(&m->mu);
+  m->sub_failed = true;
+  snprintf(m->sub_why, sizeof m->sub_why, "%s", why);
+  pthread_mutex_unlock(&m->mu);
+}
+
+static void on_sub_success(void *ctx, MQTTAsync_successData *r)
+{
+  if (r != NULL && r->alt.qos == 0x80)
+    sub_failed(ctx, "refused by broker (ACL?)");
+}
+
+static void on_sub_failure(void *ctx, MQTTAsync_failureData *r)
+{
+  sub_failed(ctx, r != NULL && r->code == 0x80 ? "refused by broker (ACL?)"
+                  : r != NULL && r->message  ? r->message
+                                             : "failed");
 }
 
 static void on_failure(void *ctx, MQTTAsync_failureData *r)
@@ -142,8 +178,10 @@ static void arm(struct ds_mqtta *m)
   pthread_mutex_unlock(&m->mu);
 }
 
-int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, char err[DS_ERRLEN])
+int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, bool *session_present,
+                     char err[DS_ERRLEN])
 {
+  *session_present = false;
   MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
   co.keepAliveInterval = m->keepalive_s;
   co.cleansession = m->clean_session ? 1 : 0;
@@ -152,7 +190,7 @@ int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, char err[DS_ERRLEN])
   co.connectTimeout = timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1;
   co.MQTTVersion = MQTTVERSION_3_1_1;
   co.automaticReconnect = 0;
-  co.onSuccess = on_success;
+  co.onSuccess = on_connected;
   co.onFailure = on_failure;
   co.context = m;
   arm(m);
@@ -162,9 +200,25 @@ int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, char err[DS_ERRLEN])
              MQTTAsync_strerror(rc) ? MQTTAsync_strerror(rc) : "failed");
     return DS_EMQTT;
   }
-  int r = wait_done(m, timeout_ms + 1000);
+  /* The success callback may come only after the first messages of a
+   * resumed session, and the message callback may block: Paho marks the
+   * client connected as it reads the CONNACK, so look at that too. */
+  int r = 0;
+  int64_t until = ds_time_mono_ms() + timeout_ms + 1000;
+  while (r == 0 && ds_time_mono_ms() < until) {
+    r = wait_done(m, 20);
+    if (r == 0 && MQTTAsync_isConnected(m->client)) {
+      r = 1;
+      pthread_mutex_lock(&m->mu);
+      m->session_present = true; /* unknown yet: assume the worst */
+      pthread_mutex_unlock(&m->mu);
+    }
+  }
   if (r == 1) {
     atomic_store(&m->connected, true);
+    pthread_mutex_lock(&m->mu);
+    *session_present = m->session_present;
+    pthread_mutex_unlock(&m->mu);
     return DS_OK;
   }
   int code = m->code;
@@ -183,16 +237,24 @@ int ds_mqtta_subscribe(struct ds_mqtta *m, const char *filter, int qos, int time
                        char err[DS_ERRLEN])
 {
   MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-  ro.onSuccess = on_success;
-  ro.onFailure = on_failure;
+  ro.onSuccess = timeout_ms > 0 ? on_success : on_sub_success;
+  ro.onFailure = timeout_ms > 0 ? on_failure : on_sub_failure;
   ro.context = m;
-  arm(m);
+  if (timeout_ms <= 0) {
+    pthread_mutex_lock(&m->mu);
+    m->sub_failed = false;
+    pthread_mutex_unlock(&m->mu);
+  } else {
+    arm(m);
+  }
   int rc = MQTTAsync_subscribe(m->client, filter, qos, &ro);
   if (rc != MQTTASYNC_SUCCESS) {
     snprintf(err, DS_ERRLEN, "subscribe %s: %s", filter,
              MQTTAsync_strerror(rc) ? MQTTAsync_strerror(rc) : "failed");
     return DS_EMQTT;
   }
+  if (timeout_ms <= 0)
+    return DS_OK;
   int r = wait_done(m, timeout_ms);
   if (r == 1 && m->code != 0x80)
     return DS_OK;
@@ -201,6 +263,17 @@ int ds_mqtta_subscribe(struct ds_mqtta *m, const char *filter, int qos, int time
            : (r == 1 || m->code == 0x80) ? "refused by broker (ACL?)"
                                          : (m->why[0] ? m->why : "failed"));
   return DS_EMQTT;
+}
+
+bool ds_mqtta_take_error(struct ds_mqtta *m, char err[DS_ERRLEN])
+{
+  pthread_mutex_lock(&m->mu);
+  bool failed = m->sub_failed;
+  if (failed)
+    snprintf(err, DS_ERRLEN, "subscribe: %s", m->sub_why);
+  m->sub_failed = false;
+  pthread_mutex_unlock(&m->mu);
+  return failed;
 }
 
 bool ds_mqtta_is_connected(struct ds_mqtta *m)
@@ -215,7 +288,6 @@ void ds_mqtta_disconnect(struct ds_mqtta *m, int timeout_ms)
     return;
   MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
   d.timeout = timeout_ms;
-  d.onSuccess = (MQTTAsync_onSuccess *)NULL;
   arm(m);
   d.onSuccess = on_success;
   d.onFailure = on_failure;

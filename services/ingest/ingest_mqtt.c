@@ -122,13 +122,18 @@ static void on_message(void *ctx, const struct ds_mqtta_msg *msg)
   }
 }
 
-/* One connect-and-subscribe attempt. */
+/* One connect-and-subscribe attempt.  A resumed session already holds the
+ * subscription, and the broker starts sending its queue at once: the
+ * SUBSCRIBE is then sent without waiting (the SUBACK is read only after
+ * the message callback, which may be waiting for room); a refusal shows up
+ * through ds_mqtta_take_error. */
 static int connect_once(struct ds_mqtta *m, const struct ingest_cfg *cfg, const char *filter,
                         char err[DS_ERRLEN])
 {
-  int rc = ds_mqtta_connect(m, 5000, err);
+  bool resumed = false;
+  int rc = ds_mqtta_connect(m, 5000, &resumed, err);
   if (rc == DS_OK) {
-    rc = ds_mqtta_subscribe(m, filter, (int)cfg->qos, 10000, err);
+    rc = ds_mqtta_subscribe(m, filter, (int)cfg->qos, resumed ? 0 : 10000, err);
     if (rc != DS_OK)
       ds_mqtta_disconnect(m, 1000);
   }
@@ -178,6 +183,13 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_spool *spool,
     if (now >= next_stats) {
       log_stats(counters, spool);
       next_stats = now + cfg->stats_period_s * 1000;
+    }
+    if (connected && ds_mqtta_take_error(m, err)) {
+      ds_log_msg(DS_LOG_WARN, "mqtt_subscribe_failed", "%s; reconnecting", err);
+      ds_mqtta_disconnect(m, 1000);
+      (void)ds_backoff_failed(&b, now);
+      connected = false;
+      continue;
     }
     if (connected && !ds_mqtta_is_connected(m)) {
       ds_log_msg(DS_LOG_WARN, "mqtt_disconnected", "lost the broker; reconnecting");

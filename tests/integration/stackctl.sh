@@ -6,7 +6,11 @@
 #   stop-db | start-db
 #   stop <svc>                  SIGTERM, wait; fails unless it exits 0
 #   kill <svc>                  SIGKILL, wait
-#   start <svc>                 start again with the same env, wait for ready
+#   start <svc> [ENV=VAL...]    start again with the same env (plus these
+#                               assignments, for this start only), wait for ready
+#   stop-broker | kill-broker   mosquitto: SIGTERM (it saves its state) or
+#                               SIGKILL (it loses what it did not autosave)
+#   start-broker                start mosquitto again with its configuration
 #   start-extra <svc> <name> [ENV=VAL...]
 #                               another instance of svc, named <name>
 #   log <svc>                   prints the path of its log
@@ -25,7 +29,7 @@ DS_PROG=stackctl
 # shellcheck source=../../scripts/lib/stack.sh
 . "$SRC/scripts/lib/stack.sh"
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 action=$1; shift
 
@@ -84,6 +88,10 @@ case $action in
     if [ -f "$ST/$name.extra" ]; then
       mapfile -t extra_env < <(tail -n +2 "$ST/$name.extra")
     fi
+    for kv in "${@:2}"; do
+      [[ $kv == *=* ]] || ds_die "expected ENV=VALUE, got '$kv'"
+      extra_env+=("$kv")
+    done
     echo "--- stackctl: start $name" >>"$LOGS/$name.log"
     off=$(ds_size "$LOGS/$name.log")
     ds_service_start "$ST" "$name" "$LOGS/$name.log" "$bin" "${extra_env[@]}"
@@ -101,6 +109,17 @@ case $action in
     printf '%s\n' "$base" "$@" >"$ST/$name.extra"
     ds_service_start "$ST" "$name" "$LOGS/$name.log" "$bin" "$@"
     wait_ready "$name" 0
+    ;;
+  stop-broker | kill-broker)
+    ds_alive "$ST" mosquitto || ds_die "mosquitto is not running"
+    sig=TERM
+    [ "$action" = kill-broker ] && sig=KILL
+    rc=$(ds_stop_instance "$ST" mosquitto 30 "$sig")
+    echo "stackctl: mosquitto stopped with SIG$sig (code $rc)" >&2
+    ;;
+  start-broker)
+    ds_alive "$ST" mosquitto && ds_die "mosquitto is already running"
+    ds_mqtt_start "$T" "$ST" "$LOGS/mosquitto.log"
     ;;
   mqtt-user)
     need 2 "$@"

@@ -47,12 +47,23 @@ DS_MUSTCHECK int ds_mqtta_new(const struct ds_mqtt_opts *opts, ds_mqtta_on_messa
 /* Disconnects (waiting up to timeout_ms for the broker) and frees; NULL ok. */
 void ds_mqtta_free(struct ds_mqtta *m, int timeout_ms);
 
-/* One connection attempt, waiting up to timeout_ms for the broker's answer. */
-DS_MUSTCHECK int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, char err[DS_ERRLEN]);
+/* One connection attempt, waiting up to timeout_ms for the broker's answer.
+ * *session_present tells whether the broker resumed a stored session (it
+ * then sends what it queued right away, possibly before any SUBACK); it is
+ * also true when that is not known yet (the connection was seen before
+ * Paho's success callback, which may wait behind a blocked message
+ * callback). */
+DS_MUSTCHECK int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, bool *session_present,
+                                  char err[DS_ERRLEN]);
 /* Subscribes and waits up to timeout_ms for the SUBACK; a refusal (ACL) is
- * DS_EMQTT with "refused by broker" in err. */
+ * DS_EMQTT with "refused by broker" in err.  timeout_ms 0: sends the
+ * SUBSCRIBE and returns; a refusal arriving later is reported by
+ * ds_mqtta_take_error.  (Waiting is wrong on a resumed session whose
+ * message callback may be blocked: the SUBACK is read after it.) */
 DS_MUSTCHECK int ds_mqtta_subscribe(struct ds_mqtta *m, const char *filter, int qos,
                                     int timeout_ms, char err[DS_ERRLEN]);
+/* True, with the reason in err, once when an unwaited subscription failed. */
+bool ds_mqtta_take_error(struct ds_mqtta *m, char err[DS_ERRLEN]);
 /* False once the connection is lost (until the next ds_mqtta_connect). */
 bool ds_mqtta_is_connected(struct ds_mqtta *m);
 /* Sends DISCONNECT and waits up to timeout_ms; no callback runs after it
