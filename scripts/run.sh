@@ -169,12 +169,38 @@ DeviceStats is running (services: ${names[*]:-none}).
 Ctrl-C stops everything.
 EOF
 
-# Stay in the foreground; report a service that dies on its own.
+# Stay in the foreground and supervise: a service (or the broker) that dies
+# on its own is started again after a delay that doubles with each quick
+# death (1 s up to 30 s; back to 1 s once it has run for a minute), and each
+# restart is logged here and in the service's log.
+declare -A delay=() due=() since=()
+now_s() { date +%s; }
+restart_one() { # name
+  local s=$1 bin
+  echo "--- run.sh: restart $(date -u +%FT%TZ) after exit code $(cat "$ST/$s.rc")" >>"$LOGS/$s.log"
+  if [ "$s" = mosquitto ]; then
+    ds_spawn "$ST" mosquitto "$LOGS/mosquitto.log" "$DS_MOSQUITTO" -c "$RUN/mosquitto/mosquitto.conf"
+  else
+    bin=$(ds_service_bin "$BUILD" "$s") || return 0
+    ds_service_start "$ST" "$s" "$LOGS/$s.log" "$bin"
+  fi
+  since[$s]=$(now_s)
+}
+for s in "${names[@]}" mosquitto; do delay[$s]=1 since[$s]=$(now_s); done
 while :; do
   for s in "${names[@]}" mosquitto; do
-    if [ -e "$ST/$s.rc" ] && [ ! -e "$ST/$s.reported" ]; then
-      : >"$ST/$s.reported"
-      ds_log "$s exited on its own with code $(cat "$ST/$s.rc") (log: $LOGS/$s.log)"
+    [ "$STOPPING" = 1 ] && break
+    if [ -e "$ST/$s.rc" ]; then
+      if [ -z "${due[$s]:-}" ]; then
+        if (($(now_s) - since[$s] >= 60)); then delay[$s]=1; fi
+        due[$s]=$(($(now_s) + delay[$s]))
+        ds_log "$s exited on its own with code $(cat "$ST/$s.rc"); restarting in ${delay[$s]} s (log: $LOGS/$s.log)"
+      elif (($(now_s) >= due[$s])); then
+        restart_one "$s"
+        ds_log "$s restarted"
+        unset "due[$s]"
+        delay[$s]=$((delay[$s] * 2 > 30 ? 30 : delay[$s] * 2))
+      fi
     fi
   done
   sleep 1 &

@@ -461,7 +461,8 @@ static int list_segments(struct ingest_spool *s, char err[DS_ERRLEN])
   }
   closedir(d);
   if (rc == DS_OK) {
-    qsort(firsts, n, sizeof *firsts, cmp_u64);
+    if (n > 1)
+      qsort(firsts, n, sizeof *firsts, cmp_u64);
     for (size_t i = 0; i < n && rc == DS_OK; i++)
       rc = segs_push(s, firsts[i]);
   }

@@ -69,16 +69,6 @@ static void batch_add(struct ingest_writer *w, struct ingest_item *it, uint64_t 
     w->batch_samples += it->n;
 }
 
-static int exec_cmd(PGconn *c, const char *sql, char err[DS_ERRLEN])
-{
-  PGresult *r = PQexec(c, sql);
-  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? DS_OK : DS_EDB;
-  if (rc != DS_OK)
-    ds_db_errmsg(c, r, err);
-  PQclear(r);
-  return rc;
-}
-
 /* Maps every device name of the batch that the cache lacks to its key,
  * creating devices on first sight.  Runs outside the batch transaction, so
  * keys stay valid even if the batch has to be retried. */
@@ -111,19 +101,15 @@ static int resolve_devices(struct ingest_writer *w, char err[DS_ERRLEN])
     if (missing == 0)
       goto out;
     const char *params[1] = {arr.data};
-    PGresult *r =
-        PQexecParams(w->conn,
-                     "WITH ins AS (INSERT INTO devices (name) SELECT DISTINCT unnest($1::text[])"
-                     " ON CONFLICT (name) DO NOTHING RETURNING id, name)"
-                     " SELECT id, name FROM ins UNION ALL"
-                     " SELECT id, name FROM devices WHERE name = ANY ($1::text[])",
-                     1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      ds_db_errmsg(w->conn, r, err);
-      PQclear(r);
-      rc = DS_EDB;
+    PGresult *r = NULL;
+    rc = ds_db_exec(w->conn,
+                    "WITH ins AS (INSERT INTO devices (name) SELECT DISTINCT unnest($1::text[])"
+                    " ON CONFLICT (name) DO NOTHING RETURNING id, name)"
+                    " SELECT id, name FROM ins UNION ALL"
+                    " SELECT id, name FROM devices WHERE name = ANY ($1::text[])",
+                    1, params, &r, err);
+    if (rc != DS_OK)
       goto out;
-    }
     for (int i = 0; i < PQntuples(r); i++) {
       long id = strtol(PQgetvalue(r, i, 0), NULL, 10);
       rc = ingest_devcache_put(&w->cache, PQgetvalue(r, i, 1), (int32_t)id);
@@ -249,16 +235,15 @@ static int insert_rejected(struct ingest_writer *w, char err[DS_ERRLEN])
     const char *vals[4] = {it->topic, it->payload, size, it->reason};
     int lens[4] = {0, (int)it->payload_len, 0, 0};
     int fmts[4] = {0, 1, 0, 0};
-    PGresult *r = PQexecParams(w->conn,
-                               "INSERT INTO rejected (topic, payload, payload_size, reason)"
-                               " VALUES ($1, $2::bytea, $3::int, $4)",
-                               4, NULL, vals, lens, fmts, 0);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok)
-      ds_db_errmsg(w->conn, r, err);
-    PQclear(r);
-    if (!ok)
-      return DS_EDB;
+    /* The payload travels as binary (bytea): ds_db_exec passes text only. */
+    int rc = ds_db_result(w->conn,
+                          PQexecParams(w->conn,
+                                       "INSERT INTO rejected (topic, payload, payload_size, reason)"
+                                       " VALUES ($1, $2::bytea, $3::int, $4)",
+                                       4, NULL, vals, lens, fmts, 0),
+                          NULL, err);
+    if (rc != DS_OK)
+      return rc;
   }
   return DS_OK;
 }
@@ -268,13 +253,11 @@ static int insert_rejected(struct ingest_writer *w, char err[DS_ERRLEN])
 static int load_progress(struct ingest_writer *w, char err[DS_ERRLEN])
 {
   const char *params[1] = {w->cfg->client_id};
-  PGresult *r = PQexecParams(w->conn, "SELECT spool_id, seq FROM ingest_progress WHERE instance = $1",
-                             1, NULL, params, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    ds_db_errmsg(w->conn, r, err);
-    PQclear(r);
-    return DS_EDB;
-  }
+  PGresult *r = NULL;
+  int rc = ds_db_exec(w->conn, "SELECT spool_id, seq FROM ingest_progress WHERE instance = $1", 1,
+                      params, &r, err);
+  if (rc != DS_OK)
+    return rc;
   uint64_t seq = 0;
   if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), ingest_spool_id(w->spool)) == 0)
     seq = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
@@ -293,17 +276,12 @@ static int save_progress(struct ingest_writer *w, char err[DS_ERRLEN])
   snprintf(seq, sizeof seq, "%" PRIu64, w->batch_last_seq);
   snprintf(dups, sizeof dups, "%" PRIuFAST64, atomic_load(&w->counters->duplicates));
   const char *params[4] = {w->cfg->client_id, ingest_spool_id(w->spool), seq, dups};
-  PGresult *r = PQexecParams(
+  return ds_db_exec(
       w->conn,
       "INSERT INTO ingest_progress (instance, spool_id, seq, duplicates) VALUES ($1, $2, $3, $4)"
       " ON CONFLICT (instance) DO UPDATE SET spool_id = EXCLUDED.spool_id, seq = EXCLUDED.seq,"
       " duplicates = EXCLUDED.duplicates, updated_at = now()",
-      4, NULL, params, NULL, NULL, 0);
-  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? DS_OK : DS_EDB;
-  if (rc != DS_OK)
-    ds_db_errmsg(w->conn, r, err);
-  PQclear(r);
-  return rc;
+      4, params, NULL, err);
 }
 
 /* Connects when there is no usable connection, and reads the progress
@@ -339,7 +317,7 @@ int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN])
   rc = resolve_devices(w, err);
   if (rc != DS_OK)
     return rc;
-  rc = exec_cmd(w->conn, "BEGIN", err);
+  rc = ds_db_exec(w->conn, "BEGIN", 0, NULL, NULL, err);
   if (rc != DS_OK)
     return rc;
   if (w->batch_samples > 0)
@@ -349,11 +327,9 @@ int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN])
   if (rc == DS_OK)
     rc = save_progress(w, err);
   if (rc == DS_OK)
-    rc = exec_cmd(w->conn, "COMMIT", err);
+    rc = ds_db_exec(w->conn, "COMMIT", 0, NULL, NULL, err);
   if (rc != DS_OK) {
-    char ignored[DS_ERRLEN];
-    if (!ds_db_broken(w->conn))
-      (void)exec_cmd(w->conn, "ROLLBACK", ignored);
+    ds_db_rollback(w->conn);
     w->progress_known = false;
     return rc;
   }
