@@ -27,6 +27,7 @@ struct ds_mqtta {
   int pending; /* 0: waiting, 1: succeeded, -1: failed */
   int code;    /* failure code, or granted QoS */
   bool session_present;
+  atomic_bool arrived; /* a message came in since the last connect call */
   char why[128];
   /* An unwaited SUBSCRIBE's failure (ds_mqtta_take_error). */
   bool sub_failed;
@@ -98,6 +99,7 @@ static void on_lost(void *ctx, char *cause)
 static int on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 {
   struct ds_mqtta *m = ctx;
+  atomic_store(&m->arrived, true);
   struct ds_mqtta_msg msg = {
       .topic = topic,
       .topic_len = topic_len > 0 ? (size_t)topic_len : strlen(topic),
@@ -194,6 +196,7 @@ int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, bool *session_present,
   co.onFailure = on_failure;
   co.context = m;
   arm(m);
+  atomic_store(&m->arrived, false);
   int rc = MQTTAsync_connect(m->client, &co);
   if (rc != MQTTASYNC_SUCCESS) {
     snprintf(err, DS_ERRLEN, "connect to %s as %s: %s", m->url, m->client_id,
@@ -201,16 +204,17 @@ int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, bool *session_present,
     return DS_EMQTT;
   }
   /* The success callback may come only after the first messages of a
-   * resumed session, and the message callback may block: Paho marks the
-   * client connected as it reads the CONNACK, so look at that too. */
+   * resumed session, and the message callback may block (Paho holds its
+   * own lock meanwhile, so no Paho call can be made here either): a
+   * message that arrived proves the CONNACK was read. */
   int r = 0;
   int64_t until = ds_time_mono_ms() + timeout_ms + 1000;
   while (r == 0 && ds_time_mono_ms() < until) {
     r = wait_done(m, 20);
-    if (r == 0 && MQTTAsync_isConnected(m->client)) {
+    if (r == 0 && atomic_load(&m->arrived)) {
       r = 1;
       pthread_mutex_lock(&m->mu);
-      m->session_present = true; /* unknown yet: assume the worst */
+      m->session_present = true; /* it had queued messages for us */
       pthread_mutex_unlock(&m->mu);
     }
   }
@@ -278,13 +282,18 @@ bool ds_mqtta_take_error(struct ds_mqtta *m, char err[DS_ERRLEN])
 
 bool ds_mqtta_is_connected(struct ds_mqtta *m)
 {
-  return m != NULL && m->client != NULL && atomic_load(&m->connected) &&
-         MQTTAsync_isConnected(m->client);
+  /* Our own flag (set at connect, cleared by the connection-lost callback):
+   * MQTTAsync_isConnected would wait for Paho's lock, held while a message
+   * callback runs. */
+  return m != NULL && m->client != NULL && atomic_load(&m->connected);
 }
 
 void ds_mqtta_disconnect(struct ds_mqtta *m, int timeout_ms)
 {
-  if (m == NULL || m->client == NULL || !MQTTAsync_isConnected(m->client))
+  if (m == NULL || m->client == NULL)
+    return;
+  atomic_store(&m->connected, false);
+  if (!MQTTAsync_isConnected(m->client))
     return;
   MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
   d.timeout = timeout_ms;

@@ -122,24 +122,6 @@ static void on_message(void *ctx, const struct ds_mqtta_msg *msg)
   }
 }
 
-/* One connect-and-subscribe attempt.  A resumed session already holds the
- * subscription, and the broker starts sending its queue at once: the
- * SUBSCRIBE is then sent without waiting (the SUBACK is read only after
- * the message callback, which may be waiting for room); a refusal shows up
- * through ds_mqtta_take_error. */
-static int connect_once(struct ds_mqtta *m, const struct ingest_cfg *cfg, const char *filter,
-                        char err[DS_ERRLEN])
-{
-  bool resumed = false;
-  int rc = ds_mqtta_connect(m, 5000, &resumed, err);
-  if (rc == DS_OK) {
-    rc = ds_mqtta_subscribe(m, filter, (int)cfg->qos, resumed ? 0 : 10000, err);
-    if (rc != DS_OK)
-      ds_mqtta_disconnect(m, 1000);
-  }
-  return rc;
-}
-
 static void log_connected(const struct ingest_cfg *cfg, const char *filter, bool first)
 {
   struct ds_logline l;
@@ -149,6 +131,31 @@ static void log_connected(const struct ingest_cfg *cfg, const char *filter, bool
     ds_log_str(&l, "client_id", cfg->client_id);
     ds_log_end(&l);
   }
+}
+
+/* One connect-and-subscribe attempt; logs ready (or mqtt_subscribed) once
+ * connected.  A resumed session already holds the subscription and the
+ * broker starts sending its queue at once: the message callback may then
+ * wait for room in the spool, and Paho's other calls wait for it.  So the
+ * connection is announced first and the SUBSCRIBE sent without waiting for
+ * its SUBACK (a refusal shows up through ds_mqtta_take_error). */
+static int connect_once(struct ds_mqtta *m, const struct ingest_cfg *cfg, const char *filter,
+                        bool first, char err[DS_ERRLEN])
+{
+  bool resumed = false;
+  int rc = ds_mqtta_connect(m, 5000, &resumed, err);
+  if (rc != DS_OK)
+    return rc;
+  if (resumed)
+    log_connected(cfg, filter, first);
+  rc = ds_mqtta_subscribe(m, filter, (int)cfg->qos, resumed ? 0 : 10000, err);
+  if (rc != DS_OK) {
+    ds_mqtta_disconnect(m, 1000);
+    return rc;
+  }
+  if (!resumed)
+    log_connected(cfg, filter, first);
+  return DS_OK;
 }
 
 int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_spool *spool,
@@ -200,7 +207,7 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_spool *spool,
       (void)ds_signal_sleep_ms(left < 250 ? left : 250);
       continue;
     }
-    if (connect_once(m, cfg, filter, err) != DS_OK) {
+    if (connect_once(m, cfg, filter, !ever_connected, err) != DS_OK) {
       if (ds_backoff_failed(&b, ds_time_mono_ms()))
         ds_log_msg(DS_LOG_WARN, "mqtt_unavailable", "%s; retrying with backoff up to %ld ms", err,
                    b.max_ms);
@@ -208,7 +215,6 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_spool *spool,
     }
     if (ds_backoff_succeeded(&b))
       ds_log_msg(DS_LOG_INFO, "mqtt_connected", "reachable again");
-    log_connected(cfg, filter, !ever_connected);
     ever_connected = connected = true;
   }
   /* No callback runs after the disconnect: everything the broker counts as

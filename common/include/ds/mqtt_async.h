@@ -14,8 +14,10 @@
  * (the broker then holds further messages: back-pressure), but while it
  * blocks no keep-alive traffic is read, so block in slices and expect the
  * connection to be lost after a long block (the message is then simply
- * redelivered).  Connecting, subscribing and disconnecting are called from
- * one other thread. */
+ * redelivered).  Paho holds its own lock while the callback runs, so every
+ * Paho call from another thread (subscribe, disconnect) waits for the
+ * callback to return; ds_mqtta_is_connected does not.  Connecting,
+ * subscribing and disconnecting are called from one other thread. */
 #ifndef DS_MQTT_ASYNC_H
 #define DS_MQTT_ASYNC_H
 
