@@ -116,10 +116,11 @@ static long rss_kib(void)
   char path[512];
   snprintf(path, sizeof path, "%s/proc/ingest.pid", it_env_str("DS_TEST_DIR"));
   FILE *f = fopen(path, "r");
-  long pid = 0;
-  if (f == NULL || fscanf(f, "%ld", &pid) != 1)
+  char buf[32] = "";
+  if (f == NULL || fgets(buf, sizeof buf, f) == NULL)
     it_fatal("cannot read %s", path);
   fclose(f);
+  long pid = strtol(buf, NULL, 10);
   snprintf(path, sizeof path, "/proc/%ld/status", pid);
   f = fopen(path, "r");
   if (f == NULL)
