@@ -30,6 +30,10 @@ void ds_signal_install(void)
   sigaction(SIGTERM, &sa, NULL);
   sa.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &sa, NULL);
+  /* A file-size limit reached makes write(2) fail with EFBIG, which the
+   * caller handles (ingest's spool: the message is not acknowledged),
+   * rather than kill the process. */
+  sigaction(SIGXFSZ, &sa, NULL);
 }
 
 bool ds_signal_stop_requested(void)

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -281,7 +283,41 @@ static void test_database_ahead(void)
   remove_tmpdir();
 }
 
+/* A write that fails (here: the file-size limit, as a full disk would)
+ * returns DS_EIO and leaves no part of the record behind: everything
+ * appended before it reads back whole after a reopen. */
+static void test_write_failure(void)
+{
+  make_tmpdir();
+  struct ingest_spool_info info;
+  struct ingest_spool *s = open_spool(1 << 20, 1 << 20, &info);
+  struct rlimit old;
+  CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &old), 0);
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = {4000, old.rlim_max};
+  CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &small), 0);
+  uint64_t seq = 0;
+  int n = 0, rc;
+  while ((rc = append(s, n, false, &seq)) == DS_OK)
+    n++;
+  CU_ASSERT_EQUAL(setrlimit(RLIMIT_FSIZE, &old), 0);
+  signal(SIGXFSZ, prev);
+  CU_ASSERT_EQUAL(rc, DS_EIO);
+  CU_ASSERT_TRUE(n > 10 && n < 100);
+  /* The limit gone, appending goes on where it stopped. */
+  CU_ASSERT_EQUAL(append(s, n, false, &seq), DS_OK);
+  CU_ASSERT_EQUAL(seq, (uint64_t)n + 1);
+  ingest_spool_close(s);
+  s = open_spool(1 << 20, 1 << 20, &info);
+  CU_ASSERT_EQUAL(info.records, (uint64_t)n + 1);
+  CU_ASSERT_EQUAL(info.torn_bytes, 0);
+  CU_ASSERT_EQUAL(read_all(s, 1), n + 1);
+  ingest_spool_close(s);
+  remove_tmpdir();
+}
+
 static const struct ds_test_case cases[] = {
+    {"a failed write leaves nothing behind", test_write_failure},
     {"round trip and reopen", test_roundtrip_and_reopen},
     {"torn tail", test_torn_tail},
     {"bound and commit", test_bound_and_commit},

@@ -1,5 +1,5 @@
 /* SIGINT/SIGTERM set a stop flag (a second one exits at once with code 1);
- * SIGPIPE is ignored.  Loops wait at most 250 ms and then check the flag. */
+ * SIGPIPE and SIGXFSZ are ignored.  Loops wait at most 250 ms and then check the flag. */
 #ifndef DS_SIGNAL_H
 #define DS_SIGNAL_H
 
