@@ -60,8 +60,10 @@ struct ingest_spool {
   uint64_t rd_seg_first; /* first_seq of the segment rd_fd reads */
   uint64_t rd_off;       /* offset in it */
   uint64_t rd_next_seq;  /* next sequence number expected */
-  unsigned char *rd_buf;
+  unsigned char *rd_buf; /* read-ahead window: file bytes [win_off, win_off + win_len) */
   size_t rd_cap;
+  uint64_t win_off;
+  size_t win_len; /* 0: nothing buffered (set whenever the file read changes) */
 };
 
 /* ---------------------------------------------------------------- encoding */
@@ -334,39 +336,56 @@ static int rd_reserve(struct ingest_spool *s, size_t n)
   return DS_OK;
 }
 
+/* Makes the window hold file bytes [off, off + want), reading ahead up to
+ * end (at least READ_CHUNK when there is that much).  DS_ERANGE when the
+ * file ends first. */
+static int window(struct ingest_spool *s, int fd, uint64_t off, size_t want, uint64_t end)
+{
+  if (s->win_len > 0 && off >= s->win_off && off + want <= s->win_off + s->win_len)
+    return DS_OK;
+  if (off + want > end)
+    return DS_ERANGE;
+  size_t n = want > READ_CHUNK ? want : READ_CHUNK;
+  if (n > end - off)
+    n = (size_t)(end - off);
+  if (rd_reserve(s, n) != DS_OK)
+    return DS_ENOMEM;
+  s->win_len = 0;
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, s->rd_buf + got, n - got, (off_t)(off + got));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return DS_EIO;
+    if (r == 0)
+      break;
+    got += (size_t)r;
+  }
+  s->win_off = off;
+  s->win_len = got;
+  return got >= want ? DS_OK : DS_ERANGE;
+}
+
 /* Reads the record at offset off of fd, whose valid data ends at end,
- * into the read buffer.  DS_OK with rec and *len; DS_ERANGE at the end
- * (no whole record before end); DS_EINVAL for a bad record; DS_EIO. */
+ * through the read-ahead window.  DS_OK with rec (pointing into the
+ * window) and *len; DS_ERANGE at the end (no whole header before end);
+ * DS_EINVAL for a bad or cut-off record; DS_EIO. */
 static int read_record(struct ingest_spool *s, int fd, uint64_t off, uint64_t end,
                        struct ingest_spool_rec *rec, size_t *len)
 {
-  if (off >= end)
-    return DS_ERANGE;
-  size_t want = INGEST_SPOOL_HEADER;
-  for (int pass = 0; pass < 2; pass++) {
-    if (off + want > end)
-      return pass == 0 ? DS_ERANGE : DS_EINVAL;
-    if (rd_reserve(s, want) != DS_OK)
-      return DS_ENOMEM;
-    size_t got = 0;
-    while (got < want) {
-      ssize_t n = pread(fd, s->rd_buf + got, want - got, (off_t)(off + got));
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return DS_EIO;
-      if (n == 0)
-        return pass == 0 ? DS_ERANGE : DS_EINVAL;
-      got += (size_t)n;
-    }
-    int rc = decode_record(s->rd_buf, want, rec, len);
-    if (rc != DS_ERANGE)
-      return rc;
-    if (*len == 0 || *len > ((size_t)64 << 20))
-      return DS_EINVAL;
-    want = *len;
-  }
-  return DS_EINVAL;
+  int rc = window(s, fd, off, INGEST_SPOOL_HEADER, end);
+  if (rc != DS_OK)
+    return rc == DS_ERANGE && off + INGEST_SPOOL_HEADER > end && off < end ? DS_EINVAL : rc;
+  rc = decode_record(s->rd_buf + (off - s->win_off), INGEST_SPOOL_HEADER, rec, len);
+  if (rc != DS_ERANGE)
+    return rc;
+  if (*len == 0 || *len > ((size_t)64 << 20))
+    return DS_EINVAL;
+  rc = window(s, fd, off, *len, end);
+  if (rc != DS_OK)
+    return rc == DS_ERANGE ? DS_EINVAL : rc;
+  return decode_record(s->rd_buf + (off - s->win_off), *len, rec, len);
 }
 
 /* Checks one segment at open: counts its records, fills in its last
@@ -381,6 +400,7 @@ static int scan_segment(struct ingest_spool *s, struct seg *g, struct ingest_spo
     return DS_ERANGE;
   }
   int fd = open(path, O_RDWR | O_CLOEXEC);
+  s->win_len = 0; /* another file */
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
     snprintf(err, DS_ERRLEN, "cannot open %.160s: %s", path, strerror(errno));
@@ -873,6 +893,7 @@ void ingest_spool_commit(struct ingest_spool *s, uint64_t seq)
       close(s->rd_fd);
     s->rd_fd = -1;
     s->rd_seg_first = 0;
+    s->win_len = 0;
   }
   delete_committed(s);
   pthread_mutex_unlock(&s->mu);
@@ -928,6 +949,7 @@ int ingest_spool_next(struct ingest_spool *s, int wait_ms, struct ingest_spool_r
     }
     s->rd_seg_first = first;
     s->rd_off = 0;
+    s->win_len = 0;
   }
   /* Skip to the record wanted (after a commit at start-up). */
   for (;;) {
