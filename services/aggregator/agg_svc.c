@@ -1,8 +1,10 @@
-/* The aggregator's main thread (see agg_svc.h).  It is the only thread that
- * uses the MQTT client; workers hand their status events over through the
- * outbox.  Commands are recorded in recalc_runs before anything else, so a
- * command is never lost once recorded and never run twice (request_id is the
- * key). */
+/* The aggregator's main thread (see agg_svc.h).  Commands are recorded in
+ * recalc_runs by the subscriber's callback before the broker is
+ * acknowledged (agg_cmd.c), so a command the broker delivered is never lost
+ * and never run twice (request_id is the key); this thread acts on what was
+ * recorded.  It alone publishes (workers hand their status events over
+ * through the outbox), on a client of its own: the subscriber's Paho calls
+ * wait while its callback blocks. */
 #include "agg_svc.h"
 
 #include <stdio.h>
@@ -18,19 +20,6 @@
 #include "ds/time.h"
 
 #define PUBLISH_TIMEOUT_MS 5000
-
-static void gen_request_id(char out[DS_RECALC_REQUEST_ID_MAX + 1])
-{
-  if (ds_recalc_request_id_new(out) == DS_OK)
-    return;
-  /* Unlikely; fall back to time and pid, still unique enough here. */
-  unsigned char rnd[16] = {0};
-  int64_t t = ds_time_now_us();
-  pid_t p = getpid();
-  memcpy(rnd, &t, sizeof t);
-  memcpy(rnd + 8, &p, sizeof p < 8 ? sizeof p : 8);
-  ds_recalc_request_id_format(rnd, out);
-}
 
 static void log_status(const char *event, const struct ds_recalc_status *st, enum ds_log_level lvl)
 {
@@ -60,12 +49,12 @@ static void publish_status(struct agg_svc *svc, const struct ds_recalc_status *s
   ds_buf_init(&b, 4096);
   char err[DS_ERRLEN] = "";
   int rc = ds_recalc_status_json(&b, st);
-  if (rc == DS_OK && !ds_mqtt_is_connected(svc->mqtt)) {
+  if (rc == DS_OK && !ds_mqtt_is_connected(svc->pub)) {
     rc = DS_EMQTT;
     snprintf(err, sizeof err, "broker not connected");
   }
   if (rc == DS_OK)
-    rc = ds_mqtt_publish(svc->mqtt, DS_RECALC_STATUS_TOPIC, b.data, b.len, 1, false,
+    rc = ds_mqtt_publish(svc->pub, DS_RECALC_STATUS_TOPIC, b.data, b.len, 1, false,
                          PUBLISH_TIMEOUT_MS, err);
   if (rc == DS_OK) {
     svc->published++;
@@ -166,100 +155,106 @@ static void start_runs(struct agg_svc *svc)
   }
 }
 
-int agg_svc_command(struct agg_svc *svc, const char *payload, size_t len)
+void agg_svc_recorded(struct agg_svc *svc, const struct agg_recorded *r)
 {
-  struct ds_recalc_cmd cmd;
-  char why[DS_ERRLEN] = "", err[DS_ERRLEN] = "";
-  int prc = ds_recalc_cmd_parse(payload, len, &cmd, why);
-  if (prc == DS_ENOMEM)
-    return prc;
   svc->commands++;
-  char rid[DS_RECALC_REQUEST_ID_MAX + 1];
-  if (cmd.has_request_id)
-    snprintf(rid, sizeof rid, "%s", cmd.request_id);
-  else
-    gen_request_id(rid);
-  struct ds_buf what;
-  ds_buf_init(&what, 2 * DS_RECALC_CMD_PAYLOAD_MAX + 64);
-  int rc;
-  if (prc == DS_OK) {
-    rc = ds_recalc_cmd_to_json(&what, &cmd);
-  } else {
-    /* A malformed command is recorded as a JSON string of (the start of)
-     * its bytes, escaped, so that any payload fits a text column. */
+  if (r->malformed)
     svc->malformed++;
-    rc = ds_buf_append_json_str(&what, payload ? payload : "", len > 1024 ? 1024 : len);
-  }
-  bool inserted = false;
-  struct ds_recalc_status st;
-  /* The broker has been acknowledged already: try hard to record it. */
-  for (int attempt = 0; rc == DS_OK && attempt < 3; attempt++) {
-    int erc = wait_db(svc);
-    if (erc != DS_OK) {
-      rc = erc;
-      snprintf(err, sizeof err, "%s", ds_strerror(erc));
-      break;
-    }
-    int rrc = ds_recalc_status_record(svc->conn, rid, what.data, prc == DS_OK ? NULL : why, svc->me,
-                                      &inserted, &st, err);
-    if (rrc == DS_OK || !ds_db_broken(svc->conn) || attempt == 2) {
-      rc = rrc;
-      break;
-    }
-  }
-  ds_buf_cleanup(&what);
-  if (rc != DS_OK) {
-    ds_log_msg(DS_LOG_ERROR, "command_lost", "request_id=%s: %s", rid, err);
-    return rc;
-  }
-  if (!inserted) {
+  if (!r->inserted) {
     /* Same request_id again: never run twice; say where it stands. */
     svc->duplicates++;
-    ds_log_msg(DS_LOG_INFO, "command_duplicate", "request_id=%s state=%s", rid, st.state);
-    if (strcmp(st.state, "queued") != 0)
-      publish_status(svc, &st, NULL);
-    else
+    ds_log_msg(DS_LOG_INFO, "command_duplicate", "request_id=%s state=%s", r->st.request_id,
+               r->st.state);
+    if (strcmp(r->st.state, "queued") != 0)
+      publish_status(svc, &r->st, NULL);
+    else if (ensure_db(svc) == DS_OK)
       start_runs(svc); /* e.g. recorded by POST /tasks/recalculate just before */
-    return DS_OK;
+    return;
   }
-  if (prc != DS_OK) {
-    publish_status(svc, &st, "run_failed");
-    return DS_OK;
+  if (r->malformed) {
+    publish_status(svc, &r->st, "run_failed");
+    return;
   }
-  ds_log_msg(DS_LOG_INFO, "run_queued", "request_id=%s", rid);
-  start_runs(svc);
-  return DS_OK;
+  ds_log_msg(DS_LOG_INFO, "run_queued", "request_id=%s", r->st.request_id);
+  /* Without the database now, the next poll after it returns starts it. */
+  if (ensure_db(svc) == DS_OK)
+    start_runs(svc);
 }
 
-/* Makes sure the broker session is up and subscribed: one attempt
- * (connect if need be, then subscribe) when the backoff says one is due,
- * else DS_EMQTT at once.  A refused connection or subscription waits like
- * any other failure; the outage is logged once and the recovery once. */
-static int ensure_mqtt(struct agg_svc *svc)
+/* One connect-and-subscribe attempt of the subscriber.  A resumed session
+ * already holds the subscription, and the broker sends what it queued at
+ * once: the callback may then block recording a command, and Paho's other
+ * calls wait for it.  So on a resumed session the SUBSCRIBE is sent
+ * without waiting for its SUBACK (a refusal shows up through
+ * ds_mqtta_take_error), as ingest does. */
+static int connect_sub(struct agg_svc *svc, const char **down, char err[DS_ERRLEN])
 {
-  if (ds_mqtt_is_connected(svc->mqtt) && svc->subscribed)
+  bool resumed = false;
+  *down = "mqtt_unavailable";
+  int rc = ds_mqtta_connect(svc->sub, 5000, &resumed, err);
+  if (rc != DS_OK)
+    return rc;
+  *down = "mqtt_subscribe_failed";
+  rc = ds_mqtta_subscribe(svc->sub, svc->filter, 1, resumed ? 0 : 10000, err);
+  if (rc != DS_OK)
+    ds_mqtta_disconnect(svc->sub, 1000);
+  return rc;
+}
+
+/* Makes sure the subscriber session is up and subscribed: one attempt
+ * (connect, then subscribe) when the backoff says one is due, else
+ * DS_EMQTT at once.  A refused connection or subscription waits like any
+ * other failure; the outage is logged once and the recovery once. */
+static int ensure_sub(struct agg_svc *svc)
+{
+  char err[DS_ERRLEN] = "";
+  if (svc->sub_up && ds_mqtta_take_error(svc->sub, err)) {
+    (void)ds_backoff_failed(&svc->mqtt_backoff, ds_time_mono_ms());
+    ds_log_msg(DS_LOG_WARN, "mqtt_subscribe_failed", "%s; reconnecting with backoff up to %ld ms",
+               err, svc->mqtt_backoff.max_ms);
+    ds_mqtta_disconnect(svc->sub, 1000);
+    svc->sub_up = false;
+  }
+  if (svc->sub_up && !ds_mqtta_is_connected(svc->sub)) {
+    /* The outage begins here: logged once, then reconnects back off. */
+    if (ds_backoff_failed(&svc->mqtt_backoff, ds_time_mono_ms()))
+      ds_log_msg(DS_LOG_WARN, "mqtt_lost", "connection to the broker lost; reconnecting");
+    svc->sub_up = false;
+  }
+  if (svc->sub_up)
     return DS_OK;
-  svc->subscribed = false;
   if (!ds_backoff_due(&svc->mqtt_backoff, ds_time_mono_ms()))
     return DS_EMQTT;
-  char err[DS_ERRLEN] = "";
   const char *down = "mqtt_unavailable";
-  int rc = DS_OK;
-  if (!ds_mqtt_is_connected(svc->mqtt))
-    rc = ds_mqtt_connect(svc->mqtt, err);
-  if (rc == DS_OK) {
-    down = "mqtt_subscribe_failed";
-    rc = ds_mqtt_subscribe(svc->mqtt, svc->filter, 1, err);
-  }
-  if (rc != DS_OK) {
+  if (connect_sub(svc, &down, err) != DS_OK) {
     if (ds_backoff_failed(&svc->mqtt_backoff, ds_time_mono_ms()))
       ds_log_msg(DS_LOG_WARN, down, "%s; retrying with backoff up to %ld ms", err,
                  svc->mqtt_backoff.max_ms);
     return DS_EMQTT;
   }
-  svc->subscribed = true;
+  svc->sub_up = true;
   if (ds_backoff_succeeded(&svc->mqtt_backoff))
     ds_log_msg(DS_LOG_INFO, "mqtt_connected", "subscribed to %s", svc->filter);
+  return DS_OK;
+}
+
+/* The same for the status publisher (clean session, nothing to subscribe). */
+static int ensure_pub(struct agg_svc *svc)
+{
+  if (ds_mqtt_is_connected(svc->pub))
+    return DS_OK;
+  if (!ds_backoff_due(&svc->pub_backoff, ds_time_mono_ms()))
+    return DS_EMQTT;
+  char err[DS_ERRLEN] = "";
+  if (ds_mqtt_connect(svc->pub, err) != DS_OK) {
+    if (ds_backoff_failed(&svc->pub_backoff, ds_time_mono_ms()))
+      ds_log_msg(DS_LOG_WARN, "mqtt_unavailable",
+                 "status publisher: %s; retrying with backoff up to %ld ms", err,
+                 svc->pub_backoff.max_ms);
+    return DS_EMQTT;
+  }
+  if (ds_backoff_succeeded(&svc->pub_backoff))
+    ds_log_msg(DS_LOG_INFO, "mqtt_connected", "status publisher reachable again");
   return DS_OK;
 }
 
@@ -269,6 +264,7 @@ int agg_svc_init(struct agg_svc *svc, const struct agg_cfg *cfg, char err[DS_ERR
   svc->cfg = cfg;
   ds_backoff_init(&svc->db_backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
   ds_backoff_init(&svc->mqtt_backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
+  ds_backoff_init(&svc->pub_backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
   if (cfg->client_id != NULL && cfg->client_id[0] != '\0') {
     snprintf(svc->me, sizeof svc->me, "%s", cfg->client_id);
   } else {
@@ -286,19 +282,36 @@ int agg_svc_init(struct agg_svc *svc, const struct agg_cfg *cfg, char err[DS_ERR
   if (rc != DS_OK)
     return rc;
   svc->outbox_ready = true;
-  struct ds_mqtt_opts mo = {.url = cfg->mqtt_url,
-                            .client_id = svc->me,
+  if ((rc = agg_inbox_init(&svc->inbox)) != DS_OK)
+    return rc;
+  svc->inbox_ready = true;
+  agg_cmd_init(&svc->cmd, cfg, svc->me, &svc->inbox);
+  snprintf(svc->pub_id, sizeof svc->pub_id, "%s-status", svc->me);
+  struct ds_mqtt_opts po = {.url = cfg->mqtt_url,
+                            .client_id = svc->pub_id,
                             .username = cfg->mqtt_username,
                             .password = cfg->mqtt_password,
-                            .clean_session = false,
-                            .keepalive_s = 30};
-  if ((rc = ds_mqtt_new(&mo, &svc->mqtt, err)) != DS_OK)
+                            .clean_session = true,
+                            .keepalive_s = 30,
+                            .publish_only = true};
+  if ((rc = ds_mqtt_new(&po, &svc->pub, err)) != DS_OK)
+    return rc;
+  struct ds_mqtt_opts so = po;
+  so.client_id = svc->me;
+  so.clean_session = false; /* the broker keeps commands sent while we are away */
+  so.publish_only = false;
+  if ((rc = ds_mqtta_new(&so, agg_cmd_on_message, &svc->cmd, &svc->sub, err)) != DS_OK)
     return rc;
   if ((rc = wait_db(svc)) != DS_OK) {
     snprintf(err, DS_ERRLEN, "stopped while waiting for the database");
     return rc;
   }
-  while (ensure_mqtt(svc) != DS_OK)
+  while (ensure_pub(svc) != DS_OK)
+    if (!ds_backoff_wait(&svc->pub_backoff)) {
+      snprintf(err, DS_ERRLEN, "stopped while waiting for the broker");
+      return DS_ESTOPPED;
+    }
+  while (ensure_sub(svc) != DS_OK)
     if (!ds_backoff_wait(&svc->mqtt_backoff)) {
       snprintf(err, DS_ERRLEN, "stopped while waiting for the broker");
       return DS_ESTOPPED;
@@ -399,39 +412,24 @@ void agg_svc_run(struct agg_svc *svc)
   svc->last_slot = svc->cfg->interval_s > 0 ? ds_time_now_us() / 1000000 / svc->cfg->interval_s : 0;
   while (!ds_signal_stop_requested()) {
     periodic(svc);
-    if (ensure_db(svc) != DS_OK) {
-      /* Receive nothing while the database is away, so the broker keeps
-       * queueing commands rather than this process holding one. */
-      long left = ds_backoff_left_ms(&svc->db_backoff, ds_time_mono_ms());
-      ds_signal_sleep_ms(left < svc->cfg->poll_ms ? left : (long)svc->cfg->poll_ms);
-      continue;
-    }
-    if (ensure_mqtt(svc) != DS_OK) {
-      /* Until the next attempt is due, keep the periodic work going. */
-      long left = ds_backoff_left_ms(&svc->mqtt_backoff, ds_time_mono_ms());
-      ds_signal_sleep_ms(left < svc->cfg->poll_ms ? left : (long)svc->cfg->poll_ms);
-      continue;
-    }
-    bool got = false;
-    struct ds_mqtt_message msg = {0};
-    if (ds_mqtt_receive(svc->mqtt, 100, &got, &msg) != DS_OK) {
-      /* The outage begins here: logged once, then reconnects back off. */
-      if (ds_backoff_failed(&svc->mqtt_backoff, ds_time_mono_ms()))
-        ds_log_msg(DS_LOG_WARN, "mqtt_lost", "connection to the broker lost; reconnecting");
-      svc->subscribed = false;
-      continue;
-    }
-    if (!got)
-      continue;
-    int rc = agg_svc_command(svc, msg.payload, msg.payload_len);
-    ds_mqtt_message_free(&msg);
-    if (rc != DS_OK && rc != DS_EDB)
-      ds_log_msg(DS_LOG_ERROR, "command_error", "%s", ds_strerror(rc));
+    (void)ensure_pub(svc);
+    /* While the callback waits for the database, this may wait for it too
+     * (Paho's lock): nothing here needs the database meanwhile. */
+    (void)ensure_sub(svc);
+    struct agg_recorded r;
+    while (agg_inbox_pop(&svc->inbox, &r))
+      agg_svc_recorded(svc, &r);
+    (void)agg_inbox_wait(&svc->inbox, 100);
   }
 }
 
 void agg_svc_cleanup(struct agg_svc *svc)
 {
+  /* No command is taken from here on: the disconnect waits for a callback
+   * under way, which returns once its command is recorded. */
+  ds_mqtta_free(svc->sub, 1000);
+  svc->sub = NULL;
+  agg_cmd_cleanup(&svc->cmd);
   /* Workers finish the device in hand and leave the rest pending: the run
    * stays resumable by any aggregator. */
   for (long long i = 0; i < AGG_WORKERS_MAX; i++)
@@ -441,8 +439,18 @@ void agg_svc_cleanup(struct agg_svc *svc)
     agg_outbox_cleanup(&svc->outbox);
     svc->outbox_ready = false;
   }
-  ds_mqtt_free(svc->mqtt, 1000);
-  svc->mqtt = NULL;
+  if (svc->inbox_ready) {
+    /* Recorded but not acted on: statuses of failed or repeated commands
+     * still go out; queued runs wait for the next aggregator's poll. */
+    struct agg_recorded r;
+    while (agg_inbox_pop(&svc->inbox, &r))
+      if (r.malformed || strcmp(r.st.state, "queued") != 0)
+        publish_status(svc, &r.st, r.malformed && r.inserted ? "run_failed" : NULL);
+    agg_inbox_cleanup(&svc->inbox);
+    svc->inbox_ready = false;
+  }
+  ds_mqtt_free(svc->pub, 1000);
+  svc->pub = NULL;
   if (svc->conn != NULL)
     PQfinish(svc->conn);
   svc->conn = NULL;
