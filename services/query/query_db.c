@@ -112,7 +112,7 @@ static int set_statement_timeout(PGconn *c, long long ms, char err[DS_ERRLEN])
   return ds_db_exec(c, "SELECT set_config('statement_timeout', $1, false)", 1, vals, NULL, err);
 }
 
-PGconn *query_db_conn(struct query_req *req)
+PGconn *query_db_conn(struct query_http_req *req)
 {
   struct query_db_thread *t = req->thread;
   if (t == NULL) {
@@ -152,12 +152,12 @@ PGconn *query_db_conn(struct query_req *req)
   return c;
 }
 
-PGconn *query_db_current(const struct query_req *req)
+PGconn *query_db_current(const struct query_http_req *req)
 {
   return req->thread != NULL ? req->thread->db : NULL;
 }
 
-int query_db_fail(struct query_req *req, PGconn *conn, PGresult *res)
+int query_db_fail(struct query_http_req *req, PGconn *conn, PGresult *res)
 {
   char err[DS_ERRLEN];
   ds_db_errmsg(conn, res, err);
@@ -176,12 +176,12 @@ int query_db_fail(struct query_req *req, PGconn *conn, PGresult *res)
   return query_http_error(req, 500, "db_error", err);
 }
 
-struct ds_store_stmts *query_db_stmts(struct query_req *req)
+struct ds_store_stmts *query_db_stmts(struct query_http_req *req)
 {
   return req->thread != NULL ? &req->thread->store : NULL;
 }
 
-PGresult *query_db_exec(struct query_req *req, PGconn *conn, const char *name, const char *sql,
+PGresult *query_db_exec(struct query_http_req *req, PGconn *conn, const char *name, const char *sql,
                         int nparams, const char *const *values, int result_format)
 {
   struct query_db_thread *t = req->thread;
@@ -204,14 +204,14 @@ PGresult *query_db_exec(struct query_req *req, PGconn *conn, const char *name, c
   return PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, result_format);
 }
 
-bool query_db_health_fresh(struct query_req *req, int64_t max_age_ms)
+bool query_db_health_fresh(struct query_http_req *req, int64_t max_age_ms)
 {
   struct query_db_thread *t = req->thread;
   return t != NULL && t->db != NULL && t->health_ok_ms != 0 &&
          ds_time_mono_ms() - t->health_ok_ms < max_age_ms;
 }
 
-void query_db_health_mark(struct query_req *req)
+void query_db_health_mark(struct query_http_req *req)
 {
   if (req->thread != NULL)
     req->thread->health_ok_ms = ds_time_mono_ms();

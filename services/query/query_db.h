@@ -2,7 +2,7 @@
  * server thread, made on the thread's first request that needs it and
  * remade after it breaks, with the statements prepared on it (the query's
  * own, by name, and the sample store's, struct ds_store_stmts).  Handlers
- * reach it through their struct query_req. */
+ * reach it through their struct query_http_req. */
 #ifndef QUERY_DB_H
 #define QUERY_DB_H
 
@@ -47,27 +47,27 @@ void query_db_thread_idle(struct query_db_thread *t);
 
 /* The thread's database connection, connecting lazily.  On failure writes a
  * 503 {"error": "db_unavailable"} answer and returns NULL. */
-PGconn *query_db_conn(struct query_req *req);
+PGconn *query_db_conn(struct query_http_req *req);
 /* After a failed query: answers 503 db_unavailable when the connection is
  * broken (it is dropped and reconnected by a later request), else 500 with
  * the libpq error; res may be NULL.  Returns DS_OK like query_http_error. */
-int query_db_fail(struct query_req *req, PGconn *conn, PGresult *res);
+int query_db_fail(struct query_http_req *req, PGconn *conn, PGresult *res);
 /* The thread's current connection without connecting (NULL if none). */
-PGconn *query_db_current(const struct query_req *req);
+PGconn *query_db_current(const struct query_http_req *req);
 /* The sample store's prepared statements on the thread's current
  * connection (ds/store.h), for ds_store_* calls on the connection
  * query_db_conn returned; NULL without a server thread (unit tests). */
-struct ds_store_stmts *query_db_stmts(struct query_req *req);
+struct ds_store_stmts *query_db_stmts(struct query_http_req *req);
 /* Runs a statement prepared once per connection under name (a string
  * literal; pointer identity is the key).  Text parameters (NULL = SQL NULL);
  * result_format 0 text, 1 binary.  Returns the PGresult (caller PQclear) or
  * NULL when out of memory. */
-PGresult *query_db_exec(struct query_req *req, PGconn *conn, const char *name, const char *sql,
+PGresult *query_db_exec(struct query_http_req *req, PGconn *conn, const char *name, const char *sql,
                         int nparams, const char *const *values, int result_format);
 /* Whether this thread's database connection passed the health probe less
  * than max_age_ms ago (so /health under load costs no round trip), and
  * recording that it just did. */
-bool query_db_health_fresh(struct query_req *req, int64_t max_age_ms);
-void query_db_health_mark(struct query_req *req);
+bool query_db_health_fresh(struct query_http_req *req, int64_t max_age_ms);
+void query_db_health_mark(struct query_http_req *req);
 
 #endif

@@ -85,7 +85,7 @@ static void device_json(struct ds_jsonw *w, PGresult *res, int i)
   ds_jsonw_object_end(w);
 }
 
-int query_devices_list(struct query_req *req)
+int query_devices_list(struct query_http_req *req)
 {
   long long limit = 0;
   const char *ls = query_http_query_param(req, "limit");
@@ -134,7 +134,7 @@ int query_devices_list(struct query_req *req)
   return query_http_json_end(req, &w);
 }
 
-int query_devices_post(struct query_req *req)
+int query_devices_post(struct query_http_req *req)
 {
   const char *id = query_http_path_param(req, "id");
   if (id == NULL || !ds_device_id_valid(id, strlen(id)))

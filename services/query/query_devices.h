@@ -6,10 +6,10 @@
 #include "query_http.h"
 
 /* GET /devices[?limit=&after=]: {"devices": [...]} (and "next" when paged) */
-int query_devices_list(struct query_req *req);
+int query_devices_list(struct query_http_req *req);
 /* POST /devices/{id}/data (write route: the token was checked already):
  * the MQTT sample payload, validated and published to devices/{id}/data;
  * 202 {"accepted": N} */
-int query_devices_post(struct query_req *req);
+int query_devices_post(struct query_http_req *req);
 
 #endif

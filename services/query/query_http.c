@@ -41,8 +41,9 @@ static bool pattern_match(const char *pattern, const char *path, size_t *nparams
   return true;
 }
 
-int query_http_route_match(const struct query_route *routes, size_t n, const char *method,
-                           const char *path, struct query_req *req, char *allow, size_t allow_len)
+int query_http_route_match(const struct query_http_route *routes, size_t n, const char *method,
+                           const char *path, struct query_http_req *req, char *allow,
+                           size_t allow_len)
 {
   /* Path parameter storage lives as long as the thread's current request:
    * handlers run on the thread that matched the route. */
@@ -75,7 +76,7 @@ int query_http_route_match(const struct query_route *routes, size_t n, const cha
   return path_known ? -405 : -404;
 }
 
-const char *query_http_path_param(const struct query_req *req, const char *name)
+const char *query_http_path_param(const struct query_http_req *req, const char *name)
 {
   for (size_t i = 0; i < req->n_path_params; i++)
     if (strcmp(req->path_params[i].key, name) == 0)
@@ -83,7 +84,7 @@ const char *query_http_path_param(const struct query_req *req, const char *name)
   return NULL;
 }
 
-const char *query_http_query_param(const struct query_req *req, const char *name)
+const char *query_http_query_param(const struct query_http_req *req, const char *name)
 {
   for (size_t i = 0; i < req->n_query; i++)
     if (strcmp(req->query[i].key, name) == 0)
@@ -91,7 +92,7 @@ const char *query_http_query_param(const struct query_req *req, const char *name
   return NULL;
 }
 
-int query_http_error(struct query_req *req, int status, const char *code, const char *detail)
+int query_http_error(struct query_http_req *req, int status, const char *code, const char *detail)
 {
   ds_buf_reset(req->out);
   req->status = status;
@@ -105,12 +106,12 @@ int query_http_error(struct query_req *req, int status, const char *code, const 
   return query_http_json_end(req, &w);
 }
 
-void query_http_json_begin(struct query_req *req, struct ds_jsonw *w)
+void query_http_json_begin(struct query_http_req *req, struct ds_jsonw *w)
 {
   ds_jsonw_init(w, req->out);
 }
 
-int query_http_json_end(struct query_req *req, struct ds_jsonw *w)
+int query_http_json_end(struct query_http_req *req, struct ds_jsonw *w)
 {
   int rc = ds_jsonw_finish(w);
   return rc == DS_OK ? ds_buf_append_str(req->out, "\n") : rc;

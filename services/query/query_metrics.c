@@ -7,6 +7,7 @@
 
 #include "ds/chunk_cache.h"
 #include "query_http.h"
+#include "query_routes.h"
 
 const int64_t query_metrics_lat_bounds_us[QUERY_METRICS_LAT_BUCKETS] = {
     1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};

@@ -73,7 +73,7 @@ static int rejected_json(struct ds_jsonw *w, PGresult *res, int i, struct ds_buf
   return DS_OK;
 }
 
-int query_ops_rejected(struct query_req *req)
+int query_ops_rejected(struct query_http_req *req)
 {
   long long limit = 100;
   const char *ls = query_http_query_param(req, "limit");
@@ -122,7 +122,7 @@ int query_ops_rejected(struct query_req *req)
   return rc;
 }
 
-int query_ops_health(struct query_req *req)
+int query_ops_health(struct query_http_req *req)
 {
   /* A probe result up to a second old is good enough for a health check,
    * and keeps a /health flood off the database. */
@@ -162,7 +162,7 @@ int query_ops_health(struct query_req *req)
 
 /* Rejected messages by reason code come from the database (ingest stores
  * them); NULL while it is down (then db_up says 0). */
-static PGresult *rejected_counts(struct query_req *req)
+static PGresult *rejected_counts(struct query_http_req *req)
 {
   PGconn *db = query_db_conn(req);
   if (db == NULL)
@@ -179,7 +179,7 @@ static PGresult *rejected_counts(struct query_req *req)
   return rej;
 }
 
-int query_ops_metrics(struct query_req *req)
+int query_ops_metrics(struct query_http_req *req)
 {
   PGresult *rej = rejected_counts(req);
   /* query_db_conn/query_db_fail may have written a JSON error: metrics
@@ -203,12 +203,12 @@ int query_ops_metrics(struct query_req *req)
   return rc;
 }
 
-int query_ops_openapi(struct query_req *req)
+int query_ops_openapi(struct query_http_req *req)
 {
   return ds_buf_append(req->out, query_ops_openapi_json, query_ops_openapi_json_len);
 }
 
-int query_ops_docs(struct query_req *req)
+int query_ops_docs(struct query_http_req *req)
 {
   req->content_type = "text/html; charset=utf-8";
   return ds_buf_append(req->out, query_ops_docs_html, query_ops_docs_html_len);

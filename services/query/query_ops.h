@@ -7,11 +7,11 @@
 
 #include "query_http.h"
 
-int query_ops_rejected(struct query_req *req); /* GET /rejected?limit= */
-int query_ops_health(struct query_req *req);   /* GET /health */
-int query_ops_metrics(struct query_req *req);  /* GET /metrics */
-int query_ops_openapi(struct query_req *req);  /* GET /openapi.json */
-int query_ops_docs(struct query_req *req);     /* GET /docs */
+int query_ops_rejected(struct query_http_req *req); /* GET /rejected?limit= */
+int query_ops_health(struct query_http_req *req);   /* GET /health */
+int query_ops_metrics(struct query_http_req *req);  /* GET /metrics */
+int query_ops_openapi(struct query_http_req *req);  /* GET /openapi.json */
+int query_ops_docs(struct query_http_req *req);     /* GET /docs */
 
 /* The OpenAPI document, embedded at build time (query_openapi_data.c). */
 extern const unsigned char query_ops_openapi_json[];

@@ -8,7 +8,7 @@
 
 #include "ds/time.h"
 
-static int one_of(const struct query_req *req, const char *a, const char *b, const char **out,
+static int one_of(const struct query_http_req *req, const char *a, const char *b, const char **out,
                   char err[DS_ERRLEN])
 {
   const char *va = query_http_query_param(req, a), *vb = query_http_query_param(req, b);
@@ -34,7 +34,7 @@ static int parse_time(const char *name, const char *s, int64_t *out, char err[DS
   return DS_OK;
 }
 
-int query_params_range(const struct query_req *req, int64_t *start_us, int64_t *end_us,
+int query_params_range(const struct query_http_req *req, int64_t *start_us, int64_t *end_us,
                        char err[DS_ERRLEN])
 {
   const char *s, *e;

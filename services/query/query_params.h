@@ -12,8 +12,8 @@
  * end_date (giving both a name and its alias is an error); an absent bound
  * is DS_TIME_NONE.  DS_EINVAL with detail for a malformed time or start
  * after end. */
-DS_MUSTCHECK int query_params_range(const struct query_req *req, int64_t *start_us, int64_t *end_us,
-                                    char err[DS_ERRLEN]);
+DS_MUSTCHECK int query_params_range(const struct query_http_req *req, int64_t *start_us,
+                                    int64_t *end_us, char err[DS_ERRLEN]);
 
 /* A decimal integer in [min, max], nothing else (no sign, spaces or
  * leading '+').  DS_EINVAL otherwise. */

@@ -1,5 +1,7 @@
 /* The routing table of devicestats-query: every HTTP route is one row.  The
  * unit test test_query_openapi checks it against openapi.json both ways. */
+#include "query_routes.h"
+
 #include "query_devices.h"
 #include "query_http.h"
 #include "query_ops.h"
@@ -7,17 +9,17 @@
 #include "query_tasks.h"
 #include "query_users.h"
 
-const struct query_route query_routes[] = {
+const struct query_http_route query_routes[] = {
     {"GET", "/devices", query_devices_list, 0},
     {"GET", "/devices/{id}/data", query_stats_device_data, 0},
-    {"POST", "/devices/{id}/data", query_devices_post, QUERY_ROUTE_WRITE},
+    {"POST", "/devices/{id}/data", query_devices_post, QUERY_HTTP_ROUTE_WRITE},
     {"GET", "/devices/{id}/data/all", query_stats_device_all, 0},
     {"GET", "/devices/{id}/series", query_stats_device_series, 0},
     {"GET", "/devices/{id}/stats", query_stats_device_snapshot, 0},
-    {"POST", "/users", query_users_create, QUERY_ROUTE_WRITE},
-    {"PUT", "/users/{uid}/devices/{id}", query_users_assign_device, QUERY_ROUTE_WRITE},
+    {"POST", "/users", query_users_create, QUERY_HTTP_ROUTE_WRITE},
+    {"PUT", "/users/{uid}/devices/{id}", query_users_assign_device, QUERY_HTTP_ROUTE_WRITE},
     {"GET", "/users/{uid}/data", query_stats_user_data, 0},
-    {"POST", "/tasks/recalculate", query_tasks_recalculate, QUERY_ROUTE_WRITE},
+    {"POST", "/tasks/recalculate", query_tasks_recalculate, QUERY_HTTP_ROUTE_WRITE},
     {"GET", "/tasks/{task_id}", query_tasks_get, 0},
     {"GET", "/rejected", query_ops_rejected, 0},
     {"GET", "/health", query_ops_health, 0},

@@ -22,6 +22,7 @@
 #include "query_budget.h"
 #include "query_db.h"
 #include "query_http.h"
+#include "query_routes.h"
 #include "query_log.h"
 #include "query_metrics.h"
 #include "query_mqtt.h"
@@ -106,7 +107,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
                                    const char *value)
 {
   (void)kind;
-  struct query_req *req = cls;
+  struct query_http_req *req = cls;
   if (req->n_query >= QUERY_HTTP_QUERY_PARAMS_MAX) {
     req->n_query = QUERY_HTTP_QUERY_PARAMS_MAX + 1; /* marks "too many" */
     return MHD_NO;
@@ -118,7 +119,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 }
 
 static enum MHD_Result respond(struct query_server *s, struct MHD_Connection *c,
-                               struct conn_state *cs, struct query_req *req, const char *allow)
+                               struct conn_state *cs, struct query_http_req *req, const char *allow)
 {
   size_t len = req->out->len;
   char *data = ds_buf_take(req->out);
@@ -149,7 +150,7 @@ static enum MHD_Result dispatch(struct query_server *s, struct MHD_Connection *c
 {
   struct ds_buf out;
   ds_buf_init(&out, RESP_MAX);
-  struct query_req req = {
+  struct query_http_req req = {
       .method = method,
       .path = url,
       .body = cs->body.data,
@@ -173,10 +174,10 @@ static enum MHD_Result dispatch(struct query_server *s, struct MHD_Connection *c
     rc = query_http_error(&req, 405, "method_not_allowed", "the route does not take this method");
   } else {
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &req);
-    const struct query_route *route = &query_routes[r];
+    const struct query_http_route *route = &query_routes[r];
     if (req.n_query > QUERY_HTTP_QUERY_PARAMS_MAX) {
       rc = query_http_error(&req, 400, "bad_request", "too many query parameters");
-    } else if ((route->flags & QUERY_ROUTE_WRITE) &&
+    } else if ((route->flags & QUERY_HTTP_ROUTE_WRITE) &&
                !auth_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
                         s->cfg->api_token)) {
       rc = query_http_error(&req, 401, "unauthorized",
@@ -209,7 +210,7 @@ static enum MHD_Result simple_error(struct query_server *s, struct MHD_Connectio
 {
   struct ds_buf out;
   ds_buf_init(&out, 4096);
-  struct query_req req = {.out = &out, .status = status};
+  struct query_http_req req = {.out = &out, .status = status};
   if (query_http_error(&req, status, code, detail) != DS_OK) {
     ds_buf_cleanup(&out);
     return MHD_NO;

@@ -34,7 +34,7 @@ struct fetch {
   struct ds_values v;
 };
 
-static void fetch_end(struct query_req *req, struct fetch *f)
+static void fetch_end(struct query_http_req *req, struct fetch *f)
 {
   /* query_db_fail may have closed a broken connection: use only the live one. */
   bool live = req->thread == NULL || query_db_current(req) == f->db;
@@ -120,8 +120,8 @@ void query_stats_write(struct ds_jsonw *w, const char *key_name, const char *key
 /* Begins the snapshot, counts the samples the range may hold (an upper
  * bound: whole chunks) and reserves bytes_per_sample for each.  Answers the
  * request itself and returns false on failure. */
-static bool fetch_begin(struct query_req *req, struct fetch *f, const int32_t *keys, size_t nkeys,
-                        int64_t start, int64_t end, size_t bytes_per_sample, int *rc)
+static bool fetch_begin(struct query_http_req *req, struct fetch *f, const int32_t *keys,
+                        size_t nkeys, int64_t start, int64_t end, size_t bytes_per_sample, int *rc)
 {
   *rc = DS_OK;
   PGresult *res = PQexec(f->db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -179,8 +179,8 @@ static bool fetch_begin(struct query_req *req, struct fetch *f, const int32_t *k
 }
 
 /* Appends the samples of keys; answers and returns false on failure. */
-static bool fetch_keys(struct query_req *req, struct fetch *f, const int32_t *keys, size_t nkeys,
-                       int64_t start, int64_t end, bool want_ts, int *rc)
+static bool fetch_keys(struct query_http_req *req, struct fetch *f, const int32_t *keys,
+                       size_t nkeys, int64_t start, int64_t end, bool want_ts, int *rc)
 {
   char err[DS_ERRLEN] = "";
   int frc = ds_store_fetch_cached(f->db, query_db_stmts(req), query_server_chunk_cache(req->server),
@@ -197,7 +197,8 @@ static bool fetch_keys(struct query_req *req, struct fetch *f, const int32_t *ke
 }
 
 /* The device named by {id}: DS_OK with *key, else answers 400/404/503. */
-static bool device_key(struct query_req *req, PGconn *db, int32_t *key, const char **name, int *rc)
+static bool device_key(struct query_http_req *req, PGconn *db, int32_t *key, const char **name,
+                       int *rc)
 {
   *rc = DS_OK;
   const char *id = query_http_path_param(req, "id");
@@ -217,7 +218,7 @@ static bool device_key(struct query_req *req, PGconn *db, int32_t *key, const ch
   return false;
 }
 
-static int device_stats(struct query_req *req, int64_t start, int64_t end)
+static int device_stats(struct query_http_req *req, int64_t start, int64_t end)
 {
   PGconn *db = query_db_conn(req);
   if (db == NULL)
@@ -245,7 +246,7 @@ static int device_stats(struct query_req *req, int64_t start, int64_t end)
   return rc;
 }
 
-int query_stats_device_data(struct query_req *req)
+int query_stats_device_data(struct query_http_req *req)
 {
   int64_t start, end;
   char err[DS_ERRLEN];
@@ -254,7 +255,7 @@ int query_stats_device_data(struct query_req *req)
   return device_stats(req, start, end);
 }
 
-int query_stats_device_all(struct query_req *req)
+int query_stats_device_all(struct query_http_req *req)
 {
   return device_stats(req, DS_TIME_NONE, DS_TIME_NONE);
 }
@@ -315,7 +316,7 @@ out:
   return rc;
 }
 
-int query_stats_device_series(struct query_req *req)
+int query_stats_device_series(struct query_http_req *req)
 {
   int64_t start, end, iv;
   char err[DS_ERRLEN];
@@ -398,7 +399,7 @@ static uint64_t count(PGresult *r, int col)
   return strtoull(PQgetvalue(r, 0, col), NULL, 10);
 }
 
-int query_stats_device_snapshot(struct query_req *req)
+int query_stats_device_snapshot(struct query_http_req *req)
 {
   const char *id = query_http_path_param(req, "id");
   if (id == NULL || !ds_device_id_valid(id, strlen(id)))
@@ -457,7 +458,7 @@ int query_stats_device_snapshot(struct query_req *req)
  * name) in *res (caller PQclear, also on failure), their keys in *keys
  * (caller frees) and how many in *nd.  Answers 404/413/503/500 and returns
  * false on failure. */
-static bool user_devices(struct query_req *req, PGconn *db, long long uid, PGresult **res,
+static bool user_devices(struct query_http_req *req, PGconn *db, long long uid, PGresult **res,
                          int32_t **keys, size_t *nd, int *rc)
 {
   char uids[24];
@@ -500,7 +501,7 @@ static bool user_devices(struct query_req *req, PGconn *db, long long uid, PGres
 /* Reads the devices' samples one device at a time into the same arrays,
  * so each device is a slice: device i's start at offs[i], offs[nd] is the
  * end.  Answers and returns false on failure. */
-static bool fetch_each(struct query_req *req, struct fetch *f, const int32_t *keys, size_t nd,
+static bool fetch_each(struct query_http_req *req, struct fetch *f, const int32_t *keys, size_t nd,
                        int64_t start, int64_t end, size_t *offs, int *rc)
 {
   for (size_t i = 0; i < nd; i++) {
@@ -514,7 +515,7 @@ static bool fetch_each(struct query_req *req, struct fetch *f, const int32_t *ke
 
 /* {"user_id": N, "devices": [<each device>], "total": <all together>};
  * names from the rows of user_devices. */
-static int user_json(struct query_req *req, long long uid, PGresult *names, size_t nd,
+static int user_json(struct query_http_req *req, long long uid, PGresult *names, size_t nd,
                      const size_t *offs, struct ds_values *v, int64_t start, int64_t end)
 {
   struct ds_jsonw w;
@@ -542,7 +543,7 @@ static int user_json(struct query_req *req, long long uid, PGresult *names, size
   return query_http_json_end(req, &w);
 }
 
-int query_stats_user_data(struct query_req *req)
+int query_stats_user_data(struct query_http_req *req)
 {
   int64_t start, end;
   char err[DS_ERRLEN];

@@ -21,14 +21,14 @@ void query_stats_write_members(struct ds_jsonw *w, const char *key_name, const c
                                int64_t start_us, int64_t end_us, const struct ds_stats *s);
 
 /* GET /devices/{id}/data?start=&end= */
-int query_stats_device_data(struct query_req *req);
+int query_stats_device_data(struct query_http_req *req);
 /* GET /devices/{id}/data/all */
-int query_stats_device_all(struct query_req *req);
+int query_stats_device_all(struct query_http_req *req);
 /* GET /devices/{id}/series?start=&end=&interval= */
-int query_stats_device_series(struct query_req *req);
+int query_stats_device_series(struct query_http_req *req);
 /* GET /devices/{id}/stats: the latest recalculation snapshot */
-int query_stats_device_snapshot(struct query_req *req);
+int query_stats_device_snapshot(struct query_http_req *req);
 /* GET /users/{uid}/data?start=&end=: the user's devices together and each */
-int query_stats_user_data(struct query_req *req);
+int query_stats_user_data(struct query_http_req *req);
 
 #endif

@@ -19,7 +19,7 @@
 
 #define PUBLISH_TIMEOUT_MS 5000
 
-int query_tasks_get(struct query_req *req)
+int query_tasks_get(struct query_http_req *req)
 {
   const char *id = query_http_path_param(req, "task_id");
   if (id == NULL || !ds_recalc_request_id_valid(id, strlen(id)))
@@ -53,7 +53,8 @@ int query_tasks_get(struct query_req *req)
  * aggregator would record) rather than a failed task.  DS_ERANGE for a
  * body over DS_RECALC_CMD_PAYLOAD_MAX bytes, DS_EINVAL with detail for a
  * bad one. */
-static int read_body(const struct query_req *req, struct ds_recalc_cmd *c, char detail[DS_ERRLEN])
+static int read_body(const struct query_http_req *req, struct ds_recalc_cmd *c,
+                     char detail[DS_ERRLEN])
 {
   if (req->body != NULL && req->body_len > DS_RECALC_CMD_PAYLOAD_MAX &&
       !ds_json_is_blank(req->body, req->body_len))
@@ -63,7 +64,7 @@ static int read_body(const struct query_req *req, struct ds_recalc_cmd *c, char 
 
 /* Records the task (queued) unless its request id exists; state gets the
  * new or existing task's state.  Answers and returns false on failure. */
-static bool record(struct query_req *req, PGconn *db, const char *rid, const char *cmd,
+static bool record(struct query_http_req *req, PGconn *db, const char *rid, const char *cmd,
                    char state[DS_RECALC_STATE_MAX], int *rc)
 {
   const char *vals[5] = {rid, cmd, "queued", NULL, "http"};
@@ -88,7 +89,7 @@ static bool record(struct query_req *req, PGconn *db, const char *rid, const cha
   return true;
 }
 
-int query_tasks_recalculate(struct query_req *req)
+int query_tasks_recalculate(struct query_http_req *req)
 {
   struct ds_buf cmd, payload;
   ds_buf_init(&cmd, 2 * DS_RECALC_CMD_PAYLOAD_MAX);

@@ -7,8 +7,8 @@
 #include "query_http.h"
 
 /* POST /tasks/recalculate (write route: the token was checked already) */
-int query_tasks_recalculate(struct query_req *req);
+int query_tasks_recalculate(struct query_http_req *req);
 /* GET /tasks/{task_id} */
-int query_tasks_get(struct query_req *req);
+int query_tasks_get(struct query_http_req *req);
 
 #endif

@@ -14,7 +14,7 @@
 
 #define USER_NAME_MAX 200
 
-int query_users_create(struct query_req *req)
+int query_users_create(struct query_http_req *req)
 {
   struct json_object *o = NULL;
   char err[DS_ERRLEN] = "";
@@ -59,7 +59,7 @@ int query_users_create(struct query_req *req)
   return rc;
 }
 
-int query_users_assign_device(struct query_req *req)
+int query_users_assign_device(struct query_http_req *req)
 {
   long long uid;
   const char *id = query_http_path_param(req, "id");

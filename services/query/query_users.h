@@ -7,8 +7,8 @@
 #include "query_http.h"
 
 /* POST /users {"name": "..."}: 201 {"id": N, "name": "..."} */
-int query_users_create(struct query_req *req);
+int query_users_create(struct query_http_req *req);
 /* PUT /users/{uid}/devices/{id}: the device now belongs to the user */
-int query_users_assign_device(struct query_req *req);
+int query_users_assign_device(struct query_http_req *req);
 
 #endif

@@ -43,7 +43,7 @@ static void *routes_thread(void *arg)
       for (int all = 0; all < 2; all++) {
         struct ds_buf out;
         ds_buf_init(&out, 1 << 20);
-        struct query_req req = {
+        struct query_http_req req = {
             .method = "GET",
             .path_params = {{"id", x->name}},
             .n_path_params = 1,

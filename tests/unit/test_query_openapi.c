@@ -9,6 +9,7 @@
 #include "ds_test.h"
 #include "query_ops.h"
 #include "query_http.h"
+#include "query_routes.h"
 
 static struct json_object *load(void)
 {
@@ -50,7 +51,7 @@ static void test_routes_documented(void)
     if (!ok)
       fprintf(stderr, "not documented: %s %s\n", query_routes[i].method, query_routes[i].pattern);
     /* Write routes declare the bearer token. */
-    if (ok && (query_routes[i].flags & QUERY_ROUTE_WRITE))
+    if (ok && (query_routes[i].flags & QUERY_HTTP_ROUTE_WRITE))
       CU_ASSERT(json_object_object_get_ex(op, "security", NULL));
   }
   json_object_put(doc);

@@ -39,13 +39,13 @@ static void test_range(void)
 {
   for (size_t i = 0; i < sizeof range_cases / sizeof range_cases[0]; i++) {
     const struct range_case *c = &range_cases[i];
-    struct query_req req;
+    struct query_http_req req;
     memset(&req, 0, sizeof req);
     if (c->k1 != NULL)
-      req.query[req.n_query++] = (struct query_kv){c->k1, c->v1};
+      req.query[req.n_query++] = (struct query_http_kv){c->k1, c->v1};
     if (c->k2 != NULL)
-      req.query[req.n_query++] = (struct query_kv){c->k2, c->v2};
-    req.query[req.n_query++] = (struct query_kv){"other", "ignored"};
+      req.query[req.n_query++] = (struct query_http_kv){c->k2, c->v2};
+    req.query[req.n_query++] = (struct query_http_kv){"other", "ignored"};
     int64_t s = 7, e = 7;
     char err[DS_ERRLEN] = "";
     int rc = query_params_range(&req, &s, &e, err);

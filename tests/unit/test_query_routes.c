@@ -6,6 +6,7 @@
 #include "ds/buf.h"
 #include "ds_test.h"
 #include "query_http.h"
+#include "query_routes.h"
 
 struct route_case {
   const char *method, *path;
@@ -55,7 +56,7 @@ static void test_table(void)
 {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const struct route_case *c = &cases[i];
-    struct query_req req;
+    struct query_http_req req;
     memset(&req, 0, sizeof req);
     char allow[64];
     int r = query_http_route_match(query_routes, query_routes_n, c->method, c->path, &req, allow,
@@ -84,7 +85,7 @@ static void test_table(void)
 
 static void test_allow(void)
 {
-  struct query_req req;
+  struct query_http_req req;
   memset(&req, 0, sizeof req);
   char allow[64];
   CU_ASSERT_EQUAL(query_http_route_match(query_routes, query_routes_n, "DELETE", "/devices/x/data",
@@ -114,7 +115,7 @@ static void test_every_route_matches_itself(void)
       }
     }
     path[len] = '\0';
-    struct query_req req;
+    struct query_http_req req;
     memset(&req, 0, sizeof req);
     int r = query_http_route_match(query_routes, query_routes_n, query_routes[i].method, path, &req,
                                    NULL, 0);
@@ -129,7 +130,7 @@ static void test_long_segment(void)
   memcpy(path, "/devices/", 9);
   memset(path + 9, 'a', QUERY_HTTP_PATH_MAX + 10);
   memcpy(path + 9 + QUERY_HTTP_PATH_MAX + 10, "/data", 6);
-  struct query_req req;
+  struct query_http_req req;
   memset(&req, 0, sizeof req);
   CU_ASSERT_EQUAL(query_http_route_match(query_routes, query_routes_n, "GET", path, &req, NULL, 0),
                   -404);
@@ -137,10 +138,10 @@ static void test_long_segment(void)
 
 static void test_query_params(void)
 {
-  struct query_req req;
+  struct query_http_req req;
   memset(&req, 0, sizeof req);
-  req.query[0] = (struct query_kv){"start", "2026-01-01"};
-  req.query[1] = (struct query_kv){"flag", NULL};
+  req.query[0] = (struct query_http_kv){"start", "2026-01-01"};
+  req.query[1] = (struct query_http_kv){"flag", NULL};
   req.n_query = 2;
   CU_ASSERT_STRING_EQUAL(query_http_query_param(&req, "start"), "2026-01-01");
   CU_ASSERT_STRING_EQUAL(query_http_query_param(&req, "flag"), "");
@@ -151,7 +152,7 @@ static void test_error_body(void)
 {
   struct ds_buf b;
   ds_buf_init(&b, 4096);
-  struct query_req req;
+  struct query_http_req req;
   memset(&req, 0, sizeof req);
   req.out = &b;
   CU_ASSERT_EQUAL(ds_buf_append_str(&b, "partial"), DS_OK);
