@@ -103,6 +103,44 @@ int agg_cmd_record(PGconn *conn, const char *source, const char *payload, size_t
   return rc;
 }
 
+static uint64_t fnv1a(const void *p, size_t len)
+{
+  const unsigned char *b = p;
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < len; i++) {
+    h ^= b[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+/* The request id under which this process recorded msg before, when msg is
+ * a redelivery (DUP, same packet id and payload) of it. */
+static bool seen_before(const struct agg_cmd *c, const struct ds_mqtta_msg *msg, uint64_t hash,
+                        char rid[DS_RECALC_REQUEST_ID_MAX + 1])
+{
+  if (!msg->dup || msg->msgid == 0)
+    return false;
+  for (size_t i = 0; i < AGG_CMD_RECENT; i++) {
+    const struct agg_cmd_seen *s = &c->seen[i];
+    if (s->msgid == msg->msgid && s->len == msg->payload_len && s->hash == hash) {
+      snprintf(rid, DS_RECALC_REQUEST_ID_MAX + 1, "%s", s->request_id);
+      return true;
+    }
+  }
+  return false;
+}
+
+static void remember(struct agg_cmd *c, const struct ds_mqtta_msg *msg, uint64_t hash,
+                     const char *rid)
+{
+  struct agg_cmd_seen *s = &c->seen[c->seen_next++ % AGG_CMD_RECENT];
+  s->msgid = msg->msgid;
+  s->len = msg->payload_len;
+  s->hash = hash;
+  snprintf(s->request_id, sizeof s->request_id, "%s", rid);
+}
+
 /* One attempt with a working connection: connects first when the backoff
  * says one is due. */
 static int attempt(struct agg_cmd *c, const char *payload, size_t len, const char *rid,
@@ -123,12 +161,17 @@ void agg_cmd_on_message(void *ctx, const struct ds_mqtta_msg *msg)
 {
   struct agg_cmd *c = ctx;
   char rid[DS_RECALC_REQUEST_ID_MAX + 1];
-  /* Generated once: every attempt records the same run. */
+  /* Generated once: every attempt records the same run.  A redelivery of a
+   * command recorded by this process gets the id it was recorded under (a
+   * long wait for the database outlasts the keep-alive: the broker drops
+   * the connection, the PUBACK is lost, and the command comes again), so
+   * it does not run twice. */
+  uint64_t hash = fnv1a(msg->payload, msg->payload_len);
   int idrc;
   while ((idrc = agg_cmd_request_id(msg->payload, msg->payload_len, rid)) == DS_ENOMEM)
     if (!ds_signal_sleep_ms(100))
       break; /* stopping: the record below ends the process if need be */
-  if (idrc != DS_OK)
+  if (idrc != DS_OK && !seen_before(c, msg, hash, rid))
     gen_request_id(rid);
   struct agg_recorded rec;
   bool reported = false;
@@ -156,6 +199,7 @@ void agg_cmd_on_message(void *ctx, const struct ds_mqtta_msg *msg)
       _exit(1);
     }
   }
+  remember(c, msg, hash, rid);
   if (ds_backoff_succeeded(&c->backoff) || reported)
     ds_log_msg(DS_LOG_INFO, "command_recorded", "request_id=%s: recorded after waiting", rid);
   /* Recorded: from here on the command is safe whatever happens.  The main

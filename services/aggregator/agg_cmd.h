@@ -14,11 +14,24 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "agg_cfg.h"
 #include "agg_inbox.h"
 #include "ds/backoff.h"
 #include "ds/mqtt_async.h"
+#include "ds/recalc.h"
+
+#define AGG_CMD_RECENT 16
+
+/* A command this process recorded, to know it again when the broker
+ * redelivers it (DUP set: the PUBACK was lost with the connection). */
+struct agg_cmd_seen {
+  int msgid; /* 0: unused */
+  size_t len;
+  uint64_t hash; /* FNV-1a of the payload */
+  char request_id[DS_RECALC_REQUEST_ID_MAX + 1];
+};
 
 struct agg_cmd {
   const struct agg_cfg *cfg; /* borrowed */
@@ -26,6 +39,10 @@ struct agg_cmd {
   struct agg_inbox *inbox;   /* borrowed */
   PGconn *conn;              /* owned; used by the callback's thread only */
   struct ds_backoff backoff; /* reconnects of conn, retries of a record */
+  /* The last commands recorded, so that a redelivered command without
+   * request_id gets the id it was recorded under instead of a new one. */
+  struct agg_cmd_seen seen[AGG_CMD_RECENT];
+  unsigned seen_next;
 };
 
 /* Prepares c; nothing connects until the first command. */

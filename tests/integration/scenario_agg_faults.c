@@ -14,6 +14,9 @@
  *      database (which, recorded nowhere, it would be retried for ever).
  *   5. the database restarted in the middle of a run: the run finishes (or
  *      is marked failed), and the next command runs and finishes.
+ *   6. a command without request_id waits for the database longer than
+ *      the broker's keep-alive allows: the broker drops the connection and
+ *      redelivers the command, which still runs once.
  * Prints its figures. */
 #include "scenario_agg_common.h"
 
@@ -295,6 +298,36 @@ static void test_db_restart_mid_run(struct it_bus *b, PGconn **c)
   it_check_user(*c, it_qi(*c, "SELECT id FROM users WHERE name = 'f-user'", NULL));
 }
 
+/* 6: the callback blocks past 1.5 x the keep-alive (30 s): the broker
+ * closes the connection, the PUBACK sent after the record goes nowhere, and
+ * the command comes again (DUP) on the next connection. */
+static void test_long_outage_without_request_id(struct it_bus *b, PGconn **c)
+{
+  it_log("6. a command without request_id waits 50 s for the database");
+  long off = log_size();
+  stackctl("stop-db");
+  it_publish(b, "{\"device_id\": \"f-dev-77\", \"full\": true}");
+  int64_t t0 = ds_time_mono_ms();
+  while (ds_time_mono_ms() - t0 < 50000)
+    it_pump(b, 200);
+  CHECK(log_has(off, "event=command_waiting", "request_id="), "the command waited");
+  stackctl("start-db");
+  PQfinish(*c);
+  *c = it_db();
+  const char *count_sql = "SELECT count(*) FROM recalc_runs WHERE command = "
+                          "'{\"device_id\": \"f-dev-77\", \"full\": true}'";
+  long long runs = 0;
+  t0 = ds_time_mono_ms();
+  while (ds_time_mono_ms() - t0 < 20000) {
+    it_pump(b, 200);
+    runs = it_qi(*c, count_sql, NULL);
+  }
+  bool redelivered = log_has(off, "event=command_duplicate", "state=");
+  it_log("  runs recorded for it: %lld (broker redelivered it: %s)", runs,
+         redelivered ? "yes" : "no");
+  CHECK(runs == 1, "the command was recorded %lld times", runs);
+}
+
 int main(void)
 {
   PGconn *c = it_db();
@@ -307,6 +340,7 @@ int main(void)
   test_repeated(b, c);
   test_unrecordable_reason(b, c);
   test_db_restart_mid_run(b, &c);
+  test_long_outage_without_request_id(b, &c);
   ds_mqtt_free(b->m, 1000);
   free(b);
   PQfinish(c);
