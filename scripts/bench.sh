@@ -365,7 +365,6 @@ ingest_section() {
   best_of end_to_end 1 "$SAMPLES" || return 1; c1=$RATE_C pc1=$PUB_C
   best_of end_to_end 100 "$ARRAY_SAMPLES" || return 1; c100=$RATE_C pc100=$PUB_C
   hwm=$(vm_hwm_kib ingest)
-  spool_figures
 
   local m1 r1 r100
   m1=$(calc "($a1 < $b1) ? $a1 : $b1")
@@ -381,6 +380,7 @@ ingest_section() {
     "$(fmt_int "$b100")" "$(fmt_int "$c100")" "$(fmt2 "$r100")" "≥ 0.70" "$(verdict "$r100" '>=' 0.70)"
   row "2 ingest peak RSS (VmHWM)" "" "$(calc "$hwm / 1024" | xargs printf '%.1f MiB')" "" "≤ 64 MiB" \
     "$(verdict "$hwm" '<=' 65536)"
+  spool_figures
 
   # Storage: the rows ingest wrote (the last run), then the same compacted.
   local n rows_b chunk_b chunks

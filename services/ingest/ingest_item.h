@@ -15,6 +15,7 @@ enum ingest_item_kind { INGEST_ITEM_SAMPLES, INGEST_ITEM_REJECTED };
 struct ingest_item {
   struct ingest_item *next;
   enum ingest_item_kind kind;
+  uint64_t seq;                      /* spool sequence number of its message */
   char device[DS_DEVICE_ID_MAX + 1]; /* SAMPLES */
   size_t n;                          /* SAMPLES: samples[0..n) */
   char *topic;                       /* REJECTED: sanitised topic text */

@@ -899,6 +899,20 @@ void ingest_spool_commit(struct ingest_spool *s, uint64_t seq)
   pthread_mutex_unlock(&s->mu);
 }
 
+void ingest_spool_rewind(struct ingest_spool *s, uint64_t seq)
+{
+  pthread_mutex_lock(&s->mu);
+  if (seq < s->rd_next_seq && seq > s->committed_seq) {
+    s->rd_next_seq = seq;
+    if (s->rd_fd >= 0)
+      close(s->rd_fd);
+    s->rd_fd = -1;
+    s->rd_seg_first = 0;
+    s->win_len = 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
 /* Finds the segment holding seq (lock held): index, or nsegs if none. */
 static size_t seg_of(const struct ingest_spool *s, uint64_t seq)
 {

@@ -107,6 +107,10 @@ void ingest_spool_commit(struct ingest_spool *s, uint64_t seq);
 DS_MUSTCHECK int ingest_spool_next(struct ingest_spool *s, int wait_ms,
                                    struct ingest_spool_rec *rec, bool *got, char err[DS_ERRLEN]);
 
+/* The next ingest_spool_next returns record seq again (it was read but
+ * could not be used, e.g. out of memory). */
+void ingest_spool_rewind(struct ingest_spool *s, uint64_t seq);
+
 /* --- figures (any thread) */
 struct ingest_spool_stats {
   uint64_t bytes;          /* on disk now */

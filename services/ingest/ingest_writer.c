@@ -24,9 +24,15 @@ int ingest_writer_init(struct ingest_writer *w, const struct ingest_cfg *cfg,
   atomic_init(&w->draining, false);
   ds_buf_init(&w->copy, COPY_BUF_MAX);
   ds_backoff_init(&w->backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
+  atomic_init(&w->reader_go, false);
   w->scratch = malloc(DS_SAMPLES_MAX * sizeof *w->scratch);
   if (w->scratch == NULL)
     return DS_ENOMEM;
+  /* Two batches' worth: the next one decodes while this one is stored. */
+  int rc = ingest_queue_init(&w->queue, 2 * (size_t)cfg->batch_max);
+  if (rc != DS_OK)
+    return rc;
+  w->queue_ok = true;
   return ingest_devcache_init(&w->cache, (size_t)cfg->device_cache_max);
 }
 
@@ -48,6 +54,9 @@ void ingest_writer_cleanup(struct ingest_writer *w)
   ingest_devcache_cleanup(&w->cache);
   ds_buf_cleanup(&w->copy);
   DS_FREE(w->scratch);
+  if (w->queue_ok)
+    ingest_queue_cleanup(&w->queue);
+  w->queue_ok = false;
   if (w->conn != NULL)
     PQfinish(w->conn);
   w->conn = NULL;
@@ -405,15 +414,16 @@ static bool store_step(struct ingest_writer *w)
   return false;
 }
 
-/* Turns a spool record into a batch item. */
-static int add_record(struct ingest_writer *w, const struct ingest_spool_rec *rec)
+/* Decodes a spool record into an item (NULL when out of memory). */
+static struct ingest_item *decode_record(struct ingest_writer *w, const struct ingest_spool_rec *rec)
 {
   struct ingest_item *it =
       ingest_parse_message(rec->topic, rec->topic_len, rec->payload, rec->payload_len,
                            rec->payload_size, rec->recv_us,
                            (size_t)w->cfg->reject_keep_bytes, w->scratch);
   if (it == NULL)
-    return DS_ENOMEM;
+    return NULL;
+  it->seq = rec->seq;
   if (it->kind == INGEST_ITEM_REJECTED) {
     atomic_fetch_add(&w->counters->rejected, 1);
     struct ds_logline l;
@@ -426,12 +436,59 @@ static int add_record(struct ingest_writer *w, const struct ingest_spool_rec *re
   } else {
     atomic_fetch_add(&w->counters->accepted, it->n);
   }
-  batch_add(w, it, rec->seq);
-  return DS_OK;
+  return it;
 }
 
-/* Fills the batch from the spool, waiting at most until the batch is due. */
-static void fill_batch(struct ingest_writer *w)
+/* The decoder thread: spool records -> items -> queue, from where the
+ * database's progress says (the writer sets reader_go once it knows), until
+ * the spool is drained at shutdown or the writer closes the queue. */
+static void *decoder_main(void *arg)
+{
+  struct ingest_writer *w = arg;
+  while (!atomic_load(&w->reader_go)) {
+    if (ingest_queue_closed(&w->queue))
+      return NULL;
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  struct ingest_item *held = NULL;
+  while (!ingest_queue_closed(&w->queue)) {
+    if (held != NULL) {
+      if (ingest_queue_push(&w->queue, held, 250))
+        held = NULL;
+      continue;
+    }
+    bool draining = atomic_load(&w->draining);
+    struct ingest_spool_rec rec;
+    bool got = false;
+    char err[DS_ERRLEN];
+    if (ingest_spool_next(w->spool, draining ? 0 : 250, &rec, &got, err) != DS_OK) {
+      ds_log_msg(DS_LOG_ERROR, "spool_read_failed", "%s; retrying", err);
+      (void)nap(w, 1000);
+      continue;
+    }
+    if (!got) {
+      if (draining)
+        break; /* nothing more will be appended */
+      continue;
+    }
+    held = decode_record(w, &rec);
+    if (held == NULL) {
+      ds_log_msg(DS_LOG_ERROR, "spool_read_failed", "out of memory decoding record %" PRIu64,
+                 rec.seq);
+      (void)nap(w, 1000);
+      /* Read it again: back off the reader by closing over the record. */
+      ingest_spool_rewind(w->spool, rec.seq);
+    }
+  }
+  ingest_item_free(held);
+  ingest_queue_close(&w->queue);
+  return NULL;
+}
+
+/* Fills the batch from the queue, waiting at most until the batch is due.
+ * Sets *closed once the decoder has finished and the queue is empty. */
+static void fill_batch(struct ingest_writer *w, bool *closed)
 {
   const size_t batch_max = (size_t)w->cfg->batch_max;
   while (w->batch_samples < batch_max && w->batch_items < INGEST_BATCH_ITEMS_MAX) {
@@ -440,30 +497,17 @@ static void fill_batch(struct ingest_writer *w)
       int64_t left = w->batch_started_ms + w->cfg->flush_ms - ds_time_mono_ms();
       wait = left <= 0 ? 0 : (int)(left < 250 ? left : 250);
     }
-    if (atomic_load(&w->draining))
-      wait = 0;
-    struct ingest_spool_rec rec;
-    bool got = false;
-    char err[DS_ERRLEN];
-    if (ingest_spool_next(w->spool, wait, &rec, &got, err) != DS_OK) {
-      ds_log_msg(DS_LOG_ERROR, "spool_read_failed", "%s; retrying", err);
-      (void)nap(w, 1000);
+    struct ingest_item *it = ingest_queue_pop(&w->queue, wait, closed);
+    if (it == NULL)
       return;
-    }
-    if (!got)
-      return;
-    if (add_record(w, &rec) != DS_OK) {
-      ds_log_msg(DS_LOG_ERROR, "spool_read_failed", "out of memory decoding record %" PRIu64,
-                 rec.seq);
-      (void)nap(w, 1000);
-      return;
-    }
+    batch_add(w, it, it->seq);
   }
 }
 
 static void *writer_main(void *arg)
 {
   struct ingest_writer *w = arg;
+  bool closed = false;
   for (;;) {
     /* Backing off after a failure: wait (until the drain deadline). */
     long left = ds_backoff_left_ms(&w->backoff, ds_time_mono_ms());
@@ -472,28 +516,36 @@ static void *writer_main(void *arg)
     /* Where to start (or go on) reading: the progress in the database. */
     if (!w->progress_known && !store_step(w))
       continue;
-    if (w->batch_samples < (size_t)w->cfg->batch_max && w->batch_items < INGEST_BATCH_ITEMS_MAX)
-      fill_batch(w);
-    bool draining = atomic_load(&w->draining);
+    atomic_store(&w->reader_go, true);
+    if (!closed && w->batch_samples < (size_t)w->cfg->batch_max &&
+        w->batch_items < INGEST_BATCH_ITEMS_MAX)
+      fill_batch(w, &closed);
     bool due = w->batch_head != NULL &&
-               (draining || w->batch_samples >= (size_t)w->cfg->batch_max ||
+               (closed || atomic_load(&w->draining) ||
+                w->batch_samples >= (size_t)w->cfg->batch_max ||
                 w->batch_items >= INGEST_BATCH_ITEMS_MAX ||
                 ds_time_mono_ms() - w->batch_started_ms >= w->cfg->flush_ms);
     if (due && !store_step(w))
       continue;
-    if (draining && w->batch_head == NULL) {
-      struct ingest_spool_stats st;
-      ingest_spool_stats(w->spool, &st);
-      if (st.committed_seq + 1 >= st.next_seq)
-        break;
-    }
+    if (closed && w->batch_head == NULL)
+      break;
   }
+  /* Out of time (or done): the decoder stops too. */
+  ingest_queue_close(&w->queue);
   return NULL;
 }
 
 int ingest_writer_start(struct ingest_writer *w)
 {
-  return pthread_create(&w->thread, NULL, writer_main, w) == 0 ? DS_OK : DS_ENOMEM;
+  if (pthread_create(&w->decoder, NULL, decoder_main, w) != 0)
+    return DS_ENOMEM;
+  if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    ingest_queue_close(&w->queue);
+    pthread_join(w->decoder, NULL);
+    return DS_ENOMEM;
+  }
+  w->started = true;
+  return DS_OK;
 }
 
 void ingest_writer_drain(struct ingest_writer *w)
@@ -505,6 +557,8 @@ void ingest_writer_drain(struct ingest_writer *w)
 uint64_t ingest_writer_join(struct ingest_writer *w)
 {
   pthread_join(w->thread, NULL);
+  pthread_join(w->decoder, NULL);
+  w->started = false;
   struct ingest_spool_stats st;
   ingest_spool_stats(w->spool, &st);
   return st.next_seq - 1 - st.committed_seq;

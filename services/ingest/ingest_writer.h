@@ -1,6 +1,7 @@
-/* Ingest's writer thread: reads the spool from the first record the
- * database does not hold yet, decodes each message, batches the results and
- * stores each batch in one transaction: samples by binary COPY into
+/* Ingest's writer: a decoder thread reads the spool from the first record
+ * the database does not hold yet and decodes each message into a bounded
+ * queue; the writer thread batches the results and stores each batch in one
+ * transaction (decoding the next batch overlaps storing this one): samples by binary COPY into
  * samples_recent, rejections into rejected, and the batch's last spool
  * sequence number into ingest_progress.  Since the progress commits with
  * the samples, a batch is never stored twice: after a failure (even a
@@ -21,6 +22,7 @@
 #include "ingest_cfg.h"
 #include "ingest_devcache.h"
 #include "ingest_item.h"
+#include "ingest_queue.h"
 #include "ingest_spool.h"
 
 /* A batch holds at most this many items (messages), whatever their size. */
@@ -52,22 +54,26 @@ struct ingest_writer {
   uint64_t committed_seq;
   struct ds_backoff backoff;
   struct ds_buf copy;
-  struct ds_sample *scratch; /* decode space */
+  struct ds_sample *scratch; /* decode space (decoder thread) */
+  struct ingest_queue queue; /* decoder -> writer */
+  bool queue_ok, started;
+  atomic_bool reader_go;     /* the progress is known: the decoder may read */
   atomic_bool draining;      /* set by ingest_writer_drain */
   int64_t give_up_at_ms;     /* drain deadline */
-  pthread_t thread;
+  pthread_t thread, decoder;
 };
 
 DS_MUSTCHECK int ingest_writer_init(struct ingest_writer *w, const struct ingest_cfg *cfg,
                                     struct ingest_spool *spool, struct ingest_counters *counters);
 /* Frees what the writer holds (after join). */
 void ingest_writer_cleanup(struct ingest_writer *w);
-/* Starts the thread; it runs until drained (ingest_writer_drain). */
+/* Starts the decoder and writer threads; they run until drained
+ * (ingest_writer_drain). */
 DS_MUSTCHECK int ingest_writer_start(struct ingest_writer *w);
 /* Nothing more will be appended: store what the spool holds, giving up
  * after SHUTDOWN_TIMEOUT_MS (what is left stays in the spool). */
 void ingest_writer_drain(struct ingest_writer *w);
-/* Waits for the thread; returns the number of spooled records it left
+/* Waits for the threads; returns the number of spooled records it left
  * unstored (0 when everything is in the database). */
 uint64_t ingest_writer_join(struct ingest_writer *w);
 

@@ -9,6 +9,7 @@
 #include "ingest_mqtt.h"
 #include "ingest_parse.h"
 #include "ingest_item.h"
+#include "ingest_queue.h"
 
 static struct ds_sample scratch[DS_SAMPLES_MAX];
 
@@ -103,6 +104,51 @@ static void test_parse_too_large_prefix(void)
   ingest_item_free(it);
 }
 
+static void test_queue_bound(void)
+{
+  struct ingest_queue q;
+  CU_ASSERT_EQUAL_FATAL(ingest_queue_init(&q, 5), DS_OK);
+  struct ds_sample s[4] = {{0, 1, 2, 3}};
+  struct ingest_item *a = ingest_item_new_samples("a", s, 4);
+  struct ingest_item *b = ingest_item_new_samples("b", s, 2);
+  struct ingest_item *big = ingest_item_new_samples("big", s, 4);
+  CU_ASSERT_TRUE(ingest_queue_push(&q, a, 0));
+  CU_ASSERT_EQUAL(ingest_queue_weight(&q), 4);
+  CU_ASSERT_FALSE(ingest_queue_push(&q, b, 10)); /* 4 + 2 > 5: caller keeps b */
+  bool closed = true;
+  struct ingest_item *got = ingest_queue_pop(&q, 0, &closed);
+  CU_ASSERT_PTR_EQUAL(got, a);
+  CU_ASSERT_FALSE(closed);
+  ingest_item_free(got);
+  CU_ASSERT_TRUE(ingest_queue_push(&q, b, 0));
+  /* Past the bound only with force (shutdown). */
+  CU_ASSERT_FALSE(ingest_queue_push(&q, big, 0));
+  ingest_queue_push_force(&q, big);
+  CU_ASSERT_EQUAL(ingest_queue_weight(&q), 6);
+  ingest_queue_close(&q);
+  got = ingest_queue_pop(&q, 0, &closed);
+  CU_ASSERT_PTR_EQUAL(got, b);
+  CU_ASSERT_FALSE(closed);
+  ingest_item_free(got);
+  got = ingest_queue_pop(&q, 0, &closed);
+  CU_ASSERT_PTR_EQUAL(got, big);
+  CU_ASSERT_TRUE(closed);
+  ingest_item_free(got);
+  CU_ASSERT_PTR_NULL(ingest_queue_pop(&q, 0, &closed));
+  ingest_queue_cleanup(&q);
+}
+
+/* An empty queue takes an item heavier than its bound, so a 1000-sample
+ * message can always pass a small buffer. */
+static void test_queue_heavy_item(void)
+{
+  struct ingest_queue q;
+  CU_ASSERT_EQUAL_FATAL(ingest_queue_init(&q, 2), DS_OK);
+  struct ds_sample s[3] = {{0, 1, 2, 3}};
+  CU_ASSERT_TRUE(ingest_queue_push(&q, ingest_item_new_samples("a", s, 3), 0));
+  ingest_queue_cleanup(&q); /* frees what is left */
+}
+
 static void test_devcache(void)
 {
   struct ingest_devcache c;
@@ -172,6 +218,8 @@ static const struct ds_test_case cases[] = {
     {"parse rejected", test_parse_rejected},
     {"reject bounds", test_reject_bounds},
     {"parse too large (spooled prefix)", test_parse_too_large_prefix},
+    {"queue bound", test_queue_bound},
+    {"queue heavy item", test_queue_heavy_item},
     {"device cache", test_devcache},
     {"subscription filter", test_filter},
     {"config table", test_cfg_table},
