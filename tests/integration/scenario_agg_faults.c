@@ -17,6 +17,9 @@
  *   6. a command without request_id waits for the database longer than
  *      the broker's keep-alive allows: the broker drops the connection and
  *      redelivers the command, which still runs once.
+ *   7. SIGTERM while a command waits for the database: the aggregator exits
+ *      1 without acknowledging it (command_unacknowledged), and the next
+ *      start runs it once.
  * Prints its figures. */
 #include "scenario_agg_common.h"
 
@@ -328,6 +331,42 @@ static void test_long_outage_without_request_id(struct it_bus *b, PGconn **c)
   CHECK(runs == 1, "the command was recorded %lld times", runs);
 }
 
+/* 7: a stop cannot wait for the database; it must not acknowledge either. */
+static void test_sigterm_while_waiting(struct it_bus *b, PGconn **c)
+{
+  it_log("7. SIGTERM while a command waits for a stopped database");
+  FILE *allow = fopen(it_env("DS_TEST_ALLOW_ERRORS"), "a");
+  REQUIRE(allow != NULL, "cannot open the allowed-errors file");
+  fputs("command_unacknowledged\n", allow);
+  fclose(allow);
+  long off = log_size();
+  stackctl("stop-db");
+  it_publish(b, "{\"request_id\": \"fa-5\", \"device_id\": \"f-dev-6\", \"full\": true}");
+  int64_t t0 = ds_time_mono_ms();
+  bool waiting = false;
+  while (!waiting && ds_time_mono_ms() - t0 < 30000) {
+    waiting = log_has(off, "event=command_waiting", "request_id=fa-5");
+    if (!waiting)
+      it_pump(b, 100);
+  }
+  CHECK(waiting, "fa-5 never waited for the database");
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s stop aggregator", it_env("DS_TEST_STACKCTL"));
+  it_log("stackctl stop aggregator (expected to exit 1)");
+  t0 = ds_time_mono_ms();
+  int rc = system(cmd);
+  it_log("  stopped in %lld ms", (long long)(ds_time_mono_ms() - t0));
+  CHECK(rc != 0, "the aggregator exited 0 with a command it could not record");
+  CHECK(log_has(off, "event=command_unacknowledged", "request_id=fa-5"),
+        "command_unacknowledged logged");
+  stackctl("start-db");
+  PQfinish(*c);
+  *c = it_db();
+  CHECK(runs_of(*c, "fa-5") == 0, "fa-5 recorded while the database was down?");
+  stackctl("start aggregator");
+  check_once(b, *c, "fa-5", 1);
+}
+
 int main(void)
 {
   PGconn *c = it_db();
@@ -341,6 +380,7 @@ int main(void)
   test_unrecordable_reason(b, c);
   test_db_restart_mid_run(b, &c);
   test_long_outage_without_request_id(b, &c);
+  test_sigterm_while_waiting(b, &c);
   ds_mqtt_free(b->m, 1000);
   free(b);
   PQfinish(c);
