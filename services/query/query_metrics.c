@@ -198,3 +198,33 @@ int query_metrics_write_db(struct ds_buf *b, PGresult *rejected)
                         rejected != NULL ? 1 : 0);
   return rc;
 }
+
+int query_metrics_write_ingest(struct ds_buf *b, PGresult *progress)
+{
+  if (progress == NULL)
+    return DS_OK;
+  static const struct {
+    int col;
+    const char *name, *type, *help;
+  } series[] = {
+      {1, "devicestats_ingest_stored_seq", "gauge",
+       "Last spool record each ingest instance has stored."},
+      {2, "devicestats_ingest_duplicates_total", "counter",
+       "Redelivered messages each ingest instance recognised and did not store again."},
+      {3, "devicestats_ingest_last_batch_seconds", "gauge",
+       "Unix time of each ingest instance's last stored batch."},
+  };
+  int rc = DS_OK;
+  for (size_t k = 0; rc == DS_OK && k < sizeof series / sizeof series[0]; k++) {
+    rc = ds_buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", series[k].name, series[k].help,
+                        series[k].name, series[k].type);
+    for (int i = 0; rc == DS_OK && i < PQntuples(progress); i++) {
+      rc = ds_buf_appendf(b, "%s{instance=\"", series[k].name);
+      if (rc == DS_OK)
+        rc = append_label(b, PQgetvalue(progress, i, 0), (size_t)PQgetlength(progress, i, 0));
+      if (rc == DS_OK)
+        rc = ds_buf_appendf(b, "\"} %s\n", PQgetvalue(progress, i, series[k].col));
+    }
+  }
+  return rc;
+}

@@ -56,5 +56,9 @@ DS_MUSTCHECK int query_metrics_write_chunk_cache(struct ds_buf *b, struct ds_chu
 /* Rejected messages by reason, from rows (reason code, count) of res
  * (borrowed); NULL: the database is down, only db_up 0 is written. */
 DS_MUSTCHECK int query_metrics_write_db(struct ds_buf *b, PGresult *rejected);
+/* Each ingest instance's progress from rows (instance, last stored spool
+ * record, redeliveries recognised, Unix time of the last batch) of res
+ * (borrowed); nothing for NULL. */
+DS_MUSTCHECK int query_metrics_write_ingest(struct ds_buf *b, PGresult *progress);
 
 #endif

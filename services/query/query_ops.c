@@ -179,9 +179,30 @@ static PGresult *rejected_counts(struct query_http_req *req)
   return rej;
 }
 
+/* Each ingest instance's progress through its spool (ingest writes it with
+ * every batch); NULL while the database is down. */
+static PGresult *ingest_progress(struct query_http_req *req)
+{
+  PGconn *db = query_db_conn(req);
+  if (db == NULL)
+    return NULL;
+  PGresult *res = query_db_exec(req, db, "query_ops_ingest_progress",
+                                "SELECT instance, seq, duplicates,"
+                                " extract(epoch FROM updated_at)::bigint FROM ingest_progress"
+                                " ORDER BY instance",
+                                0, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    (void)query_db_fail(req, db, res);
+    PQclear(res);
+    res = NULL;
+  }
+  return res;
+}
+
 int query_ops_metrics(struct query_http_req *req)
 {
   PGresult *rej = rejected_counts(req);
+  PGresult *prog = rej != NULL ? ingest_progress(req) : NULL;
   /* query_db_conn/query_db_fail may have written a JSON error: metrics
    * stay 200 text. */
   ds_buf_reset(req->out);
@@ -199,7 +220,10 @@ int query_ops_metrics(struct query_http_req *req)
     rc = query_metrics_write_chunk_cache(req->out, query_server_chunk_cache(req->server));
   if (rc == DS_OK)
     rc = query_metrics_write_db(req->out, rej);
+  if (rc == DS_OK)
+    rc = query_metrics_write_ingest(req->out, prog);
   PQclear(rej);
+  PQclear(prog);
   return rc;
 }
 

@@ -87,6 +87,24 @@ static void backlog_phase(PGconn *db, const char *tag, bool kill, uint64_t *rng)
   free_devs(d);
 }
 
+/* The redeliveries ingest recognised (and did not store again) are in
+ * ingest_progress and in the query service's /metrics, the same number. */
+static void check_duplicates_metric(PGconn *db, const char *tag)
+{
+  it_sleep_ms(500); /* the progress row follows the last batch */
+  long long dups = it_db_scalar_ll(
+      db, "SELECT duplicates FROM ingest_progress WHERE instance = 'devicestats-ingest'", 0);
+  struct it_http_resp r;
+  IT_ASSERT(it_http("GET", "/metrics", NULL, false, &r) == 0 && r.status == 200, "GET /metrics");
+  char want[128];
+  snprintf(want, sizeof want,
+           "devicestats_ingest_duplicates_total{instance=\"devicestats-ingest\"} %lld\n", dups);
+  IT_EXPECT(strstr(r.body, want) != NULL, "/metrics lacks '%s'", want);
+  it_note("%s: %lld redeliveries recognised and not stored again (ingest_progress, /metrics)", tag,
+          dups);
+  it_http_resp_cleanup(&r);
+}
+
 static void kill_loop_phase(PGconn *db, uint64_t *rng)
 {
   const char *tag = "faultC";
@@ -109,6 +127,7 @@ static void kill_loop_phase(PGconn *db, uint64_t *rng)
   wait_all(db, d, tag);
   verify(db, d, tag);
   free_devs(d);
+  check_duplicates_metric(db, tag);
 }
 
 static long rss_kib(void)
