@@ -141,20 +141,29 @@ static void remember(struct agg_cmd *c, const struct ds_mqtta_msg *msg, uint64_t
   snprintf(s->request_id, sizeof s->request_id, "%s", rid);
 }
 
-/* One attempt with a working connection: connects first when the backoff
- * says one is due. */
+/* One attempt with a working connection: connects first when need be.  A
+ * connection idle since before a database restart fails on first use;
+ * that is no outage: a new one is tried at once. */
 static int attempt(struct agg_cmd *c, const char *payload, size_t len, const char *rid,
                    struct agg_recorded *out, char err[DS_ERRLEN])
 {
-  if (ds_db_broken(c->conn)) {
-    if (c->conn != NULL)
-      PQfinish(c->conn);
-    c->conn = NULL;
-    int rc = ds_db_connect(c->cfg->database_url, "devicestats-aggregator-commands", &c->conn, err);
-    if (rc != DS_OK)
-      return rc;
+  int rc = DS_EDB;
+  for (int i = 0; i < 2; i++) {
+    bool fresh = false;
+    if (ds_db_broken(c->conn)) {
+      if (c->conn != NULL)
+        PQfinish(c->conn);
+      c->conn = NULL;
+      rc = ds_db_connect(c->cfg->database_url, "devicestats-aggregator-commands", &c->conn, err);
+      if (rc != DS_OK)
+        return rc;
+      fresh = true;
+    }
+    rc = agg_cmd_record(c->conn, c->me, payload, len, rid, out, err);
+    if (rc == DS_OK || fresh || !ds_db_broken(c->conn))
+      break;
   }
-  return agg_cmd_record(c->conn, c->me, payload, len, rid, out, err);
+  return rc;
 }
 
 void agg_cmd_on_message(void *ctx, const struct ds_mqtta_msg *msg)
