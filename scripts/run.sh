@@ -6,7 +6,7 @@
 # foreground.  Ctrl-C or SIGTERM stops everything it started and exits 0.
 # Data (database, broker queues, credentials) survives a restart.
 #
-# Environment: MQTT_PORT (1883), HTTP_PORT (8000), PGPORT (55432),
+# Environment: MQTT_PORT (1883), HTTP_PORT (8000), INGEST_ADMIN_PORT (8001), PGPORT (55432),
 # DEVICESTATS_RUN_DIR (.run), PGPASSWORD (database password when the stack
 # is first created), API_TOKEN, MQTT_ALLOW_ANONYMOUS=1 (open broker),
 # DS_SKIP_BUILD=1 (use build/ as it is), DS_BUILD_DIR (build).
@@ -20,6 +20,7 @@ cd "$SRC"
 
 MQTT_PORT=${MQTT_PORT:-1883}
 HTTP_PORT=${HTTP_PORT:-8000}
+INGEST_ADMIN_PORT=${INGEST_ADMIN_PORT:-8001}
 PG_PORT=${PGPORT:-55432}
 RUN=${DEVICESTATS_RUN_DIR:-.run}
 BUILD=${DS_BUILD_DIR:-$SRC/build}
@@ -46,7 +47,7 @@ flock -n 9 || ds_die "another run.sh is using $RUN"
 # Processes a killed run.sh may have left behind (checked by pid; a
 # leftover PostgreSQL is stopped by ds_pg_start).
 for n in "${DS_SERVICES[@]}" mosquitto; do ds_kill_orphan "$ST" "$n"; done
-ports=("$MQTT_PORT" "$HTTP_PORT")
+ports=("$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT")
 ds_pg_running "$RUN" || ports+=("$PG_PORT")
 for p in "${ports[@]}"; do
   ds_port_in_use "$p" && ds_die "port $p is in use (set PGPORT, MQTT_PORT or HTTP_PORT)"
@@ -137,12 +138,19 @@ if [ "$ANON" != 1 ]; then
   DS_SVC_ENV+=("MQTT_USERNAME=$MQTT_USER" "MQTT_PASSWORD=$MQTT_PASSWORD")
 fi
 
+# A service's own settings on top of DS_SVC_ENV (words without spaces).
+svc_env() {
+  case $1 in
+    ingest) echo "ADMIN_PORT=$INGEST_ADMIN_PORT" ;;
+  esac
+}
+
 started=()
 for svc in "${DS_SERVICES[@]}"; do
   bin=$(ds_service_bin "$BUILD" "$svc") || { ds_log "devicestats-$svc not built, skipped"; continue; }
   echo "--- run.sh: start $(date -u +%FT%TZ)" >>"$LOGS/$svc.log"
   off=$(ds_size "$LOGS/$svc.log")
-  ds_service_start "$ST" "$svc" "$LOGS/$svc.log" "$bin"
+  ds_service_start "$ST" "$svc" "$LOGS/$svc.log" "$bin" $(svc_env "$svc")
   started+=("$svc:$off")
 done
 for s in "${started[@]}"; do
@@ -162,6 +170,7 @@ cat <<EOF
 
 DeviceStats is running (services: ${names[*]:-none}).
   HTTP API    http://127.0.0.1:$HTTP_PORT/    (docs: /docs)
+  Ingest      http://127.0.0.1:$INGEST_ADMIN_PORT/health  /metrics
   API token   $API_TOKEN    ($api_token_where)
   MQTT        tcp://127.0.0.1:$MQTT_PORT    ($mqtt_creds)
   PostgreSQL  postgresql://devicestats@127.0.0.1:$PG_PORT/devicestats    (password in $RUN/db-password)
@@ -182,7 +191,7 @@ restart_one() { # name
     ds_spawn "$ST" mosquitto "$LOGS/mosquitto.log" "$DS_MOSQUITTO" -c "$RUN/mosquitto/mosquitto.conf"
   else
     bin=$(ds_service_bin "$BUILD" "$s") || return 0
-    ds_service_start "$ST" "$s" "$LOGS/$s.log" "$bin"
+    ds_service_start "$ST" "$s" "$LOGS/$s.log" "$bin" $(svc_env "$s")
   fi
   since[$s]=$(now_s)
 }

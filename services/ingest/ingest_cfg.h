@@ -25,6 +25,8 @@ struct ingest_cfg {
   long long retry_min_ms, retry_max_ms;
   long long shutdown_timeout_ms;
   long long stats_period_s;
+  long long admin_port;
+  char *admin_addr;
   char *log_level;
 };
 

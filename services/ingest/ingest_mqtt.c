@@ -192,6 +192,7 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_spool *spool,
       next_stats = now + cfg->stats_period_s * 1000;
     }
     if (connected && ds_mqtta_take_error(m, err)) {
+      atomic_store(&counters->mqtt_up, false);
       ds_log_msg(DS_LOG_WARN, "mqtt_subscribe_failed", "%s; reconnecting", err);
       ds_mqtta_disconnect(m, 1000);
       (void)ds_backoff_failed(&b, now);
@@ -202,6 +203,7 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_spool *spool,
       ds_log_msg(DS_LOG_WARN, "mqtt_disconnected", "lost the broker; reconnecting");
       connected = false;
     }
+    atomic_store(&counters->mqtt_up, connected);
     if (connected || !ds_backoff_due(&b, now)) {
       long left = connected ? 250 : ds_backoff_left_ms(&b, now);
       (void)ds_signal_sleep_ms(left < 250 ? left : 250);
@@ -216,7 +218,9 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_spool *spool,
     if (ds_backoff_succeeded(&b))
       ds_log_msg(DS_LOG_INFO, "mqtt_connected", "reachable again");
     ever_connected = connected = true;
+    atomic_store(&counters->mqtt_up, true);
   }
+  atomic_store(&counters->mqtt_up, false);
   /* No callback runs after the disconnect: everything the broker counts as
    * delivered is in the spool, and the broker queues the rest for our
    * session. */

@@ -392,6 +392,7 @@ static bool store_step(struct ingest_writer *w)
 {
   char err[DS_ERRLEN];
   int rc = ingest_writer_flush_once(w, err);
+  atomic_store(&w->counters->db_up, rc == DS_OK);
   if (rc == DS_OK) {
     if (ds_backoff_succeeded(&w->backoff))
       ds_log_msg(DS_LOG_INFO, "db_connected", "storing again");

@@ -38,6 +38,8 @@ struct ingest_counters {
   atomic_uint_fast64_t batches; /* committed batches */
   atomic_uint_fast64_t flush_failures;
   atomic_uint_fast64_t max_batch; /* largest batch, samples */
+  atomic_bool mqtt_up;            /* connected to the broker */
+  atomic_bool db_up;              /* the last storing attempt worked */
 };
 
 struct ingest_writer {

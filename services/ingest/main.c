@@ -9,6 +9,7 @@
 #include "ds/cfg.h"
 #include "ds/log.h"
 #include "ds/signal.h"
+#include "ingest_admin.h"
 #include "ingest_cfg.h"
 #include "ingest_mqtt.h"
 #include "ingest_spool.h"
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
 {
   struct ingest_cfg cfg;
   struct ingest_spool *spool = NULL;
+  struct ds_admin *admin = NULL;
   struct ingest_writer writer;
   struct ingest_counters counters;
   int status = 1;
@@ -74,6 +76,18 @@ int main(int argc, char **argv)
 
   if (open_spool(&cfg, &spool) != DS_OK)
     goto out;
+  struct ingest_admin_ctx actx = {&counters, spool};
+  if (cfg.admin_port > 0) {
+    char err[DS_ERRLEN];
+    if (ds_admin_start(cfg.admin_addr, (int)cfg.admin_port, "ingest", ingest_admin_health,
+                       ingest_admin_metrics, &actx, &admin, err) != DS_OK) {
+      ds_log_msg(DS_LOG_ERROR, "startup_failed", "admin port: %s", err);
+      goto out;
+    }
+    ds_log_msg(DS_LOG_INFO, "admin_listening", "GET /health and /metrics on %s:%lld",
+               cfg.admin_addr, cfg.admin_port);
+  }
+
   if (ingest_writer_init(&writer, &cfg, spool, &counters) != DS_OK ||
       ingest_writer_start(&writer) != DS_OK) {
     ds_log_msg(DS_LOG_ERROR, "startup_failed", "cannot start the writer thread");
@@ -99,6 +113,7 @@ int main(int argc, char **argv)
   status = rc == DS_OK ? 0 : 1;
 
 out:
+  ds_admin_stop(admin);
   if (writer_ok)
     ingest_writer_cleanup(&writer);
   ingest_spool_close(spool);

@@ -566,7 +566,9 @@ int it_http(const char *method, const char *path, const char *body, bool auth,
   if (out->body == NULL)
     it_fatal("out of memory");
   char url[4096];
-  int n = snprintf(url, sizeof url, "%s%s", it_env_str("DS_TEST_HTTP_URL"), path);
+  /* A full URL (another service's admin port) or a path of the query API. */
+  bool full = strncmp(path, "http://", 7) == 0;
+  int n = snprintf(url, sizeof url, "%s%s", full ? "" : it_env_str("DS_TEST_HTTP_URL"), path);
   if (n < 0 || (size_t)n >= sizeof url)
     it_fatal("it_http: URL too long");
   char authz[1024];

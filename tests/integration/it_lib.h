@@ -151,7 +151,8 @@ struct it_http_resp {
   bool truncated; /* the body was longer than IT_HTTP_BODY_MAX */
 };
 
-/* Sends method to DS_TEST_HTTP_URL + path, with body (NULL for none, as
+/* Sends method to DS_TEST_HTTP_URL + path (or to path itself when it is a
+ * full http:// URL, e.g. $DS_TEST_INGEST_ADMIN_URL/health), with body (NULL for none, as
  * application/json) and, when auth, "Authorization: Bearer
  * $DS_TEST_API_TOKEN".  Fills *out (free with it_http_resp_cleanup) and
  * returns 0, or -1 when the request could not be made (out->status 0). */

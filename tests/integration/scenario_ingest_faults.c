@@ -226,6 +226,20 @@ static void outage_phase(PGconn *db, uint64_t *rng)
   free_devs(d);
 }
 
+/* GET on ingest's admin port: the status, and the body into out. */
+static long admin_get(const char *path, char *out, size_t cap)
+{
+  char url[512];
+  snprintf(url, sizeof url, "%s%s", it_env_str("DS_TEST_INGEST_ADMIN_URL"), path);
+  struct it_http_resp r;
+  if (it_http("GET", url, NULL, false, &r) != 0)
+    return 0;
+  snprintf(out, cap, "%s", r.body);
+  long st = r.status;
+  it_http_resp_cleanup(&r);
+  return st;
+}
+
 static void sigterm_outage_phase(PGconn *db, uint64_t *rng)
 {
   const char *tag = "faultE";
@@ -239,6 +253,17 @@ static void sigterm_outage_phase(PGconn *db, uint64_t *rng)
   ing_pub_start(&p);
   ing_pub_join(&p);
   it_sleep_ms(500);
+  /* The admin port tells: the database is down, messages wait in the spool. */
+  char body[8192];
+  long st = 0;
+  for (int i = 0; i < 100 && st != 503; i++, it_sleep_ms(100))
+    st = admin_get("/health", body, sizeof body);
+  IT_EXPECT(st == 503 && strstr(body, "database is down") != NULL,
+            "ingest /health with the database down: %ld %s", st, body);
+  IT_EXPECT(admin_get("/metrics", body, sizeof body) == 200 &&
+                strstr(body, "devicestats_ingest_db_up 0\n") != NULL &&
+                strstr(body, "devicestats_ingest_spool_pending 0\n") == NULL,
+            "ingest /metrics with the database down: %s", body);
   long long t0 = it_mono_ms();
   /* stackctl kills it (and fails) if it takes longer than the timeout. */
   setenv("DS_TEST_STOP_TIMEOUT_S", "20", 1);
@@ -253,6 +278,16 @@ static void sigterm_outage_phase(PGconn *db, uint64_t *rng)
   wait_all(db, d, tag);
   verify(db, d, tag);
   free_devs(d);
+  /* Everything stored: healthy, nothing pending. */
+  st = 0;
+  for (int i = 0; i < 100 && st != 200; i++, it_sleep_ms(100))
+    st = admin_get("/health", body, sizeof body);
+  IT_EXPECT(st == 200, "ingest /health after recovery: %ld %s", st, body);
+  IT_EXPECT(admin_get("/metrics", body, sizeof body) == 200 &&
+                strstr(body, "devicestats_ingest_spool_pending 0\n") != NULL &&
+                strstr(body, "devicestats_ingest_db_up 1\n") != NULL,
+            "ingest /metrics after recovery: %s", body);
+  IT_EXPECT(admin_get("/nothing", body, sizeof body) == 404, "admin port: unknown path not 404");
 }
 
 int main(void)

@@ -88,6 +88,9 @@ case $action in
     if [ -f "$ST/$name.extra" ]; then
       mapfile -t extra_env < <(tail -n +2 "$ST/$name.extra")
     fi
+    if [ -f "$ST/$name.env" ]; then
+      mapfile -t -O "${#extra_env[@]}" extra_env <"$ST/$name.env"
+    fi
     for kv in "${@:2}"; do
       [[ $kv == *=* ]] || ds_die "expected ENV=VALUE, got '$kv'"
       extra_env+=("$kv")

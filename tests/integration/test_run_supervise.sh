@@ -15,6 +15,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/ds-run-sh.XXXXXX")
 chmod 755 "$T"
 RUN=$T/run
 PG=$(ds_free_port) MQ=$(ds_free_port "$PG") HT=$(ds_free_port "$PG" "$MQ")
+AD=$(ds_free_port "$PG" "$MQ" "$HT")
 OUT=$T/run.out
 pid=
 fail() {
@@ -33,7 +34,7 @@ wait_for() { # what file regex timeout_s
   fail "$1: no /$3/ in $2 after $4 s"
 }
 
-DEVICESTATS_RUN_DIR=$RUN PGPORT=$PG MQTT_PORT=$MQ HTTP_PORT=$HT DS_SKIP_BUILD=1 \
+DEVICESTATS_RUN_DIR=$RUN PGPORT=$PG MQTT_PORT=$MQ HTTP_PORT=$HT INGEST_ADMIN_PORT=$AD DS_SKIP_BUILD=1 \
   DS_BUILD_DIR=$BUILD setsid "$SRC/scripts/run.sh" >"$OUT" 2>&1 </dev/null &
 pid=$!
 wait_for "start" "$OUT" 'DeviceStats is running' 180
@@ -69,6 +70,10 @@ done
 [ "$(cat "$RUN/proc/ingest.pid")" != "$ipid" ] || fail "ingest has the same pid"
 pub '{"x": 4, "y": 5, "z": 6}'
 wait_count 2
+# The restarted ingest answers on its admin port (run.sh passed it again).
+curl -sf "http://127.0.0.1:$AD/health" | grep -q '"status": "ok"' || fail "ingest /health on :$AD"
+curl -sf "http://127.0.0.1:$AD/metrics" | grep -q '^devicestats_ingest_stored_total [1-9]' ||
+  fail "ingest /metrics on :$AD"
 
 kill -TERM "$pid"
 rc=0
