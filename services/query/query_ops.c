@@ -160,37 +160,14 @@ int query_ops_health(struct query_http_req *req)
   return query_http_json_end(req, &w);
 }
 
-/* Rejected messages by reason code come from the database (ingest stores
- * them); NULL while it is down (then db_up says 0). */
-static PGresult *rejected_counts(struct query_http_req *req)
+/* Rows for /metrics from the database: statement name, SQL (no
+ * parameters).  NULL while the database is down (then db_up says 0). */
+static PGresult *metrics_rows(struct query_http_req *req, const char *name, const char *sql)
 {
   PGconn *db = query_db_conn(req);
   if (db == NULL)
     return NULL;
-  PGresult *rej = query_db_exec(req, db, "query_ops_rejected_counts",
-                                "SELECT split_part(reason, ':', 1), count(*) FROM rejected"
-                                " GROUP BY 1 ORDER BY 1",
-                                0, NULL, 0);
-  if (PQresultStatus(rej) != PGRES_TUPLES_OK) {
-    (void)query_db_fail(req, db, rej);
-    PQclear(rej);
-    rej = NULL;
-  }
-  return rej;
-}
-
-/* Each ingest instance's progress through its spool (ingest writes it with
- * every batch); NULL while the database is down. */
-static PGresult *ingest_progress(struct query_http_req *req)
-{
-  PGconn *db = query_db_conn(req);
-  if (db == NULL)
-    return NULL;
-  PGresult *res = query_db_exec(req, db, "query_ops_ingest_progress",
-                                "SELECT instance, seq, duplicates,"
-                                " extract(epoch FROM updated_at)::bigint FROM ingest_progress"
-                                " ORDER BY instance",
-                                0, NULL, 0);
+  PGresult *res = query_db_exec(req, db, name, sql, 0, NULL, 0);
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
     (void)query_db_fail(req, db, res);
     PQclear(res);
@@ -201,8 +178,17 @@ static PGresult *ingest_progress(struct query_http_req *req)
 
 int query_ops_metrics(struct query_http_req *req)
 {
-  PGresult *rej = rejected_counts(req);
-  PGresult *prog = rej != NULL ? ingest_progress(req) : NULL;
+  /* Rejected messages by reason code (ingest stores them), and each ingest
+   * instance's progress through its spool (written with every batch). */
+  PGresult *rej = metrics_rows(req, "query_ops_rejected_counts",
+                               "SELECT split_part(reason, ':', 1), count(*) FROM rejected"
+                               " GROUP BY 1 ORDER BY 1");
+  PGresult *prog =
+      rej == NULL ? NULL
+                  : metrics_rows(req, "query_ops_ingest_progress",
+                                 "SELECT instance, seq, duplicates,"
+                                 " extract(epoch FROM updated_at)::bigint FROM ingest_progress"
+                                 " ORDER BY instance");
   /* query_db_conn/query_db_fail may have written a JSON error: metrics
    * stay 200 text. */
   ds_buf_reset(req->out);
