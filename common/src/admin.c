@@ -24,8 +24,8 @@ struct ds_admin {
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
                              struct ds_buf *b)
 {
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer(b->len, b->data ? b->data : (void *)"", MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data ? b->data : (void *)"",
+                                                           MHD_RESPMEM_MUST_COPY);
   if (r == NULL)
     return MHD_NO;
   MHD_add_response_header(r, "Content-Type", type);
@@ -122,10 +122,10 @@ int ds_admin_start(const char *addr, int port, const char *svc, ds_admin_health_
     free(a);
     return DS_EINVAL;
   }
-  a->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, a,
-                               MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                               MHD_OPTION_CONNECTION_LIMIT, 64u,
-                               MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+  a->daemon =
+      MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, sa,
+                       MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_LIMIT, 64u,
+                       MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
   if (a->daemon == NULL) {
     snprintf(err, DS_ERRLEN, "cannot listen on %.64s:%d: %s", addr, port, strerror(errno));
     free(a);

@@ -80,8 +80,8 @@ static void on_sub_success(void *ctx, MQTTAsync_successData *r)
 static void on_sub_failure(void *ctx, MQTTAsync_failureData *r)
 {
   sub_failed(ctx, r != NULL && r->code == 0x80 ? "refused by broker (ACL?)"
-                  : r != NULL && r->message  ? r->message
-                                             : "failed");
+                  : r != NULL && r->message    ? r->message
+                                               : "failed");
 }
 
 static void on_failure(void *ctx, MQTTAsync_failureData *r)
@@ -180,8 +180,7 @@ static void arm(struct ds_mqtta *m)
   pthread_mutex_unlock(&m->mu);
 }
 
-int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, bool *session_present,
-                     char err[DS_ERRLEN])
+int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, bool *session_present, char err[DS_ERRLEN])
 {
   *session_present = false;
   MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
@@ -263,7 +262,7 @@ int ds_mqtta_subscribe(struct ds_mqtta *m, const char *filter, int qos, int time
   if (r == 1 && m->code != 0x80)
     return DS_OK;
   snprintf(err, DS_ERRLEN, "subscribe %s: %s", filter,
-           r == 0 ? "no answer in time"
+           r == 0                        ? "no answer in time"
            : (r == 1 || m->code == 0x80) ? "refused by broker (ACL?)"
                                          : (m->why[0] ? m->why : "failed"));
   return DS_EMQTT;

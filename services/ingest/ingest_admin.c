@@ -9,9 +9,10 @@ bool ingest_admin_health(void *ctx, char *detail, size_t cap)
   struct ingest_admin_ctx *a = ctx;
   bool mq = atomic_load(&a->counters->mqtt_up), db = atomic_load(&a->counters->db_up);
   if (!mq || !db)
-    snprintf(detail, cap, "%s", !mq && !db ? "broker and database are down"
-                                : !mq      ? "broker is down"
-                                           : "database is down (messages wait in the spool)");
+    snprintf(detail, cap, "%s",
+             !mq && !db ? "broker and database are down"
+             : !mq      ? "broker is down"
+                        : "database is down (messages wait in the spool)");
   return mq && db;
 }
 
@@ -30,9 +31,9 @@ int ingest_admin_metrics(void *ctx, struct ds_buf *out)
       {"batches", "Batches committed."},
       {"flush_failures", "Storing attempts that failed (retried)."},
   };
-  uint64_t v[] = {atomic_load(&c->received), atomic_load(&c->duplicates),
-                  atomic_load(&c->accepted), atomic_load(&c->rejected),
-                  atomic_load(&c->stored),   atomic_load(&c->batches),
+  uint64_t v[] = {atomic_load(&c->received),      atomic_load(&c->duplicates),
+                  atomic_load(&c->accepted),      atomic_load(&c->rejected),
+                  atomic_load(&c->stored),        atomic_load(&c->batches),
                   atomic_load(&c->flush_failures)};
   int rc = DS_OK;
   for (size_t i = 0; rc == DS_OK && i < sizeof v / sizeof v[0]; i++)

@@ -7,8 +7,7 @@
 
 struct ingest_item *ingest_parse_message(const char *topic, size_t topic_len, const void *payload,
                                          size_t payload_len, size_t payload_size, int64_t now_us,
-                                         size_t keep_max,
-                                         struct ds_sample scratch[DS_SAMPLES_MAX])
+                                         size_t keep_max, struct ds_sample scratch[DS_SAMPLES_MAX])
 {
   char dev[DS_DEVICE_ID_MAX + 1];
   char err[DS_ERRLEN];

@@ -44,8 +44,8 @@ struct ingest_spool {
   pthread_cond_t sync_cv;  /* sync thread waits */
   struct seg *segs;        /* sorted; the last is the active one */
   size_t nsegs, cap_segs;
-  int active_fd;           /* appender's fd of segs[nsegs-1] */
-  uint64_t bytes;          /* total on disk */
+  int active_fd;  /* appender's fd of segs[nsegs-1] */
+  uint64_t bytes; /* total on disk */
   uint64_t next_seq, committed_seq, synced_seq;
   uint64_t unsynced_max, appended_bytes, syncs, full_waits;
   bool stopping;
@@ -423,9 +423,8 @@ static int scan_segment(struct ingest_spool *s, struct seg *g, struct ingest_spo
     if (rc != DS_OK)
       break;
     if (rec.qos > 0)
-      s->keys[rec.msgid] =
-          (struct redelivery_key){msg_hash(rec.topic, rec.topic_len, rec.payload, rec.payload_len),
-                                  rec.seq};
+      s->keys[rec.msgid] = (struct redelivery_key){
+          msg_hash(rec.topic, rec.topic_len, rec.payload, rec.payload_len), rec.seq};
     off += len;
     expect++;
     info->records++;
@@ -598,8 +597,8 @@ int ingest_spool_open(const struct ingest_spool_opts *o, struct ingest_spool **o
     goto fail;
   }
   if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    snprintf(err, DS_ERRLEN, "%.160s is in use by another ingest (each instance needs its own spool)",
-             s->dir);
+    snprintf(err, DS_ERRLEN,
+             "%.160s is in use by another ingest (each instance needs its own spool)", s->dir);
     rc = DS_ECONFLICT;
     goto fail;
   }
@@ -614,8 +613,8 @@ int ingest_spool_open(const struct ingest_spool_opts *o, struct ingest_spool **o
      * the database was ahead of the spool, see ingest_spool_commit). */
     if (i + 1 < s->nsegs && s->segs[i + 1].first_seq <= s->segs[i].last_seq) {
       snprintf(err, DS_ERRLEN,
-               "spool %.100s: segment %016" PRIx64 " overlaps the one before it (records up to %" PRIu64
-               "); move the spool aside",
+               "spool %.100s: segment %016" PRIx64
+               " overlaps the one before it (records up to %" PRIu64 "); move the spool aside",
                s->dir, s->segs[i + 1].first_seq, s->segs[i].last_seq);
       rc = DS_EINVAL;
       goto fail;
@@ -841,8 +840,9 @@ int ingest_spool_append(struct ingest_spool *s, const struct ingest_spool_msg *m
   if (rc != DS_OK) {
     /* Leave no part of this record behind. */
     if (done > 0 && ftruncate(fd, (off_t)start) != 0) {
-      snprintf(err, DS_ERRLEN, "writing the spool in %.160s failed and it could not be cut back: %s",
-               s->dir, strerror(errno));
+      snprintf(err, DS_ERRLEN,
+               "writing the spool in %.160s failed and it could not be cut back: %s", s->dir,
+               strerror(errno));
     }
     return rc;
   }

@@ -416,12 +416,12 @@ static bool store_step(struct ingest_writer *w)
 }
 
 /* Decodes a spool record into an item (NULL when out of memory). */
-static struct ingest_item *decode_record(struct ingest_writer *w, const struct ingest_spool_rec *rec)
+static struct ingest_item *decode_record(struct ingest_writer *w,
+                                         const struct ingest_spool_rec *rec)
 {
-  struct ingest_item *it =
-      ingest_parse_message(rec->topic, rec->topic_len, rec->payload, rec->payload_len,
-                           rec->payload_size, rec->recv_us,
-                           (size_t)w->cfg->reject_keep_bytes, w->scratch);
+  struct ingest_item *it = ingest_parse_message(rec->topic, rec->topic_len, rec->payload,
+                                                rec->payload_len, rec->payload_size, rec->recv_us,
+                                                (size_t)w->cfg->reject_keep_bytes, w->scratch);
   if (it == NULL)
     return NULL;
   it->seq = rec->seq;
@@ -521,11 +521,11 @@ static void *writer_main(void *arg)
     if (!closed && w->batch_samples < (size_t)w->cfg->batch_max &&
         w->batch_items < INGEST_BATCH_ITEMS_MAX)
       fill_batch(w, &closed);
-    bool due = w->batch_head != NULL &&
-               (closed || atomic_load(&w->draining) ||
-                w->batch_samples >= (size_t)w->cfg->batch_max ||
-                w->batch_items >= INGEST_BATCH_ITEMS_MAX ||
-                ds_time_mono_ms() - w->batch_started_ms >= w->cfg->flush_ms);
+    bool due =
+        w->batch_head != NULL &&
+        (closed || atomic_load(&w->draining) || w->batch_samples >= (size_t)w->cfg->batch_max ||
+         w->batch_items >= INGEST_BATCH_ITEMS_MAX ||
+         ds_time_mono_ms() - w->batch_started_ms >= w->cfg->flush_ms);
     if (due && !store_step(w))
       continue;
     if (closed && w->batch_head == NULL)

@@ -29,11 +29,11 @@
 #define INGEST_BATCH_ITEMS_MAX 10000
 
 struct ingest_counters {
-  atomic_uint_fast64_t received;    /* messages taken from the broker */
-  atomic_uint_fast64_t duplicates;  /* redeliveries recognised and not spooled again */
-  atomic_uint_fast64_t accepted;    /* samples decoded */
-  atomic_uint_fast64_t rejected;    /* messages rejected */
-  atomic_uint_fast64_t stored;      /* samples committed */
+  atomic_uint_fast64_t received;   /* messages taken from the broker */
+  atomic_uint_fast64_t duplicates; /* redeliveries recognised and not spooled again */
+  atomic_uint_fast64_t accepted;   /* samples decoded */
+  atomic_uint_fast64_t rejected;   /* messages rejected */
+  atomic_uint_fast64_t stored;     /* samples committed */
   atomic_uint_fast64_t rejected_stored;
   atomic_uint_fast64_t batches; /* committed batches */
   atomic_uint_fast64_t flush_failures;
@@ -59,9 +59,9 @@ struct ingest_writer {
   struct ds_sample *scratch; /* decode space (decoder thread) */
   struct ingest_queue queue; /* decoder -> writer */
   bool queue_ok, started;
-  atomic_bool reader_go;     /* the progress is known: the decoder may read */
-  atomic_bool draining;      /* set by ingest_writer_drain */
-  int64_t give_up_at_ms;     /* drain deadline */
+  atomic_bool reader_go; /* the progress is known: the decoder may read */
+  atomic_bool draining;  /* set by ingest_writer_drain */
+  int64_t give_up_at_ms; /* drain deadline */
   pthread_t thread, decoder;
 };
 

@@ -106,7 +106,8 @@ int main(int argc, char **argv)
     struct ds_logline l;
     if (ds_log_begin(&l, DS_LOG_WARN, "spool_kept")) {
       ds_log_int(&l, "records", (long long)left);
-      ds_log_str(&l, "msg", "database unavailable until the shutdown timeout; stored at next start");
+      ds_log_str(&l, "msg",
+                 "database unavailable until the shutdown timeout; stored at next start");
       ds_log_end(&l);
     }
   }

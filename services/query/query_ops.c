@@ -183,12 +183,12 @@ int query_ops_metrics(struct query_http_req *req)
   PGresult *rej = metrics_rows(req, "query_ops_rejected_counts",
                                "SELECT split_part(reason, ':', 1), count(*) FROM rejected"
                                " GROUP BY 1 ORDER BY 1");
-  PGresult *prog =
-      rej == NULL ? NULL
-                  : metrics_rows(req, "query_ops_ingest_progress",
-                                 "SELECT instance, seq, duplicates,"
-                                 " extract(epoch FROM updated_at)::bigint FROM ingest_progress"
-                                 " ORDER BY instance");
+  PGresult *prog = rej == NULL
+                       ? NULL
+                       : metrics_rows(req, "query_ops_ingest_progress",
+                                      "SELECT instance, seq, duplicates,"
+                                      " extract(epoch FROM updated_at)::bigint FROM ingest_progress"
+                                      " ORDER BY instance");
   /* query_db_conn/query_db_fail may have written a JSON error: metrics
    * stay 200 text. */
   ds_buf_reset(req->out);

@@ -104,11 +104,10 @@ static void phase(PGconn *db, const char *tag, bool kill, uint64_t *rng)
   struct stable_ctx c = {db, prefix, -1, 0};
   IT_ASSERT(it_wait_until(stable, &c, ing_timeout_ms()), "the store never settled");
   long long rows = c.last;
-  long long distinct =
-      it_db_scalar_ll(db,
-                      "SELECT count(DISTINCT (device_id, ts)) FROM device_samples"
-                      " WHERE left(device_id, length($1)) = $1",
-                      1, prefix);
+  long long distinct = it_db_scalar_ll(db,
+                                       "SELECT count(DISTINCT (device_id, ts)) FROM device_samples"
+                                       " WHERE left(device_id, length($1)) = $1",
+                                       1, prefix);
   long long lost = total - distinct, dup = rows - distinct;
   long resends = atomic_load(&p.resends);
   it_note("%s: broker %s at %ld of %ld messages (QoS 1), back after 1 s: %lld lost, %lld stored "

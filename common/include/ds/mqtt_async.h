@@ -62,8 +62,8 @@ DS_MUSTCHECK int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, bool *sess
  * SUBSCRIBE and returns; a refusal arriving later is reported by
  * ds_mqtta_take_error.  (Waiting is wrong on a resumed session whose
  * message callback may be blocked: the SUBACK is read after it.) */
-DS_MUSTCHECK int ds_mqtta_subscribe(struct ds_mqtta *m, const char *filter, int qos,
-                                    int timeout_ms, char err[DS_ERRLEN]);
+DS_MUSTCHECK int ds_mqtta_subscribe(struct ds_mqtta *m, const char *filter, int qos, int timeout_ms,
+                                    char err[DS_ERRLEN]);
 /* True, with the reason in err, once when an unwaited subscription failed. */
 bool ds_mqtta_take_error(struct ds_mqtta *m, char err[DS_ERRLEN]);
 /* False once the connection is lost (until the next ds_mqtta_connect). */
