@@ -24,8 +24,7 @@ int ds_retry(ds_retry_fn attempt, void *ctx, const char *down_event, const char 
       return DS_OK;
     }
     if (ds_backoff_failed(&b, ds_time_mono_ms()))
-      ds_log_msg(DS_LOG_WARN, down_event, "%s; retrying with backoff up to %ld ms", err,
-                 b.max_ms);
+      ds_log_msg(DS_LOG_WARN, down_event, "%s; retrying with backoff up to %ld ms", err, b.max_ms);
     if (timeout_ms >= 0 && ds_time_mono_ms() - start >= timeout_ms)
       return DS_ETIMEOUT;
     if (!ds_backoff_wait(&b))

@@ -69,6 +69,7 @@ DS_MUSTCHECK int agg_cmd_record(PGconn *conn, const char *source, const char *pa
 
 /* The request id a payload asks for into out: DS_OK, DS_ENOTFOUND when it
  * names none that can be read (the caller generates one), DS_ENOMEM. */
-DS_MUSTCHECK int agg_cmd_request_id(const char *payload, size_t len, char out[DS_RECALC_REQUEST_ID_MAX + 1]);
+DS_MUSTCHECK int agg_cmd_request_id(const char *payload, size_t len,
+                                    char out[DS_RECALC_REQUEST_ID_MAX + 1]);
 
 #endif

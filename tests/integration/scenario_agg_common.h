@@ -212,10 +212,10 @@ __attribute__((unused)) static long it_index(const struct it_bus *b, const char 
 }
 
 /* Publishes payload for rid and waits for its final state; returns it. */
-static const struct it_event *it_run(struct it_bus *b, const char *rid, const char *payload,
-                                     int timeout_ms)
+/* Waits for rid's final status (done or failed); NULL after timeout_ms. */
+static inline const struct it_event *it_wait_final(struct it_bus *b, const char *rid,
+                                                   int timeout_ms)
 {
-  it_publish(b, payload);
   int64_t end = ds_time_mono_ms() + timeout_ms;
   while (ds_time_mono_ms() < end) {
     const struct it_event *e = it_wait(b, rid, "done", 100);
@@ -224,8 +224,25 @@ static const struct it_event *it_run(struct it_bus *b, const char *rid, const ch
     if (e != NULL)
       return e;
   }
-  REQUIRE(false, "run %s did not finish within %d ms", rid, timeout_ms);
   return NULL;
+}
+
+/* Runs "$DS_TEST_STACKCTL args"; required to succeed. */
+static inline void it_stackctl_req(const char *args)
+{
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s %s", it_env("DS_TEST_STACKCTL"), args);
+  it_log("stackctl %s", args);
+  REQUIRE(system(cmd) == 0, "stackctl %s failed", args);
+}
+
+static const struct it_event *it_run(struct it_bus *b, const char *rid, const char *payload,
+                                     int timeout_ms)
+{
+  it_publish(b, payload);
+  const struct it_event *e = it_wait_final(b, rid, timeout_ms);
+  REQUIRE(e != NULL, "run %s did not finish within %d ms", rid, timeout_ms);
+  return e;
 }
 
 /* ---- independent statistics ---- */

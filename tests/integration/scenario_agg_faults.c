@@ -26,14 +26,6 @@
 #define NDEVICES 200
 #define DEVICES "200"
 
-static void stackctl(const char *args)
-{
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "%s %s", it_env("DS_TEST_STACKCTL"), args);
-  it_log("stackctl %s", args);
-  REQUIRE(system(cmd) == 0, "stackctl %s failed", args);
-}
-
 static void load(PGconn *c)
 {
   PQclear(it_q(c, "INSERT INTO users (name) VALUES ('f-user')", NULL));
@@ -92,27 +84,15 @@ static long count_events(const struct it_bus *b, const char *rid, const char *st
   return n;
 }
 
-/* Waits for rid's final status; NULL after timeout_ms. */
-static const struct it_event *wait_final(struct it_bus *b, const char *rid, int timeout_ms)
-{
-  int64_t end = ds_time_mono_ms() + timeout_ms;
-  while (ds_time_mono_ms() < end) {
-    const struct it_event *e = it_wait(b, rid, "done", 100);
-    if (e == NULL)
-      e = it_wait(b, rid, "failed", 0);
-    if (e != NULL)
-      return e;
-  }
-  return NULL;
-}
-
 /* The command ran exactly once: one run row, done, one done event (after
  * a second more of listening), every device computed once. */
 static void check_once(struct it_bus *b, PGconn *c, const char *rid, long long devices)
 {
-  const struct it_event *e = wait_final(b, rid, 60000);
-  CHECK(e != NULL, "%s never finished: the command was lost (acknowledged to the broker, never "
-                   "recorded)", rid);
+  const struct it_event *e = it_wait_final(b, rid, 60000);
+  CHECK(e != NULL,
+        "%s never finished: the command was lost (acknowledged to the broker, never "
+        "recorded)",
+        rid);
   if (e == NULL)
     return;
   CHECK(strcmp(e->state, "done") == 0, "%s %s: %s", rid, e->state, e->error);
@@ -121,8 +101,8 @@ static void check_once(struct it_bus *b, PGconn *c, const char *rid, long long d
     it_pump(b, 100);
   long long rows = runs_of(c, rid);
   long done = count_events(b, rid, "done");
-  long long work = it_qi(c, "SELECT count(*) FROM recalc_work WHERE request_id = $1 AND kind = 'd'",
-                         rid, NULL);
+  long long work =
+      it_qi(c, "SELECT count(*) FROM recalc_work WHERE request_id = $1 AND kind = 'd'", rid, NULL);
   it_log("  %s: run rows %lld, done events %ld, device work rows %lld, devices %lld", rid, rows,
          done, work, e->devices);
   CHECK(rows == 1, "%s: %lld run rows", rid, rows);
@@ -152,7 +132,7 @@ static void test_killed_while_recording(struct it_bus *b, PGconn *c)
   }
   REQUIRE(blocked, "the command never reached its insert");
   it_log("  command in its insert after %lld ms", (long long)(ds_time_mono_ms() - t0));
-  stackctl("kill aggregator");
+  it_stackctl_req("kill aggregator");
   /* A killed client's backend may finish its statement before noticing:
    * end them, so what the killed process did not commit is gone. */
   PQclear(it_q(c,
@@ -168,7 +148,7 @@ static void test_killed_while_recording(struct it_bus *b, PGconn *c)
   PQclear(it_q(hold, "COMMIT", NULL));
   PQfinish(hold);
   CHECK(runs_of(c, "fa-1") == 0, "fa-1 recorded although its insert was killed");
-  stackctl("start aggregator");
+  it_stackctl_req("start aggregator");
   check_once(b, c, "fa-1", NDEVICES);
 }
 
@@ -177,7 +157,7 @@ static void test_killed_while_db_down(struct it_bus *b, PGconn **c)
 {
   it_log("2. aggregator killed while the command waits for a stopped database");
   long off = log_size();
-  stackctl("stop-db");
+  it_stackctl_req("stop-db");
   it_publish(b, "{\"request_id\": \"fa-2\", \"device_id\": \"f-dev-5\", \"full\": true}");
   int64_t t0 = ds_time_mono_ms();
   bool waiting = false;
@@ -188,12 +168,12 @@ static void test_killed_while_db_down(struct it_bus *b, PGconn **c)
   }
   CHECK(waiting, "the aggregator never reported fa-2 waiting for the database");
   it_log("  fa-2 waiting for the database after %lld ms", (long long)(ds_time_mono_ms() - t0));
-  stackctl("kill aggregator");
-  stackctl("start-db");
+  it_stackctl_req("kill aggregator");
+  it_stackctl_req("start-db");
   PQfinish(*c);
   *c = it_db();
   CHECK(runs_of(*c, "fa-2") == 0, "fa-2 recorded while the database was down?");
-  stackctl("start aggregator");
+  it_stackctl_req("start aggregator");
   check_once(b, *c, "fa-2", 1);
 }
 
@@ -264,22 +244,23 @@ static void test_db_restart_mid_run(struct it_bus *b, PGconn **c)
       it_pump(b, 50);
   }
   REQUIRE(blocked, "no worker reached the held device");
-  long long before = it_qi(*c, "SELECT devices_done FROM recalc_runs WHERE request_id = 'fa-3'",
-                           NULL);
+  long long before =
+      it_qi(*c, "SELECT devices_done FROM recalc_runs WHERE request_id = 'fa-3'", NULL);
   int64_t t0 = ds_time_mono_ms();
-  stackctl("restart-db"); /* ends every session, the holder's too */
+  it_stackctl_req("restart-db"); /* ends every session, the holder's too */
   PQfinish(hold);
   PQfinish(*c);
   *c = it_db();
-  const struct it_event *e = wait_final(b, "fa-3", 120000);
+  const struct it_event *e = it_wait_final(b, "fa-3", 120000);
   CHECK(e != NULL, "fa-3 left unfinished after the database restart");
   if (e != NULL)
     it_log("  fa-3: %lld of %d devices done at the restart; %s with %lld devices %lld ms after "
            "it%s%s",
            before, NDEVICES, e->state, e->devices, (long long)(ds_time_mono_ms() - t0),
            e->error[0] ? ": " : "", e->error);
-  CHECK(it_qi(*c, "SELECT count(*) FROM recalc_runs WHERE request_id = 'fa-3'"
-                  " AND state IN ('done', 'failed')",
+  CHECK(it_qi(*c,
+              "SELECT count(*) FROM recalc_runs WHERE request_id = 'fa-3'"
+              " AND state IN ('done', 'failed')",
               NULL) == 1,
         "fa-3 recorded as finished");
   if (e != NULL && strcmp(e->state, "done") == 0)
@@ -313,13 +294,13 @@ static void test_long_outage_without_request_id(struct it_bus *b, PGconn **c)
 {
   it_log("6. a command without request_id waits 50 s for the database");
   long off = log_size();
-  stackctl("stop-db");
+  it_stackctl_req("stop-db");
   it_publish(b, "{\"device_id\": \"f-dev-77\", \"full\": true}");
   int64_t t0 = ds_time_mono_ms();
   while (ds_time_mono_ms() - t0 < 50000)
     it_pump(b, 200);
   CHECK(log_has(off, "event=command_waiting", "request_id="), "the command waited");
-  stackctl("start-db");
+  it_stackctl_req("start-db");
   PQfinish(*c);
   *c = it_db();
   const char *count_sql = "SELECT count(*) FROM recalc_runs WHERE command = "
@@ -345,7 +326,7 @@ static void test_sigterm_while_waiting(struct it_bus *b, PGconn **c)
   fputs("command_unacknowledged\n", allow);
   fclose(allow);
   long off = log_size();
-  stackctl("stop-db");
+  it_stackctl_req("stop-db");
   it_publish(b, "{\"request_id\": \"fa-5\", \"device_id\": \"f-dev-6\", \"full\": true}");
   int64_t t0 = ds_time_mono_ms();
   bool waiting = false;
@@ -364,11 +345,11 @@ static void test_sigterm_while_waiting(struct it_bus *b, PGconn **c)
   CHECK(rc != 0, "the aggregator exited 0 with a command it could not record");
   CHECK(log_has(off, "event=command_unacknowledged", "request_id=fa-5"),
         "command_unacknowledged logged");
-  stackctl("start-db");
+  it_stackctl_req("start-db");
   PQfinish(*c);
   *c = it_db();
   CHECK(runs_of(*c, "fa-5") == 0, "fa-5 recorded while the database was down?");
-  stackctl("start aggregator");
+  it_stackctl_req("start aggregator");
   check_once(b, *c, "fa-5", 1);
 }
 

@@ -9,14 +9,6 @@
 #define DEVICES "300"
 #define NDEVICES 300
 
-static void stackctl(const char *args)
-{
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "%s %s", it_env("DS_TEST_STACKCTL"), args);
-  it_log("stackctl %s", args);
-  REQUIRE(system(cmd) == 0, "stackctl %s failed", args);
-}
-
 static void load(PGconn *c)
 {
   PQclear(it_q(c, "INSERT INTO users (name) VALUES ('it-multi')", NULL));
@@ -62,7 +54,7 @@ static void check_once(PGconn *c, const char *rid)
 
 static void test_split(struct it_bus *b, PGconn *c)
 {
-  stackctl("start-extra aggregator agg2 AGGREGATOR_CLIENT_ID=it-agg2");
+  it_stackctl_req("start-extra aggregator agg2 AGGREGATOR_CLIENT_ID=it-agg2");
   it_log("two aggregators split one full run");
   const struct it_event *e = it_run(b, "m-1", "{\"request_id\": \"m-1\", \"full\": true}", 120000);
   CHECK(strcmp(e->state, "done") == 0 && e->devices == NDEVICES, "m-1 %s %lld %s", e->state,
@@ -101,12 +93,12 @@ static void test_killed(struct it_bus *b, PGconn *c)
   REQUIRE(blocked, "no worker reached the held device");
   long long done = it_qi(c, "SELECT devices_done FROM recalc_runs WHERE request_id = 'm-2'", NULL);
   it_log("  %lld devices done when the aggregators are killed", done);
-  stackctl("kill aggregator");
-  stackctl("kill agg2");
+  it_stackctl_req("kill aggregator");
+  it_stackctl_req("kill agg2");
   CHECK(it_qi(c, "SELECT count(*) FROM recalc_runs WHERE request_id = 'm-2' AND state = 'running'",
               NULL) == 1,
         "m-2 is interrupted, still running");
-  stackctl("start aggregator");
+  it_stackctl_req("start aggregator");
   PQclear(it_q(hold, "SELECT pg_advisory_unlock(4242002, $1::int)", key, NULL));
   const struct it_event *e = it_wait(b, "m-2", "done", 120000);
   CHECK(e != NULL, "m-2 finished by the restarted aggregator");

@@ -15,8 +15,8 @@ static struct ds_sample scratch[DS_SAMPLES_MAX];
 
 static struct ingest_item *parse(const char *topic, const char *payload)
 {
-  return ingest_parse_message(topic, strlen(topic), payload, strlen(payload), strlen(payload), 42, 1024,
-                              scratch);
+  return ingest_parse_message(topic, strlen(topic), payload, strlen(payload), strlen(payload), 42,
+                              1024, scratch);
 }
 
 static void test_parse_valid(void)
