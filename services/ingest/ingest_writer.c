@@ -310,7 +310,9 @@ static int ensure_db(struct ingest_writer *w, char err[DS_ERRLEN])
   return w->progress_known ? DS_OK : load_progress(w, err);
 }
 
-int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN])
+/* One storing attempt for the current batch (no retry): DS_OK or DS_EDB
+ * with err. */
+static int flush_once(struct ingest_writer *w, char err[DS_ERRLEN])
 {
   int rc = ensure_db(w, err);
   if (rc != DS_OK || w->batch_head == NULL)
@@ -391,7 +393,7 @@ static bool nap(const struct ingest_writer *w, long ms)
 static bool store_step(struct ingest_writer *w)
 {
   char err[DS_ERRLEN];
-  int rc = ingest_writer_flush_once(w, err);
+  int rc = flush_once(w, err);
   atomic_store(&w->counters->db_up, rc == DS_OK);
   if (rc == DS_OK) {
     if (ds_backoff_succeeded(&w->backoff))

@@ -79,8 +79,4 @@ void ingest_writer_drain(struct ingest_writer *w);
  * unstored (0 when everything is in the database). */
 uint64_t ingest_writer_join(struct ingest_writer *w);
 
-/* One storing attempt for the current batch (no retry): DS_OK or DS_EDB
- * with err.  Exposed for tests. */
-DS_MUSTCHECK int ingest_writer_flush_once(struct ingest_writer *w, char err[DS_ERRLEN]);
-
 #endif
