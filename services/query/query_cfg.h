@@ -23,6 +23,7 @@ struct query_cfg {
   long long threads;
   long long conn_timeout_s;
   long long max_connections;
+  long long max_connections_per_ip;
   long long body_max;
   long long mem_budget_mb;
   long long chunk_cache_mb;

@@ -403,6 +403,7 @@ int query_server_start(const struct query_cfg *cfg, struct ds_mqtt *mqtt, struct
       MHD_OPTION_EXTERNAL_LOGGER, query_log_mhd, &s->log, MHD_OPTION_SOCK_ADDR, sa,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)QUERY_SERVER_MHD_POOL_BYTES,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
       MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
