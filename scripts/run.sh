@@ -6,7 +6,8 @@
 # foreground.  Ctrl-C or SIGTERM stops everything it started and exits 0.
 # Data (database, broker queues, credentials) survives a restart.
 #
-# Environment: MQTT_PORT (1883), HTTP_PORT (8000), INGEST_ADMIN_PORT (8001), PGPORT (55432),
+# Environment: MQTT_PORT (1883), HTTP_PORT (8000), INGEST_ADMIN_PORT (8001),
+# AGGREGATOR_ADMIN_PORT (8002), PGPORT (55432),
 # DEVICESTATS_RUN_DIR (.run), PGPASSWORD (database password when the stack
 # is first created), API_TOKEN, MQTT_ALLOW_ANONYMOUS=1 (open broker),
 # DS_SKIP_BUILD=1 (use build/ as it is), DS_BUILD_DIR (build).
@@ -21,6 +22,7 @@ cd "$SRC"
 MQTT_PORT=${MQTT_PORT:-1883}
 HTTP_PORT=${HTTP_PORT:-8000}
 INGEST_ADMIN_PORT=${INGEST_ADMIN_PORT:-8001}
+AGGREGATOR_ADMIN_PORT=${AGGREGATOR_ADMIN_PORT:-8002}
 PG_PORT=${PGPORT:-55432}
 RUN=${DEVICESTATS_RUN_DIR:-.run}
 BUILD=${DS_BUILD_DIR:-$SRC/build}
@@ -47,10 +49,10 @@ flock -n 9 || ds_die "another run.sh is using $RUN"
 # Processes a killed run.sh may have left behind (checked by pid; a
 # leftover PostgreSQL is stopped by ds_pg_start).
 for n in "${DS_SERVICES[@]}" mosquitto; do ds_kill_orphan "$ST" "$n"; done
-ports=("$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT")
+ports=("$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT" "$AGGREGATOR_ADMIN_PORT")
 ds_pg_running "$RUN" || ports+=("$PG_PORT")
 for p in "${ports[@]}"; do
-  ds_port_in_use "$p" && ds_die "port $p is in use (set PGPORT, MQTT_PORT or HTTP_PORT)"
+  ds_port_in_use "$p" && ds_die "port $p is in use (set PGPORT, MQTT_PORT, HTTP_PORT, INGEST_ADMIN_PORT or AGGREGATOR_ADMIN_PORT)"
 done
 
 STOPPING=0
@@ -142,6 +144,7 @@ fi
 svc_env() {
   case $1 in
     ingest) echo "ADMIN_PORT=$INGEST_ADMIN_PORT" ;;
+    aggregator) echo "ADMIN_PORT=$AGGREGATOR_ADMIN_PORT" ;;
   esac
 }
 
@@ -171,6 +174,7 @@ cat <<EOF
 DeviceStats is running (services: ${names[*]:-none}).
   HTTP API    http://127.0.0.1:$HTTP_PORT/    (docs: /docs)
   Ingest      http://127.0.0.1:$INGEST_ADMIN_PORT/health  /metrics
+  Aggregator  http://127.0.0.1:$AGGREGATOR_ADMIN_PORT/health  /metrics
   API token   $API_TOKEN    ($api_token_where)
   MQTT        tcp://127.0.0.1:$MQTT_PORT    ($mqtt_creds)
   PostgreSQL  postgresql://devicestats@127.0.0.1:$PG_PORT/devicestats    (password in $RUN/db-password)

@@ -52,6 +52,11 @@ const struct ds_cfg_var agg_cfg_vars[] = {
             "first delay of the broker and database reconnect backoff"),
     INT_VAR("RETRY_MAX_MS", retry_max_ms, "5000", 100, 600000,
             "cap of the reconnect backoff (doubling from RETRY_MIN_MS)"),
+    INT_VAR("ADMIN_PORT", admin_port, "0", 0, 65535,
+            "port of GET /health and GET /metrics (0: off; run.sh passes AGGREGATOR_ADMIN_PORT, "
+            "8002)"),
+    {"ADMIN_ADDR", DS_CFG_STR, "127.0.0.1", 1, 64, false, false,
+     "address the admin port listens on", offsetof(struct agg_cfg, admin_addr)},
     STR_VAR("LOG_LEVEL", log_level, "info", false, "error, warn, info or debug"),
 };
 const size_t agg_cfg_vars_n = sizeof agg_cfg_vars / sizeof agg_cfg_vars[0];

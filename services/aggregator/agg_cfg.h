@@ -28,6 +28,8 @@ struct agg_cfg {
   long long shutdown_timeout_ms;
   long long retry_min_ms; /* reconnect backoff (ds_backoff): first delay */
   long long retry_max_ms; /* ... and cap */
+  long long admin_port;   /* GET /health and /metrics; 0 = off */
+  char *admin_addr;
   char *log_level;
 };
 

@@ -20,6 +20,8 @@
 #include "ds/time.h"
 
 #define PUBLISH_TIMEOUT_MS 5000
+/* How often the run queue is counted for /metrics (with an admin port). */
+#define QUEUE_POLL_MS 5000
 
 static void log_status(const char *event, const struct ds_recalc_status *st, enum ds_log_level lvl)
 {
@@ -43,8 +45,12 @@ static void publish_status(struct agg_svc *svc, const struct ds_recalc_status *s
     return; /* stale progress: the run is finished */
   if (strcmp(st->state, "done") == 0 || strcmp(st->state, "failed") == 0)
     snprintf(svc->last_finished, sizeof svc->last_finished, "%s", st->request_id);
-  if (event != NULL)
-    log_status(event, st, strcmp(st->state, "failed") == 0 ? DS_LOG_WARN : DS_LOG_INFO);
+  if (event != NULL) {
+    bool failed = strcmp(st->state, "failed") == 0;
+    log_status(event, st, failed ? DS_LOG_WARN : DS_LOG_INFO);
+    if (failed || strcmp(st->state, "done") == 0)
+      agg_admin_run_finished(&svc->gauges, !failed, st->elapsed_ms);
+  }
   struct ds_buf b;
   ds_buf_init(&b, 4096);
   char err[DS_ERRLEN] = "";
@@ -258,10 +264,42 @@ static int ensure_pub(struct agg_svc *svc)
   return DS_OK;
 }
 
+/* For /health and /metrics: what the main thread sees now. */
+static void update_up(struct agg_svc *svc)
+{
+  atomic_store(&svc->gauges.mqtt_up, svc->sub_up && ds_mqtt_is_connected(svc->pub));
+  atomic_store(&svc->gauges.db_up, !ds_db_broken(svc->conn));
+}
+
+/* The admin port answers from the start (503 until connected). */
+static int start_admin(struct agg_svc *svc, char err[DS_ERRLEN])
+{
+  const struct agg_cfg *cfg = svc->cfg;
+  agg_admin_gauges_init(&svc->gauges);
+  svc->admin_ctx = (struct agg_admin_ctx){&svc->gauges,     &svc->commands,  &svc->malformed,
+                                          &svc->duplicates, &svc->published, &svc->publish_failed,
+                                          svc->workers,     cfg->workers};
+  if (cfg->admin_port <= 0)
+    return DS_OK;
+  char aerr[DS_ERRLEN] = "";
+  int rc = ds_admin_start(cfg->admin_addr, (int)cfg->admin_port, "aggregator", agg_admin_health,
+                          agg_admin_metrics, &svc->admin_ctx, &svc->admin, aerr);
+  if (rc != DS_OK) {
+    snprintf(err, DS_ERRLEN, "admin port: %s", aerr);
+    return rc;
+  }
+  ds_log_msg(DS_LOG_INFO, "admin_listening", "GET /health and /metrics on %s:%lld", cfg->admin_addr,
+             cfg->admin_port);
+  return DS_OK;
+}
+
 int agg_svc_init(struct agg_svc *svc, const struct agg_cfg *cfg, char err[DS_ERRLEN])
 {
   memset(svc, 0, sizeof *svc);
   svc->cfg = cfg;
+  int rc = start_admin(svc, err);
+  if (rc != DS_OK)
+    return rc;
   ds_backoff_init(&svc->db_backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
   ds_backoff_init(&svc->mqtt_backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
   ds_backoff_init(&svc->pub_backoff, (long)cfg->retry_min_ms, (long)cfg->retry_max_ms);
@@ -278,7 +316,7 @@ int agg_svc_init(struct agg_svc *svc, const struct agg_cfg *cfg, char err[DS_ERR
     snprintf(err, DS_ERRLEN, "AGGREGATOR_GROUP: '%.64s' is not a valid group name", cfg->group);
     return DS_EINVAL;
   }
-  int rc = agg_outbox_init(&svc->outbox);
+  rc = agg_outbox_init(&svc->outbox);
   if (rc != DS_OK)
     return rc;
   svc->outbox_ready = true;
@@ -327,6 +365,7 @@ int agg_svc_init(struct agg_svc *svc, const struct agg_cfg *cfg, char err[DS_ERR
       return rc;
     }
   }
+  update_up(svc);
   struct ds_logline l;
   if (ds_log_begin(&l, DS_LOG_INFO, "ready")) {
     ds_log_str(&l, "client_id", svc->me);
@@ -389,6 +428,12 @@ static void periodic(struct agg_svc *svc)
   drain_outbox(svc);
   if (ensure_db(svc) != DS_OK)
     return;
+  if (svc->admin != NULL && now >= svc->next_queue_ms) {
+    char err[DS_ERRLEN] = "";
+    svc->next_queue_ms = now + QUEUE_POLL_MS;
+    if (agg_admin_poll_queue(svc->conn, &svc->gauges, err) != DS_OK)
+      ds_log_msg(DS_LOG_WARN, "db_error", "%s", err);
+  }
   if (svc->cfg->interval_s > 0) {
     /* One run per slot of the wall clock, whichever aggregator is first. */
     long long slot = ds_time_now_us() / 1000000 / svc->cfg->interval_s;
@@ -416,6 +461,7 @@ void agg_svc_run(struct agg_svc *svc)
     /* While the callback waits for the database, this may wait for it too
      * (Paho's lock): nothing here needs the database meanwhile. */
     (void)ensure_sub(svc);
+    update_up(svc);
     struct agg_recorded r;
     while (agg_inbox_pop(&svc->inbox, &r))
       agg_svc_recorded(svc, &r);
@@ -425,6 +471,8 @@ void agg_svc_run(struct agg_svc *svc)
 
 void agg_svc_cleanup(struct agg_svc *svc)
 {
+  ds_admin_stop(svc->admin);
+  svc->admin = NULL;
   /* No command is taken from here on: the disconnect waits for a callback
    * under way, which returns once its command is recorded. */
   ds_mqtta_free(svc->sub, 1000);

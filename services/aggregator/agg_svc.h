@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 
+#include "agg_admin.h"
 #include "agg_cfg.h"
 #include "agg_cmd.h"
 #include "agg_inbox.h"
@@ -45,8 +46,12 @@ struct agg_svc {
   /* The last run this instance saw finish: later "running" events of it
    * (a progress event that lost the race with the finish) are dropped. */
   char last_finished[DS_RECALC_REQUEST_ID_MAX + 1];
-  long long commands, malformed, duplicates, published, publish_failed;
-  int64_t next_poll_ms, next_stats_ms;
+  /* Atomics: the admin thread reads them for /metrics. */
+  atomic_llong commands, malformed, duplicates, published, publish_failed;
+  struct agg_admin_gauges gauges;
+  struct agg_admin_ctx admin_ctx;
+  struct ds_admin *admin; /* NULL when ADMIN_PORT is 0 */
+  int64_t next_poll_ms, next_stats_ms, next_queue_ms;
   long long last_slot;
 };
 

@@ -89,6 +89,7 @@ PG_PORT=$(ds_free_port)
 MQTT_PORT=$(ds_free_port "$PG_PORT")
 HTTP_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT")
 INGEST_ADMIN_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT")
+AGGREGATOR_ADMIN_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT")
 
 # --- PostgreSQL
 DB_PASSWORD=$(ds_gen_secret)
@@ -121,7 +122,7 @@ DS_SVC_ENV=(
 
 # Everything stackctl.sh needs to act on this stack.
 {
-  declare -p PG_PORT MQTT_PORT HTTP_PORT INGEST_ADMIN_PORT READY_TIMEOUT DS_SVC_ENV
+  declare -p PG_PORT MQTT_PORT HTTP_PORT INGEST_ADMIN_PORT AGGREGATOR_ADMIN_PORT READY_TIMEOUT DS_SVC_ENV
   echo "SERVICES=()"
 } >>"$T/state.sh"
 
@@ -132,6 +133,7 @@ for svc in "${DS_SERVICES[@]}"; do
   echo "BIN_$svc=$(printf %q "$bin")" >>"$T/state.sh"
   # A service's own settings (kept for stackctl's restarts).
   [ "$svc" = ingest ] && echo "ADMIN_PORT=$INGEST_ADMIN_PORT" >"$ST/$svc.env"
+  [ "$svc" = aggregator ] && echo "ADMIN_PORT=$AGGREGATOR_ADMIN_PORT" >"$ST/$svc.env"
   svc_env=()
   [ -f "$ST/$svc.env" ] && mapfile -t svc_env <"$ST/$svc.env"
   ds_service_start "$ST" "$svc" "$LOGS/$svc.log" "$bin" "${svc_env[@]}"
@@ -154,6 +156,7 @@ export DS_TEST_MQTT_URL=tcp://127.0.0.1:$MQTT_PORT
 export DS_TEST_MQTT_USERNAME=$MQTT_USER DS_TEST_MQTT_PASSWORD=$MQTT_PASSWORD
 export DS_TEST_HTTP_URL=http://127.0.0.1:$HTTP_PORT
 export DS_TEST_INGEST_ADMIN_URL=http://127.0.0.1:$INGEST_ADMIN_PORT
+export DS_TEST_AGGREGATOR_ADMIN_URL=http://127.0.0.1:$AGGREGATOR_ADMIN_PORT
 export DS_TEST_API_TOKEN=$API_TOKEN
 export DS_TEST_STACKCTL=$T/stackctl
 export DS_TEST_ALLOW_ERRORS=$T/allow-errors

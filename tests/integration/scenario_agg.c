@@ -4,7 +4,8 @@
  * unchanged devices (backfilled samples count as new) and "full" does not;
  * a malformed command yields failed and the next command still works; a
  * repeated request_id is not run twice; queued commands run one at a time;
- * the HTTP task and snapshot routes. */
+ * the HTTP task and snapshot routes; the admin port's /health and
+ * /metrics agree with the runs table. */
 #include "scenario_agg_common.h"
 
 #include <curl/curl.h>
@@ -191,7 +192,7 @@ static void test_queue(struct it_bus *b, PGconn *c)
 /* ---- HTTP ---- */
 
 struct http_body {
-  char data[8192];
+  char data[16384];
   size_t len;
 };
 
@@ -211,7 +212,9 @@ static long http(const char *method, const char *path, const char *body, struct 
   CURL *h = curl_easy_init();
   REQUIRE(h != NULL, "curl");
   char url[512], auth[256];
-  snprintf(url, sizeof url, "%s%s", it_env("DS_TEST_HTTP_URL"), path);
+  /* A full URL (the aggregator's admin port) or a path of the query API. */
+  bool full = strncmp(path, "http://", 7) == 0;
+  snprintf(url, sizeof url, "%s%s", full ? "" : it_env("DS_TEST_HTTP_URL"), path);
   snprintf(auth, sizeof auth, "Authorization: Bearer %s", it_env("DS_TEST_API_TOKEN"));
   struct curl_slist *hd = curl_slist_append(NULL, auth);
   out->len = 0;
@@ -287,6 +290,58 @@ static void test_http(PGconn *c)
   CHECK(http("GET", "/devices/it-unknown/stats", NULL, &b) == 404, "unknown device: 404");
 }
 
+/* The value of the metric line starting with name (labels included), or -1. */
+static double metric(const char *body, const char *name)
+{
+  size_t n = strlen(name);
+  for (const char *p = body; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
+    if (strncmp(p, name, n) == 0 && p[n] == ' ')
+      return strtod(p + n + 1, NULL);
+  return -1;
+}
+
+/* The aggregator's admin port: healthy, and its counters are those of the
+ * runs table (this scenario's only aggregator finished every run). */
+static void test_admin(PGconn *c)
+{
+  it_log("admin port: /health and /metrics");
+  char health[512], metrics[512];
+  snprintf(health, sizeof health, "%s/health", it_env("DS_TEST_AGGREGATOR_ADMIN_URL"));
+  snprintf(metrics, sizeof metrics, "%s/metrics", it_env("DS_TEST_AGGREGATOR_ADMIN_URL"));
+  struct http_body *b = calloc(1, sizeof *b);
+  REQUIRE(b != NULL, "oom");
+  long st = http("GET", health, NULL, b);
+  CHECK(st == 200 && strstr(b->data, "\"ok\"") != NULL, "aggregator /health: %ld %s", st, b->data);
+  /* The queue gauges are read every 5 s: wait for them to show an empty queue. */
+  double queued = -1, pending = -1;
+  for (int i = 0; i < 80 && (queued != 0 || pending != 0); i++) {
+    if (i > 0)
+      usleep(100000);
+    REQUIRE(http("GET", metrics, NULL, b) == 200, "aggregator /metrics: %s", b->data);
+    queued = metric(b->data, "devicestats_aggregator_runs_queued");
+    pending = metric(b->data, "devicestats_aggregator_work_items_pending");
+  }
+  CHECK(queued == 0 && pending == 0, "queue gauges: queued %g pending %g", queued, pending);
+  long long done = it_qi(c, "SELECT count(*) FROM recalc_runs WHERE state = 'done'", NULL);
+  long long failed = it_qi(c, "SELECT count(*) FROM recalc_runs WHERE state = 'failed'", NULL);
+  long long devs =
+      it_qi(c, "SELECT coalesce(sum(devices_done), 0) FROM recalc_runs WHERE state = 'done'", NULL);
+  double m_done = metric(b->data, "devicestats_aggregator_runs_total{state=\"done\"}");
+  double m_failed = metric(b->data, "devicestats_aggregator_runs_total{state=\"failed\"}");
+  double m_count = metric(b->data, "devicestats_aggregator_run_duration_seconds_count");
+  double m_devs = metric(b->data, "devicestats_aggregator_devices_computed_total");
+  CHECK(done > 0 && m_done == (double)done && m_failed == (double)failed &&
+            m_count == (double)(done + failed),
+        "runs: table done %lld failed %lld, metrics done %g failed %g count %g", done, failed,
+        m_done, m_failed, m_count);
+  CHECK(m_devs == (double)devs, "devices computed: table %lld, metric %g", devs, m_devs);
+  CHECK(metric(b->data, "devicestats_aggregator_broker_up") == 1 &&
+            metric(b->data, "devicestats_aggregator_db_up") == 1 &&
+            metric(b->data, "devicestats_aggregator_commands_total") > 0,
+        "aggregator /metrics: %s", b->data);
+  free(b);
+}
+
 int main(void)
 {
   PGconn *c = it_db();
@@ -298,6 +353,7 @@ int main(void)
   test_malformed_and_duplicates(b, c);
   test_queue(b, c);
   test_http(c);
+  test_admin(c);
   ds_mqtt_free(b->m, 1000);
   free(b);
   PQfinish(c);

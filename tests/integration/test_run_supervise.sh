@@ -16,6 +16,7 @@ chmod 755 "$T"
 RUN=$T/run
 PG=$(ds_free_port) MQ=$(ds_free_port "$PG") HT=$(ds_free_port "$PG" "$MQ")
 AD=$(ds_free_port "$PG" "$MQ" "$HT")
+AA=$(ds_free_port "$PG" "$MQ" "$HT" "$AD")
 OUT=$T/run.out
 pid=
 fail() {
@@ -34,7 +35,7 @@ wait_for() { # what file regex timeout_s
   fail "$1: no /$3/ in $2 after $4 s"
 }
 
-DEVICESTATS_RUN_DIR=$RUN PGPORT=$PG MQTT_PORT=$MQ HTTP_PORT=$HT INGEST_ADMIN_PORT=$AD DS_SKIP_BUILD=1 \
+DEVICESTATS_RUN_DIR=$RUN PGPORT=$PG MQTT_PORT=$MQ HTTP_PORT=$HT INGEST_ADMIN_PORT=$AD AGGREGATOR_ADMIN_PORT=$AA DS_SKIP_BUILD=1 \
   DS_BUILD_DIR=$BUILD setsid "$SRC/scripts/run.sh" >"$OUT" 2>&1 </dev/null &
 pid=$!
 wait_for "start" "$OUT" 'DeviceStats is running' 180
@@ -74,6 +75,9 @@ wait_count 2
 curl -sf "http://127.0.0.1:$AD/health" | grep -q '"status": "ok"' || fail "ingest /health on :$AD"
 curl -sf "http://127.0.0.1:$AD/metrics" | grep -q '^devicestats_ingest_stored_total [1-9]' ||
   fail "ingest /metrics on :$AD"
+curl -sf "http://127.0.0.1:$AA/health" | grep -q '"service": "aggregator"' || fail "aggregator /health on :$AA"
+curl -sf "http://127.0.0.1:$AA/metrics" | grep -q '^devicestats_aggregator_db_up 1' ||
+  fail "aggregator /metrics on :$AA"
 
 kill -TERM "$pid"
 rc=0
