@@ -137,7 +137,10 @@ int query_ops_health(struct query_http_req *req)
       (void)query_db_fail(req, db, res);
     PQclear(res);
   }
-  bool mq_up = req->mqtt != NULL && ds_mqtt_is_connected(req->mqtt);
+  /* The keeper's view (refreshed every server-loop turn, 250 ms) rather
+   * than asking Paho, whose client mutex the keeper and publishers share. */
+  bool mq_up = req->server != NULL ? query_server_mqtt_up(req->server)
+                                   : req->mqtt != NULL && ds_mqtt_is_connected(req->mqtt);
   ds_buf_reset(req->out);
   req->status = db_up && mq_up ? 200 : 503;
   req->content_type = "application/json";
