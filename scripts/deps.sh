@@ -7,7 +7,14 @@ PKGS=(build-essential cmake pkg-config
       libpaho-mqtt-dev mosquitto mosquitto-clients
       libpq-dev postgresql postgresql-contrib
       libjson-c-dev libcurl4-openssl-dev libcunit1-dev libmicrohttpd-dev
-      curl)
+      curl zlib1g-dev
+      chromium fonts-dejavu-core)
+# The dashboard's uPlot and the browser tests' playwright-core come from npm
+# (web/package-lock.json): node and npm from Debian unless some node is
+# already installed (its own npm with it).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
+fi
 # Only the benchmark needs these; DEVICESTATS_BENCH_DEPS=1 adds them.
 if [ "${DEVICESTATS_BENCH_DEPS:-0}" = 1 ]; then
   PKGS+=(wrk)
@@ -20,7 +27,22 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
+# npm ci in web/ when its lock file changed since the last install (a stamp
+# in node_modules); quick when nothing changed.
+web_modules() {
+  local web
+  web=$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)
+  if cmp -s "$web/package-lock.json" "$web/node_modules/.ds-lock" 2>/dev/null; then
+    return 0
+  fi
+  echo "deps.sh: npm ci in $web (uplot, playwright-core)" >&2
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    { echo "deps.sh: npm ci failed in $web" >&2; return 1; }
+  cp "$web/package-lock.json" "$web/node_modules/.ds-lock"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  web_modules
   exit 0
 fi
 
@@ -36,3 +58,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian packages start system-wide services; DeviceStats runs its own
 # private broker and cluster, so leave the system ones as they were found.
+web_modules

@@ -1,5 +1,5 @@
 /* The device routes: GET /devices (every device with its owner, sample
- * count and first/last sample time, optionally paged) and POST
+ * count and first/last sample time, optionally paged and filtered) and POST
  * /devices/{id}/data (samples over HTTP, published to the device's MQTT
  * topic for ingest). */
 #include "query_devices.h"
@@ -53,13 +53,16 @@ static const char devices_all_sql[] =
     "              FROM samples_recent GROUP BY device_id) r ON r.device_id = d.id"
     " ORDER BY d.name";
 /* $1 after (NULL: from the first; '' sorts before every name and keeps the
- * bound an index condition in generic plans), $2 how many rows. */
+ * bound an index condition in generic plans), $2 how many rows, $3 text the
+ * name must contain (NULL: any). */
 static const char devices_page_sql[] =
     "SELECT d.name, d.user_id, c.n + r.n,"
     "  (extract(epoch FROM least(c.f, r.f)) * 1000000)::int8,"
     "  (extract(epoch FROM greatest(c.l, r.l)) * 1000000)::int8"
     " FROM (SELECT id, name, user_id FROM devices"
-    "        WHERE name > coalesce($1::text, '') ORDER BY name LIMIT $2::int8) d"
+    "        WHERE name > coalesce($1::text, '')"
+    "          AND ($3::text IS NULL OR strpos(name, $3::text) > 0)"
+    "        ORDER BY name LIMIT $2::int8) d"
     " CROSS JOIN LATERAL (SELECT coalesce(sum(n), 0) n, min(first_ts) f, max(last_ts) l"
     "                       FROM sample_chunks WHERE device_id = d.id) c"
     " CROSS JOIN LATERAL (SELECT count(*) n, min(ts) f, max(ts) l"
@@ -90,12 +93,16 @@ int query_devices_list(struct query_http_req *req)
   long long limit = 0;
   const char *ls = query_http_query_param(req, "limit");
   const char *after = query_http_query_param(req, "after");
+  const char *match = query_http_query_param(req, "match");
   if (ls != NULL && query_params_int(ls, 1, DEVICES_PAGE_MAX, &limit) != DS_OK)
     return query_http_error(req, 400, "bad_request", "limit: an integer from 1 to 10000");
   if (after != NULL && !ds_device_id_valid(after, strlen(after)))
     return query_http_error(req, 400, "bad_device_id",
                             "after: a device id, 1-64 of A-Z a-z 0-9 _ . -");
-  bool paged = ls != NULL || after != NULL;
+  if (match != NULL && !ds_device_id_valid(match, strlen(match)))
+    return query_http_error(req, 400, "bad_request",
+                            "match: part of a device id, 1-64 of A-Z a-z 0-9 _ . -");
+  bool paged = ls != NULL || after != NULL || match != NULL;
   PGconn *db = query_db_conn(req);
   if (db == NULL)
     return DS_OK;
@@ -104,8 +111,8 @@ int query_devices_list(struct query_http_req *req)
     /* One row past the page says whether there is a next one. */
     char lim[24];
     snprintf(lim, sizeof lim, "%lld", ls != NULL ? limit + 1 : (long long)INT64_MAX);
-    const char *vals[2] = {after, lim};
-    res = query_db_exec(req, db, "query_devices_page", devices_page_sql, 2, vals, 0);
+    const char *vals[3] = {after, lim, match};
+    res = query_db_exec(req, db, "query_devices_page", devices_page_sql, 3, vals, 0);
   } else {
     res = query_db_exec(req, db, "query_devices_list", devices_all_sql, 0, NULL, 0);
   }

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ds/time.h"
 
@@ -92,11 +93,30 @@ const char *query_http_query_param(const struct query_http_req *req, const char 
   return NULL;
 }
 
+int query_http_header_add(struct query_http_req *req, const char *name, const char *value)
+{
+  if (req->n_headers_out >= QUERY_HTTP_HEADERS_OUT_MAX)
+    return DS_ERANGE;
+  req->headers_out[req->n_headers_out].key = name;
+  req->headers_out[req->n_headers_out].value = value;
+  req->n_headers_out++;
+  return DS_OK;
+}
+
+const char *query_http_header_out(const struct query_http_req *req, const char *name)
+{
+  for (size_t i = 0; i < req->n_headers_out; i++)
+    if (strcasecmp(req->headers_out[i].key, name) == 0)
+      return req->headers_out[i].value;
+  return NULL;
+}
+
 int query_http_error(struct query_http_req *req, int status, const char *code, const char *detail)
 {
   ds_buf_reset(req->out);
   req->status = status;
   req->content_type = "application/json";
+  req->n_headers_out = 0; /* no Content-Encoding or caching of an error */
   struct ds_jsonw w;
   query_http_json_begin(req, &w);
   ds_jsonw_object_begin(&w);

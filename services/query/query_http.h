@@ -25,6 +25,7 @@ struct query_db_thread;
 #define QUERY_HTTP_PATH_PARAMS_MAX 4
 #define QUERY_HTTP_QUERY_PARAMS_MAX 16
 #define QUERY_HTTP_PATH_MAX 1024
+#define QUERY_HTTP_HEADERS_OUT_MAX 6
 
 struct query_http_kv {
   const char *key;
@@ -48,6 +49,14 @@ struct query_http_req {
   struct ds_buf *out;             /* response body */
   int status;                     /* HTTP status; 200 unless the handler sets it */
   const char *content_type;       /* default "application/json" */
+  /* Request headers the dashboard's routes read (borrowed; NULL: absent). */
+  const char *accept_encoding;
+  const char *if_none_match;
+  /* Response headers beyond Content-Type (query_http_header_add; names and
+   * values must outlive the request: static strings).  Without a
+   * Cache-Control among them the answer gets "no-store". */
+  struct query_http_kv headers_out[QUERY_HTTP_HEADERS_OUT_MAX];
+  size_t n_headers_out;
 };
 
 /* A handler fills req->out and req->status.  It returns DS_OK, or an error
@@ -75,6 +84,13 @@ int query_http_route_match(const struct query_http_route *routes, size_t n, cons
 /* A path parameter ({id}) or query parameter by name; NULL when absent. */
 const char *query_http_path_param(const struct query_http_req *req, const char *name);
 const char *query_http_query_param(const struct query_http_req *req, const char *name);
+
+/* Adds a response header (name and value borrowed for the request's
+ * lifetime).  DS_ERANGE past QUERY_HTTP_HEADERS_OUT_MAX. */
+DS_MUSTCHECK int query_http_header_add(struct query_http_req *req, const char *name,
+                                       const char *value);
+/* The value of response header name set by query_http_header_add, or NULL. */
+const char *query_http_header_out(const struct query_http_req *req, const char *name);
 
 /* Replaces the response with {"error": code, "detail": detail} and sets the
  * status.  Returns DS_OK (or DS_ENOMEM), so a handler can `return query_http_error(..)`. */

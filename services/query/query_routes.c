@@ -7,6 +7,7 @@
 #include "query_ops.h"
 #include "query_stats.h"
 #include "query_tasks.h"
+#include "query_ui.h"
 #include "query_users.h"
 
 const struct query_http_route query_routes[] = {
@@ -26,6 +27,8 @@ const struct query_http_route query_routes[] = {
     {"GET", "/metrics", query_ops_metrics, 0},
     {"GET", "/openapi.json", query_ops_openapi, 0},
     {"GET", "/docs", query_ops_docs, 0},
+    {"GET", "/", query_ui_page, 0},
+    {"GET", "/ui/{file}", query_ui_file, 0},
 };
 
 const size_t query_routes_n = sizeof query_routes / sizeof query_routes[0];

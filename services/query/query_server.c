@@ -132,7 +132,10 @@ static enum MHD_Result respond(struct query_server *s, struct MHD_Connection *c,
   }
   MHD_add_response_header(r, "Content-Type",
                           req->content_type != NULL ? req->content_type : "application/json");
-  MHD_add_response_header(r, "Cache-Control", "no-store");
+  for (size_t i = 0; i < req->n_headers_out; i++)
+    MHD_add_response_header(r, req->headers_out[i].key, req->headers_out[i].value);
+  if (query_http_header_out(req, "Cache-Control") == NULL)
+    MHD_add_response_header(r, "Cache-Control", "no-store");
   if (allow != NULL && allow[0] != '\0')
     MHD_add_response_header(r, "Allow", allow);
   if (req->status == 401)
@@ -174,6 +177,8 @@ static enum MHD_Result dispatch(struct query_server *s, struct MHD_Connection *c
     rc = query_http_error(&req, 405, "method_not_allowed", "the route does not take this method");
   } else {
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &req);
+    req.accept_encoding = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
+    req.if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
     const struct query_http_route *route = &query_routes[r];
     if (req.n_query > QUERY_HTTP_QUERY_PARAMS_MAX) {
       rc = query_http_error(&req, 400, "bad_request", "too many query parameters");

@@ -455,7 +455,7 @@ int query_stats_device_snapshot(struct query_http_req *req)
 /* ---- users ---- */
 
 /* A user's devices, ordered by name: rows of (user id, device key, device
- * name) in *res (caller PQclear, also on failure), their keys in *keys
+ * name, user name) in *res (caller PQclear, also on failure), their keys in *keys
  * (caller frees) and how many in *nd.  Answers 404/413/503/500 and returns
  * false on failure. */
 static bool user_devices(struct query_http_req *req, PGconn *db, long long uid, PGresult **res,
@@ -465,7 +465,7 @@ static bool user_devices(struct query_http_req *req, PGconn *db, long long uid, 
   snprintf(uids, sizeof uids, "%lld", uid);
   const char *vals[1] = {uids};
   *res = query_db_exec(req, db, "query_stats_user_devices",
-                       "SELECT u.id, d.id, d.name FROM users u"
+                       "SELECT u.id, d.id, d.name, u.name FROM users u"
                        " LEFT JOIN devices d ON d.user_id = u.id"
                        " WHERE u.id = $1::int4 ORDER BY d.name",
                        1, vals, 0);
@@ -513,8 +513,8 @@ static bool fetch_each(struct query_http_req *req, struct fetch *f, const int32_
   return true;
 }
 
-/* {"user_id": N, "devices": [<each device>], "total": <all together>};
- * names from the rows of user_devices. */
+/* {"user_id": N, "name": "...", "devices": [<each device>], "total": <all
+ * together>}; names from the rows of user_devices. */
 static int user_json(struct query_http_req *req, long long uid, PGresult *names, size_t nd,
                      const size_t *offs, struct ds_values *v, int64_t start, int64_t end)
 {
@@ -522,6 +522,8 @@ static int user_json(struct query_http_req *req, long long uid, PGresult *names,
   query_http_json_begin(req, &w);
   ds_jsonw_object_begin(&w);
   ds_jsonw_key_int64(&w, "user_id", uid);
+  ds_jsonw_key(&w, "name");
+  ds_jsonw_strn(&w, PQgetvalue(names, 0, 3), (size_t)PQgetlength(names, 0, 3));
   ds_jsonw_key(&w, "devices");
   ds_jsonw_array_begin(&w);
   for (size_t i = 0; i < nd; i++) {

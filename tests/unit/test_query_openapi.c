@@ -90,6 +90,7 @@ static void test_docs_page(void)
   CU_ASSERT(strncmp(html, "<!DOCTYPE html>", 15) == 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(html, "devicestats-docs"));
   CU_ASSERT_PTR_NOT_NULL(strstr(html, "fetch(\"/openapi.json\")"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(html, "<a href=\"/\"")); /* the dashboard */
   CU_ASSERT_PTR_NULL(strstr(html, "http://"));
   CU_ASSERT_PTR_NULL(strstr(html, "https://"));
   CU_ASSERT_PTR_NULL(strstr(html, "src="));

@@ -32,8 +32,11 @@ static const struct route_case cases[] = {
     {"GET", "/health", 1, "/health", NULL, NULL, NULL, NULL},
     {"GET", "/metrics", 1, "/metrics", NULL, NULL, NULL, NULL},
     {"GET", "/openapi.json", 1, "/openapi.json", NULL, NULL, NULL, NULL},
+    {"GET", "/", 1, "/", NULL, NULL, NULL, NULL},
+    {"GET", "/ui/app.js", 1, "/ui/{file}", "file", "app.js", NULL, NULL},
     /* not found */
-    {"GET", "/", -404, NULL, NULL, NULL, NULL, NULL},
+    {"GET", "/ui/", -404, NULL, NULL, NULL, NULL, NULL},
+    {"GET", "/ui/a/b", -404, NULL, NULL, NULL, NULL, NULL},
     {"GET", "", -404, NULL, NULL, NULL, NULL, NULL},
     {"GET", "/devices/", -404, NULL, NULL, NULL, NULL, NULL},
     {"GET", "/devices//data", -404, NULL, NULL, NULL, NULL, NULL},
@@ -49,6 +52,7 @@ static const struct route_case cases[] = {
     {"GET", "/users", -405, NULL, NULL, NULL, NULL, NULL},
     {"POST", "/health", -405, NULL, NULL, NULL, NULL, NULL},
     {"HEAD", "/metrics", -405, NULL, NULL, NULL, NULL, NULL},
+    {"POST", "/", -405, NULL, NULL, NULL, NULL, NULL},
     {"GET", "/users/1/devices/x", -405, NULL, NULL, NULL, NULL, NULL},
 };
 
