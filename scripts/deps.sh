@@ -41,8 +41,18 @@ web_modules() {
   cp "$web/package-lock.json" "$web/node_modules/.ds-lock"
 }
 
+# Citus (DEVICESTATS_DB=citus, or DEVICESTATS_DEPS_CITUS=1 for the test
+# suite's Citus part): an installed citus.so, else built once per machine
+# from CITUS_SOURCE into /var/cache/devicestats (scripts/lib/citus.sh).
+citus() {
+  if [ "${DEVICESTATS_DB:-}" = citus ] || [ "${DEVICESTATS_DEPS_CITUS:-0}" = 1 ]; then
+    "$(dirname "${BASH_SOURCE[0]}")/lib/citus.sh"
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   web_modules
+  citus
   exit 0
 fi
 
@@ -59,3 +69,4 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian packages start system-wide services; DeviceStats runs its own
 # private broker and cluster, so leave the system ones as they were found.
 web_modules
+citus
