@@ -8,7 +8,8 @@ PKGS=(build-essential cmake pkg-config
       libpq-dev postgresql postgresql-contrib
       libjson-c-dev libcurl4-openssl-dev libcunit1-dev libmicrohttpd-dev
       curl zlib1g-dev
-      chromium fonts-dejavu-core)
+      chromium fonts-dejavu-core
+      clang libclang-rt-14-dev valgrind)  # libFuzzer (tests/fuzz), test.sh --valgrind
 # The dashboard's uPlot and the browser tests' playwright-core come from npm
 # (web/package-lock.json): node and npm from Debian unless some node is
 # already installed (its own npm with it).

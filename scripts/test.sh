@@ -5,6 +5,12 @@
 #   scripts/test.sh -L unit        scripts/test.sh -R ingest
 # Environment: DS_TEST_BUILD_DIR (build-test), DS_TEST_JOBS (nproc),
 # CI=true (fail when LeakSanitizer cannot run, instead of warning).
+#
+# The fuzz step (README § Security): with clang present, the libFuzzer
+# targets of tests/fuzz/ are built in build-fuzz/ (DS_FUZZ_BUILD_DIR) and
+# each runs FUZZ_SECONDS (default 20; 0 skips the step) after ctest.  It
+# runs on a full run (no arguments) or when FUZZ_SECONDS is set;
+#   scripts/test.sh --fuzz        only the fuzz step
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,6 +18,31 @@ BUILD=${DS_TEST_BUILD_DIR:-$SRC/build-test}
 JOBS=${DS_TEST_JOBS:-$(nproc)}
 
 "$SRC/scripts/deps.sh"
+
+# The fuzz step: clang build of the targets, then tests/fuzz/run.sh.
+fuzz_step() {
+  if [ "${FUZZ_SECONDS:-20}" = 0 ]; then
+    echo "test.sh: fuzz step skipped (FUZZ_SECONDS=0)" >&2
+    return 0
+  fi
+  if ! command -v clang >/dev/null; then
+    echo "test.sh: fuzz step skipped: no clang (scripts/deps.sh installs it)" >&2
+    return 0
+  fi
+  local fb=${DS_FUZZ_BUILD_DIR:-$SRC/build-fuzz} t0=$SECONDS
+  CC=clang cmake -S "$SRC" -B "$fb" -DDS_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$fb" -j"$JOBS" --target fuzz_targets >/dev/null
+  "$SRC/tests/fuzz/run.sh" "$fb"
+  echo "test.sh: fuzz step took $((SECONDS - t0)) s (build included)" >&2
+}
+run_fuzz=0
+if [ "${1:-}" = --fuzz ]; then
+  fuzz_step
+  exit 0
+fi
+if [ $# -eq 0 ] || [ -n "${FUZZ_SECONDS:-}" ]; then
+  run_fuzz=1
+fi
 
 cmake -S "$SRC" -B "$BUILD" -DDS_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$JOBS"
@@ -44,3 +75,6 @@ cd "$BUILD"
 # --no-tests=error: a filter that matches nothing (or a build that registered
 # no tests) is a failure, not a green run.
 ctest --output-on-failure --no-tests=error -j"$JOBS" "$@"
+if [ $run_fuzz = 1 ]; then
+  fuzz_step
+fi

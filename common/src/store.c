@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chunk_cache_internal.h"
+#include "store_chunk.h"
 #include "ds/db.h"
 #include "ds/time.h"
 
@@ -153,32 +154,7 @@ static int values_reserve(struct ds_values *v, size_t extra, bool want_ts)
   return DS_OK;
 }
 
-/* ---- binary decoding (big-endian readers from ds/buf.h) ---- */
-
-/* Checks a binary one-dimensional array header of n non-null 8-byte
- * elements of type oid and returns a pointer to the first (len, bytes) pair. */
-static const unsigned char *array_body(const char *data, int len, uint32_t oid, size_t n,
-                                       char err[DS_ERRLEN])
-{
-  const unsigned char *p = (const unsigned char *)data;
-  size_t l = (size_t)len;
-  if (l < 12)
-    goto bad;
-  uint32_t ndim = ds_buf_get_be32(p);
-  if (ds_buf_get_be32(p + 8) != oid)
-    goto bad;
-  if (ndim == 0)
-    return n == 0 ? p + 12 : NULL;
-  if (ndim != 1 || l < 20 || ds_buf_get_be32(p + 12) != n || l != 20 + n * 12)
-    goto bad;
-  return p + 20;
-bad:
-  snprintf(err, DS_ERRLEN, "unexpected binary array (type %u, %zu elements)", (unsigned)oid, n);
-  return NULL;
-}
-
-#define FLOAT8OID 701
-#define TIMESTAMPTZOID 1184
+/* ---- binary decoding (the arrays are checked by store_chunk.c) ---- */
 
 /* Decodes n float8 elements at body into out; with keep, only those where
  * keep[i] is set.  Returns how many were written. */
@@ -187,22 +163,13 @@ static size_t decode_f8(const unsigned char *body, size_t n, const unsigned char
   size_t k = 0;
   if (keep == NULL) {
     for (size_t i = 0; i < n; i++)
-      out[i] = ds_buf_get_be_double(body + i * 12 + 4);
+      out[i] = ds_store_chunk_f8(body, i);
     return n;
   }
   for (size_t i = 0; i < n; i++)
     if (keep[i])
-      out[k++] = ds_buf_get_be_double(body + i * 12 + 4);
+      out[k++] = ds_store_chunk_f8(body, i);
   return k;
-}
-
-/* Element lengths must all be 8 (no NULLs). */
-static bool lens_ok(const unsigned char *body, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    if (ds_buf_get_be32(body + i * 12) != 8)
-      return false;
-  return true;
 }
 
 /* Scratch space for one chunk's filter mask. */
@@ -228,26 +195,13 @@ static int scratch_reserve(struct scratch *s, size_t n)
 static int chunk_arrays(PGresult *res, int col0, size_t *n, const unsigned char *b[4],
                         char err[DS_ERRLEN])
 {
-  if (PQgetlength(res, 0, col0) != 4) {
-    snprintf(err, DS_ERRLEN, "unexpected chunk row shape");
-    return DS_EDB;
+  struct ds_store_cell cells[5];
+  for (int i = 0; i < 5; i++) {
+    cells[i].data = PQgetvalue(res, 0, col0 + i);
+    cells[i].len = PQgetlength(res, 0, col0 + i);
+    cells[i].isnull = PQgetisnull(res, 0, col0 + i) != 0;
   }
-  *n = ds_buf_get_be32((const unsigned char *)PQgetvalue(res, 0, col0));
-  b[3] = NULL;
-  for (int i = 0; i < 3; i++)
-    if ((b[i] = array_body(PQgetvalue(res, 0, col0 + 1 + i), PQgetlength(res, 0, col0 + 1 + i),
-                           FLOAT8OID, *n, err)) == NULL)
-      return DS_EDB;
-  if (!PQgetisnull(res, 0, col0 + 4) &&
-      (b[3] = array_body(PQgetvalue(res, 0, col0 + 4), PQgetlength(res, 0, col0 + 4),
-                         TIMESTAMPTZOID, *n, err)) == NULL)
-    return DS_EDB;
-  if (!lens_ok(b[0], *n) || !lens_ok(b[1], *n) || !lens_ok(b[2], *n) ||
-      (b[3] != NULL && !lens_ok(b[3], *n))) {
-    snprintf(err, DS_ERRLEN, "NULL element in a sample chunk");
-    return DS_EDB;
-  }
-  return DS_OK;
+  return ds_store_chunk_arrays(cells, n, b, err);
 }
 
 /* Appends one chunk row (columns col0..: n, x, y, z, ts-or-NULL) to out. */
@@ -280,7 +234,7 @@ static int add_chunk(PGresult *res, int col0, int64_t start_pg, int64_t end_pg, 
     kept = 0;
     int64_t *ts_out = want_ts ? out->ts + out->n : NULL;
     for (size_t i = 0; i < n; i++) {
-      int64_t t = (int64_t)ds_buf_get_be64(bt + i * 12 + 4);
+      int64_t t = ds_store_chunk_ts(bt, i);
       sc->keep[i] = t >= start_pg && t < end_pg;
       if (sc->keep[i]) {
         if (ts_out != NULL)
@@ -473,7 +427,7 @@ static int decode_entry(PGresult *res, int64_t id, int32_t dev, struct ds_chunk 
   decode_f8(b[1], n, NULL, e->y);
   decode_f8(b[2], n, NULL, e->z);
   for (size_t i = 0; i < n; i++)
-    e->ts[i] = (int64_t)ds_buf_get_be64(b[3] + i * 12 + 4);
+    e->ts[i] = ds_store_chunk_ts(b[3], i);
   *out = e;
   return DS_OK;
 }

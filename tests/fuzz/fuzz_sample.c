@@ -1,12 +1,7 @@
-/* libFuzzer target for the sample codec (ds_sample_decode) and the topic
- * parser; not part of the default build.  Build and run with clang:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icommon/include \
- *     tests/fuzz/fuzz_sample.c common/src/sample.c common/src/json.c \
- *     common/src/time.c common/src/err.c $(pkg-config --cflags --libs json-c) -lm \
- *     -o fuzz_sample
- *   mkdir -p corpus && ./fuzz_sample -max_total_time=60 -dict=tests/fuzz/sample.dict corpus
+/* libFuzzer target for the sample codec (ds_sample_decode), the topic
+ * parser and RFC 3339 times.  Built with clang by scripts/test.sh (the fuzz
+ * step: cmake -DDS_FUZZ=ON in build-fuzz/) and run by tests/fuzz/run.sh
+ * over corpus/fuzz_sample/ with sample.dict.
  *
  * Checks beyond "no crash": a decode either succeeds with 1..DS_SAMPLES_MAX
  * finite, in-range samples, or fails with DS_EINVAL, a reason and a detail

@@ -51,6 +51,14 @@ static void test_timestamps(void)
   CU_ASSERT_EQUAL(ds_pg_ts_from_unix(DS_PG_EPOCH_OFFSET_US), 0);
   CU_ASSERT_EQUAL(ds_pg_ts_to_unix(0), DS_PG_EPOCH_OFFSET_US);
   CU_ASSERT_EQUAL(ds_pg_ts_to_unix(ds_pg_ts_from_unix(123456789)), 123456789);
+  /* Saturating at the ends (fuzz_chunk: a chunk time of 'infinity'). */
+  CU_ASSERT_EQUAL(ds_pg_ts_to_unix(INT64_MAX), INT64_MAX);
+  CU_ASSERT_EQUAL(ds_pg_ts_to_unix(INT64_MAX - DS_PG_EPOCH_OFFSET_US + 1), INT64_MAX);
+  CU_ASSERT_EQUAL(ds_pg_ts_to_unix(INT64_MAX - DS_PG_EPOCH_OFFSET_US), INT64_MAX);
+  CU_ASSERT_EQUAL(ds_pg_ts_to_unix(INT64_MIN), INT64_MIN + DS_PG_EPOCH_OFFSET_US);
+  CU_ASSERT_EQUAL(ds_pg_ts_from_unix(INT64_MIN), INT64_MIN);
+  CU_ASSERT_EQUAL(ds_pg_ts_from_unix(INT64_MIN + DS_PG_EPOCH_OFFSET_US - 1), INT64_MIN);
+  CU_ASSERT_EQUAL(ds_pg_ts_from_unix(INT64_MAX), INT64_MAX - DS_PG_EPOCH_OFFSET_US);
 }
 
 static const struct ds_test_case tests[] = {

@@ -70,15 +70,18 @@ DS_MUSTCHECK int ds_db_int32_array(struct ds_buf *b, const int32_t *v, size_t n)
 DS_MUSTCHECK int ds_db_int64_array(struct ds_buf *b, const int64_t *v, size_t n);
 
 /* Converts between Unix microseconds and PostgreSQL's binary timestamptz
- * (microseconds since 2000-01-01). */
+ * (microseconds since 2000-01-01).  Saturating: a value the other scale
+ * cannot hold (PostgreSQL's 'infinity' is INT64_MAX, its years reach
+ * 294276; a database may hold anything) becomes INT64_MIN or INT64_MAX
+ * instead of overflowing (found by tests/fuzz/fuzz_chunk.c). */
 #define DS_PG_EPOCH_OFFSET_US INT64_C(946684800000000)
 static inline int64_t ds_pg_ts_from_unix(int64_t us)
 {
-  return us - DS_PG_EPOCH_OFFSET_US;
+  return us < INT64_MIN + DS_PG_EPOCH_OFFSET_US ? INT64_MIN : us - DS_PG_EPOCH_OFFSET_US;
 }
 static inline int64_t ds_pg_ts_to_unix(int64_t pg)
 {
-  return pg + DS_PG_EPOCH_OFFSET_US;
+  return pg > INT64_MAX - DS_PG_EPOCH_OFFSET_US ? INT64_MAX : pg + DS_PG_EPOCH_OFFSET_US;
 }
 
 #endif
