@@ -286,7 +286,7 @@ broker_ceiling() {
   sp=$!
   EXTRA_PIDS+=("$sp")
   for ((i = 0; i < 100; i++)); do grep -q 'sink ready' "$out" && break; sleep 0.05; done
-  line=$("$LOADGEN" --devices "$DEVICES" --samples "$n" --batch "$batch" \
+  line=$("$LOADGEN" --progress off --devices "$DEVICES" --samples "$n" --batch "$batch" \
     --connections "$PUB_CONNS" --inflight "$PUB_INFLIGHT")
   wait "$sp" || note "sink: $(tail -n 1 "$out")"
   untrack "$sp"
@@ -311,7 +311,7 @@ end_to_end() {
   local batch=$1 n=$2 line t_end
   sql "TRUNCATE samples_recent, sample_chunks"
   checkpoint
-  line=$("$LOADGEN" --devices "$DEVICES" --samples "$n" --batch "$batch" \
+  line=$("$LOADGEN" --progress off --devices "$DEVICES" --samples "$n" --batch "$batch" \
     --connections "$PUB_CONNS" --inflight "$PUB_INFLIGHT")
   t_end=$(wait_count "$n") || return 1
   RATE_C=$(calc "$n * 1000 / ($t_end - $(kv start_ms "$line"))")
@@ -349,7 +349,7 @@ ingest_section() {
   local a1 b1 p1 a100 b100 p100 c1 c100 pc1 pc100 hwm alone
   note "issue 2: ceilings (single objects: $SAMPLES samples, arrays of 100: $ARRAY_SAMPLES samples, $DEVICES devices)"
   # The publisher alone (broker with no subscriber): its headroom.
-  alone=$("$LOADGEN" --devices "$DEVICES" --samples "$SAMPLES" --batch 1 \
+  alone=$("$LOADGEN" --progress off --devices "$DEVICES" --samples "$SAMPLES" --batch 1 \
     --connections "$PUB_CONNS" --inflight "$PUB_INFLIGHT")
   note "publisher alone: $alone"
   row "2 publisher alone, single objects, QoS 1 (samples/s into the broker, no subscriber)" "$(fmt_int "$(kv rate "$alone")")" "" "" "" ""
@@ -520,7 +520,7 @@ aggregator_section() {
   fi
   # Incremental: 10 devices get 100 new samples each through MQTT and ingest.
   if ds_alive "$ST" ingest || svc_start ingest; then
-    "$LOADGEN" --prefix ag- --devices 10 --samples 1000 --first "$AGG_SAMPLES" --batch 100 >&2
+    "$LOADGEN" --progress off --prefix ag- --devices 10 --samples 1000 --first "$AGG_SAMPLES" --batch 100 >&2
     wait_count "$((all + 1000))" >/dev/null
     if recalc '{"request_id":"bench-incr"}' bench-incr; then
       inc=$RECALC_MS
@@ -561,7 +561,7 @@ killwindow_section() {
     return 0
   fi
   sql "TRUNCATE samples_recent, sample_chunks"
-  "$LOADGEN" --prefix kw- --devices 100 --samples "$KILL_SAMPLES" --batch 1 \
+  "$LOADGEN" --progress off --prefix kw- --devices 100 --samples "$KILL_SAMPLES" --batch 1 \
     --connections "$PUB_CONNS" --inflight "$PUB_INFLIGHT" >"$RUN/killwindow.out" &
   local lg=$!
   for ((k = 0; k < kills; k++)); do

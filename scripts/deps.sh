@@ -7,7 +7,7 @@ PKGS=(build-essential cmake pkg-config
       libpaho-mqtt-dev mosquitto mosquitto-clients
       libpq-dev postgresql postgresql-contrib
       libjson-c-dev libcurl4-openssl-dev libcunit1-dev libmicrohttpd-dev
-      curl zlib1g-dev
+      curl zlib1g-dev gnuplot-nox
       chromium fonts-dejavu-core
       clang libclang-rt-14-dev valgrind)  # libFuzzer (tests/fuzz), test.sh --valgrind
 # The dashboard's uPlot and the browser tests' playwright-core come from npm

@@ -1,634 +1,367 @@
-/* devicestats-loadgen: publishes the deterministic sample stream of
- * load_gen.h for N devices on devices/<name>/data, single objects or arrays,
- * through Paho MQTTClient connections (one publishing thread each) or
- * MQTTAsync, with many QoS 1 messages in flight, and prints one line with
- * its own rate (samples/s, first send to last PUBACK).  It replaces the Locust load test and drives
- * scripts/bench.sh. */
-#include <MQTTAsync.h>
+/* devicestats-loadgen: load tests people can read.  Runs a scenario
+ * (devices publishing over MQTT, readers over HTTP, or the old Locust
+ * scenario with --preset seed), shows a progress line every second, then
+ * checks that every published sample was stored once and writes a summary
+ * table, a JSON report and gnuplot charts.  The first line on stdout stays
+ * the one scripts/bench.sh parses ("loadgen samples=... rate=..."). */
 #include <MQTTClient.h>
-#include <stdatomic.h>
-#include <errno.h>
-#include <getopt.h>
+#include <curl/curl.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "load_args.h"
-#include "load_gen.h"
+#include "load_check.h"
+#include "load_http.h"
+#include "load_mqtt.h"
+#include "load_plot.h"
+#include "load_report.h"
+#include "load_run.h"
 
-#define MAX_CONNS 64
-#define NAME_MAX_LEN 64
-#define SAMPLE_TEXT_MAX 96 /* one {"x":..,"y":..,"z":..,"ts":..} object */
+static volatile sig_atomic_t g_signals;
 
-struct opts {
-  const char *url;
-  const char *prefix;
-  const char *username;
-  const char *password;
-  long devices;
-  long long samples; /* total, spread evenly over the devices */
-  long long first;   /* index of each device's first sample (incremental runs) */
-  long batch;        /* samples per message; 1 = a single object */
-  long qos;
-  long conns;
-  long inflight; /* per connection */
-  long long ts_base_ms;
-  long long ts_step_ms;
-  bool no_ts;
-  bool async_api; /* MQTTAsync (one process-wide send thread) vs MQTTClient threads */
-};
-
-struct conn {
-  MQTTAsync client;
-  int idx;
-  int state; /* 0 connecting, 1 connected, -1 failed */
-  long outstanding;
-};
-
-/* Paho calls back on its own thread: counters live under one lock. */
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static long long g_acked_msgs, g_failed_msgs;
-static struct conn g_conns[MAX_CONNS];
-
-static double now_ms(clockid_t clk)
+static void on_signal(int sig)
 {
-  struct timespec t;
-  clock_gettime(clk, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+  (void)sig;
+  if (++g_signals > 1)
+    _exit(1); /* a second Ctrl-C: at once */
 }
 
-static void on_connect(void *ctx, MQTTAsync_successData *resp)
-{
-  (void)resp;
-  struct conn *c = ctx;
-  pthread_mutex_lock(&g_mu);
-  c->state = 1;
-  pthread_cond_broadcast(&g_cv);
-  pthread_mutex_unlock(&g_mu);
-}
-
-static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
-{
-  struct conn *c = ctx;
-  fprintf(stderr, "loadgen: connection %d failed: %s (rc %d)\n", c->idx,
-          resp && resp->message ? resp->message : "", resp ? resp->code : 0);
-  pthread_mutex_lock(&g_mu);
-  c->state = -1;
-  pthread_cond_broadcast(&g_cv);
-  pthread_mutex_unlock(&g_mu);
-}
-
-static void on_sent(void *ctx, MQTTAsync_successData *resp)
-{
-  (void)resp;
-  struct conn *c = ctx;
-  pthread_mutex_lock(&g_mu);
-  c->outstanding--;
-  g_acked_msgs++;
-  pthread_cond_broadcast(&g_cv);
-  pthread_mutex_unlock(&g_mu);
-}
-
-static void on_send_fail(void *ctx, MQTTAsync_failureData *resp)
-{
-  (void)resp;
-  struct conn *c = ctx;
-  pthread_mutex_lock(&g_mu);
-  c->outstanding--;
-  g_failed_msgs++;
-  pthread_cond_broadcast(&g_cv);
-  pthread_mutex_unlock(&g_mu);
-}
-
-static void on_lost(void *ctx, char *cause)
-{
-  struct conn *c = ctx;
-  fprintf(stderr, "loadgen: connection %d lost: %s\n", c->idx, cause ? cause : "");
-  pthread_mutex_lock(&g_mu);
-  c->state = -1;
-  pthread_cond_broadcast(&g_cv);
-  pthread_mutex_unlock(&g_mu);
-}
-
-static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m)
+static const char *env_lookup(const char *name, void *ctx)
 {
   (void)ctx;
-  (void)len;
-  MQTTAsync_freeMessage(&m);
-  MQTTAsync_free(topic);
-  return 1;
+  return getenv(name);
 }
 
-/* Appends one sample object to buf at *len (buf has room: callers size it
- * SAMPLE_TEXT_MAX per sample). */
-static void put_sample(char *buf, size_t cap, size_t *len, const struct load_sample *s, bool ts)
-{
-  int n;
-  if (ts)
-    n = snprintf(buf + *len, cap - *len, "{\"x\":%.3f,\"y\":%.3f,\"z\":%.3f,\"ts\":%" PRId64 "}",
-                 s->x, s->y, s->z, s->ts_ms);
-  else
-    n = snprintf(buf + *len, cap - *len, "{\"x\":%.3f,\"y\":%.3f,\"z\":%.3f}", s->x, s->y, s->z);
-  if (n > 0 && (size_t)n < cap - *len)
-    *len += (size_t)n;
-}
-
-static void usage(FILE *f)
-{
-  fprintf(f, "usage: devicestats-loadgen [options]\n"
-             "  --url URL          broker (default $MQTT_URL or tcp://127.0.0.1:1883)\n"
-             "  --devices N        devices (1000)\n"
-             "  --samples N        samples in total, spread evenly over devices (1000000)\n"
-             "  --first N          index of each device's first sample (0)\n"
-             "  --batch N          samples per message, 1 = single object (1)\n"
-             "  --qos N            0 or 1 (1)\n"
-             "  --connections N    MQTT connections, devices split among them (1)\n"
-             "  --inflight N       QoS 1 messages in flight per connection (100)\n"
-             "  --prefix P         device names are P%%04u (ld-)\n"
-             "  --ts-base MS       first timestamp, Unix ms (2026-11-28T00:00:00Z)\n"
-             "  --ts-step MS       time between a device's samples (1000)\n"
-             "  --no-ts            omit ts (ingest stamps the receive time)\n"
-             "  --api sync|async   MQTTClient, one thread per connection (sync, default),\n"
-             "                     or MQTTAsync (slower: one send thread for all)\n"
-             "Credentials: $MQTT_USERNAME, $MQTT_PASSWORD.\n");
-}
-
-static int parse_args(int argc, char **argv, struct opts *o)
-{
-  static const struct option longopts[] = {{"url", required_argument, NULL, 'u'},
-                                           {"devices", required_argument, NULL, 'd'},
-                                           {"samples", required_argument, NULL, 's'},
-                                           {"first", required_argument, NULL, 'F'},
-                                           {"batch", required_argument, NULL, 'b'},
-                                           {"qos", required_argument, NULL, 'q'},
-                                           {"connections", required_argument, NULL, 'c'},
-                                           {"inflight", required_argument, NULL, 'i'},
-                                           {"prefix", required_argument, NULL, 'p'},
-                                           {"ts-base", required_argument, NULL, 'B'},
-                                           {"ts-step", required_argument, NULL, 'S'},
-                                           {"no-ts", no_argument, NULL, 'n'},
-                                           {"api", required_argument, NULL, 'A'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
-  const char *env_url = getenv("MQTT_URL");
-  *o = (struct opts){.url = env_url && *env_url ? env_url : "tcp://127.0.0.1:1883",
-                     .prefix = "ld-",
-                     .username = getenv("MQTT_USERNAME"),
-                     .password = getenv("MQTT_PASSWORD"),
-                     .devices = 1000,
-                     .samples = 1000000,
-                     .batch = 1,
-                     .qos = 1,
-                     /* Measured best on 2 cores: Paho serialises its clients
-                      * on one process-wide lock and searches the in-flight
-                      * list linearly, so more connections or a larger
-                      * window only cost CPU. */
-                     .conns = 1,
-                     .inflight = 100,
-                     .ts_base_ms = LOAD_TS_BASE_MS,
-                     .ts_step_ms = 1000};
-  int ch;
-  long long v;
-  while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-    int bad = 0;
-    switch (ch) {
-    case 'u':
-      o->url = optarg;
-      break;
-    case 'p':
-      o->prefix = optarg;
-      break;
-    case 'n':
-      o->no_ts = true;
-      break;
-    case 'A':
-      bad = strcmp(optarg, "async") != 0 && strcmp(optarg, "sync") != 0;
-      o->async_api = strcmp(optarg, "async") == 0;
-      break;
-    case 'd':
-      bad = parse_ll(optarg, 1, 10000000, &v);
-      o->devices = (long)v;
-      break;
-    case 's':
-      bad = parse_ll(optarg, 1, INT64_C(1) << 40, &v);
-      o->samples = v;
-      break;
-    case 'F':
-      bad = parse_ll(optarg, 0, INT64_C(1) << 40, &v);
-      o->first = v;
-      break;
-    case 'b':
-      bad = parse_ll(optarg, 1, 1000, &v);
-      o->batch = (long)v;
-      break;
-    case 'q':
-      bad = parse_ll(optarg, 0, 1, &v);
-      o->qos = (long)v;
-      break;
-    case 'c':
-      bad = parse_ll(optarg, 1, MAX_CONNS, &v);
-      o->conns = (long)v;
-      break;
-    case 'i':
-      bad = parse_ll(optarg, 1, 65000, &v);
-      o->inflight = (long)v;
-      break;
-    case 'B':
-      bad = parse_ll(optarg, 0, INT64_C(1) << 50, &v);
-      o->ts_base_ms = v;
-      break;
-    case 'S':
-      bad = parse_ll(optarg, 0, INT64_C(1) << 32, &v);
-      o->ts_step_ms = v;
-      break;
-    case 'h':
-      usage(stdout);
-      exit(0);
-    default:
-      usage(stderr);
-      return -1;
-    }
-    if (bad) {
-      fprintf(stderr, "loadgen: bad option value: %s\n", optarg);
-      return -1;
-    }
-  }
-  if (optind != argc) {
-    usage(stderr);
-    return -1;
-  }
-  if (strlen(o->prefix) > NAME_MAX_LEN - 8) {
-    fprintf(stderr, "loadgen: --prefix too long\n");
-    return -1;
-  }
-  return 0;
-}
-
-static int connect_all(const struct opts *o)
-{
-  char id[128];
-  for (int i = 0; i < o->conns; i++) {
-    struct conn *c = &g_conns[i];
-    c->idx = i;
-    snprintf(id, sizeof id, "ds-loadgen-%ld-%d", (long)getpid(), i);
-    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-    co.sendWhileDisconnected = 0;
-    /* Paho counts queued commands against this bound even while connected. */
-    co.maxBufferedMessages = (int)o->inflight * 2 + 100;
-    int rc =
-        MQTTAsync_createWithOptions(&c->client, o->url, id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
-    if (rc != MQTTASYNC_SUCCESS) {
-      fprintf(stderr, "loadgen: MQTTAsync_create: rc %d\n", rc);
-      return -1;
-    }
-    MQTTAsync_setCallbacks(c->client, c, on_lost, on_message, NULL);
-    MQTTAsync_connectOptions cn = MQTTAsync_connectOptions_initializer;
-    cn.keepAliveInterval = 60;
-    cn.cleansession = 1;
-    cn.maxInflight = (int)o->inflight;
-    cn.username = o->username && *o->username ? o->username : NULL;
-    cn.password = o->password && *o->password ? o->password : NULL;
-    cn.onSuccess = on_connect;
-    cn.onFailure = on_connect_fail;
-    cn.context = c;
-    rc = MQTTAsync_connect(c->client, &cn);
-    if (rc != MQTTASYNC_SUCCESS) {
-      fprintf(stderr, "loadgen: MQTTAsync_connect: rc %d\n", rc);
-      return -1;
-    }
-  }
-  pthread_mutex_lock(&g_mu);
-  int ok = 0;
-  struct timespec dl;
-  clock_gettime(CLOCK_REALTIME, &dl);
-  dl.tv_sec += 30;
-  for (;;) {
-    int up = 0, bad = 0;
-    for (int i = 0; i < o->conns; i++) {
-      up += g_conns[i].state == 1;
-      bad += g_conns[i].state < 0;
-    }
-    if (bad)
-      break;
-    if (up == o->conns) {
-      ok = 1;
-      break;
-    }
-    if (pthread_cond_timedwait(&g_cv, &g_mu, &dl) == ETIMEDOUT)
-      break;
-  }
-  pthread_mutex_unlock(&g_mu);
-  if (!ok)
-    fprintf(stderr, "loadgen: could not connect to %s\n", o->url);
-  return ok ? 0 : -1;
-}
-
-/* Builds the payload of device d's samples [lo, hi) into buf; returns its length. */
-static size_t build_payload(const struct opts *o, long d, long long lo, long long hi, char *buf,
-                            size_t cap)
-{
-  size_t len = 0;
-  if (o->batch > 1)
-    buf[len++] = '[';
-  for (long long k = lo; k < hi; k++) {
-    struct load_sample s =
-        load_sample_at((uint32_t)d, (uint64_t)(o->first + k), o->ts_base_ms, o->ts_step_ms);
-    if (k > lo)
-      buf[len++] = ',';
-    put_sample(buf, cap - 2, &len, &s, !o->no_ts);
-  }
-  if (o->batch > 1)
-    buf[len++] = ']';
-  return len;
-}
-
-struct totals {
-  long long sent_msgs, sent_samples, acked, failed;
-  int failed_conn;
+struct mqtt_job {
+  struct load_run *run;
+  struct load_mqtt_totals t;
+  int rc;
+  atomic_int done;
 };
 
-/* MQTTAsync: one thread feeds every connection; Paho's own send thread
- * writes.  Simple, but that single send thread caps the rate. */
-static int run_async(const struct opts *o, struct totals *t)
+static void *mqtt_main(void *arg)
 {
-  long long per_dev = o->samples / o->devices;
-  long long rounds = (per_dev + o->batch - 1) / o->batch;
-  size_t cap = (size_t)o->batch * SAMPLE_TEXT_MAX + 4;
-  char *payload = malloc(cap);
-  if (!payload)
-    return -1;
-  if (connect_all(o) != 0) {
-    free(payload);
-    return -1;
-  }
-  char topic[NAME_MAX_LEN + 32];
-  for (long long r = 0; r < rounds && !t->failed_conn; r++) {
-    long long lo = r * o->batch, hi = lo + o->batch < per_dev ? lo + o->batch : per_dev;
-    for (long d = 0; d < o->devices; d++) {
-      struct conn *c = &g_conns[d % o->conns];
-      size_t len = build_payload(o, d, lo, hi, payload, cap);
-      snprintf(topic, sizeof topic, "devices/%s%04ld/data", o->prefix, d);
-      pthread_mutex_lock(&g_mu);
-      while (c->outstanding >= o->inflight && c->state == 1)
-        pthread_cond_wait(&g_cv, &g_mu);
-      if (c->state != 1)
-        t->failed_conn = 1;
-      else
-        c->outstanding++;
-      pthread_mutex_unlock(&g_mu);
-      if (t->failed_conn)
-        break;
-      MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-      ro.onSuccess = on_sent;
-      ro.onFailure = on_send_fail;
-      ro.context = c;
-      MQTTAsync_message m = MQTTAsync_message_initializer;
-      m.payload = payload;
-      m.payloadlen = (int)len;
-      m.qos = (int)o->qos;
-      int rc = MQTTAsync_sendMessage(c->client, topic, &m, &ro);
-      if (rc != MQTTASYNC_SUCCESS) {
-        fprintf(stderr, "loadgen: send failed: rc %d\n", rc);
-        pthread_mutex_lock(&g_mu);
-        c->outstanding--;
-        g_failed_msgs++;
-        pthread_mutex_unlock(&g_mu);
-        continue;
-      }
-      t->sent_msgs++;
-      t->sent_samples += hi - lo;
-    }
-  }
-  pthread_mutex_lock(&g_mu);
-  while (g_acked_msgs + g_failed_msgs < t->sent_msgs) {
-    int any_up = 0;
-    for (int i = 0; i < o->conns; i++)
-      any_up |= g_conns[i].state == 1;
-    if (!any_up)
-      break;
-    pthread_cond_wait(&g_cv, &g_mu);
-  }
-  t->acked = g_acked_msgs;
-  t->failed = g_failed_msgs;
-  pthread_mutex_unlock(&g_mu);
-  for (int i = 0; i < o->conns; i++) {
-    MQTTAsync_disconnectOptions dc = MQTTAsync_disconnectOptions_initializer;
-    dc.timeout = 1000;
-    if (g_conns[i].state == 1)
-      (void)MQTTAsync_disconnect(g_conns[i].client, &dc);
-  }
-  usleep(200 * 1000);
-  for (int i = 0; i < o->conns; i++)
-    MQTTAsync_destroy(&g_conns[i].client);
-  free(payload);
-  return 0;
-}
-
-/* MQTTClient: one thread per connection publishes its share of the devices
- * itself (the socket write happens on the calling thread); Paho's receive
- * thread counts the PUBACKs through deliveryComplete. */
-struct sworker {
-  const struct opts *o;
-  int idx;
-  pthread_t thread;
-  MQTTClient client;
-  pthread_mutex_t mu; /* guards outstanding; cv signals a PUBACK or a loss */
-  pthread_cond_t cv;
-  long outstanding;
-  atomic_llong acked;
-  atomic_int lost;
-  long long sent_msgs, sent_samples, failed;
-  int err;
-};
-
-static void s_delivered(void *ctx, MQTTClient_deliveryToken dt)
-{
-  (void)dt;
-  struct sworker *w = ctx;
-  atomic_fetch_add(&w->acked, 1);
-  pthread_mutex_lock(&w->mu);
-  long before = w->outstanding--;
-  if (before >= w->o->inflight || before == 1)
-    pthread_cond_signal(&w->cv);
-  pthread_mutex_unlock(&w->mu);
-}
-
-/* Waits until fewer than limit messages are in flight (limit 1: none);
- * false when the connection is lost. */
-static bool s_wait_below(struct sworker *w, long limit)
-{
-  pthread_mutex_lock(&w->mu);
-  while (w->outstanding >= limit && !atomic_load(&w->lost)) {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_nsec += 50 * 1000 * 1000;
-    if (dl.tv_nsec >= 1000000000) {
-      dl.tv_sec++;
-      dl.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&w->cv, &w->mu, &dl);
-  }
-  bool ok = w->outstanding < limit;
-  pthread_mutex_unlock(&w->mu);
-  return ok;
-}
-
-static int s_arrived(void *ctx, char *topic, int len, MQTTClient_message *m)
-{
-  (void)ctx;
-  (void)len;
-  MQTTClient_freeMessage(&m);
-  MQTTClient_free(topic);
-  return 1;
-}
-
-static void s_lost(void *ctx, char *cause)
-{
-  struct sworker *w = ctx;
-  fprintf(stderr, "loadgen: connection %d lost: %s\n", w->idx, cause ? cause : "");
-  atomic_store(&w->lost, 1);
-}
-
-static void *s_run(void *arg)
-{
-  struct sworker *w = arg;
-  const struct opts *o = w->o;
-  long long per_dev = o->samples / o->devices;
-  long long rounds = (per_dev + o->batch - 1) / o->batch;
-  size_t cap = (size_t)o->batch * SAMPLE_TEXT_MAX + 4;
-  char *payload = malloc(cap);
-  char topic[NAME_MAX_LEN + 32];
-  if (!payload) {
-    w->err = 1;
-    return NULL;
-  }
-  for (long long r = 0; r < rounds && !w->err; r++) {
-    long long lo = r * o->batch, hi = lo + o->batch < per_dev ? lo + o->batch : per_dev;
-    for (long d = w->idx; d < o->devices; d += o->conns) {
-      size_t len = build_payload(o, d, lo, hi, payload, cap);
-      snprintf(topic, sizeof topic, "devices/%s%04ld/data", o->prefix, d);
-      if (!s_wait_below(w, o->inflight)) {
-        w->err = 1;
-        break;
-      }
-      pthread_mutex_lock(&w->mu);
-      w->outstanding++;
-      pthread_mutex_unlock(&w->mu);
-      MQTTClient_deliveryToken tok;
-      int rc;
-      while ((rc = MQTTClient_publish(w->client, topic, (int)len, payload, (int)o->qos, 0, &tok)) ==
-             MQTTCLIENT_MAX_MESSAGES_INFLIGHT)
-        usleep(50);
-      if (rc != MQTTCLIENT_SUCCESS) {
-        pthread_mutex_lock(&w->mu);
-        w->outstanding--;
-        pthread_mutex_unlock(&w->mu);
-        w->failed++;
-        fprintf(stderr, "loadgen: publish failed: rc %d\n", rc);
-        if (w->failed > 100)
-          w->err = 1;
-        continue;
-      }
-      if (o->qos == 0) { /* no PUBACK: done once written */
-        pthread_mutex_lock(&w->mu);
-        w->outstanding--;
-        pthread_mutex_unlock(&w->mu);
-        atomic_fetch_add(&w->acked, 1);
-      }
-      w->sent_msgs++;
-      w->sent_samples += hi - lo;
-    }
-  }
-  (void)s_wait_below(w, 1); /* the last PUBACKs */
-  free(payload);
+  struct mqtt_job *j = arg;
+  j->rc = load_mqtt_run(j->run, &j->t);
+  atomic_store(&j->done, 1);
   return NULL;
 }
 
-static int run_sync(const struct opts *o, struct totals *t)
+/* The window's percentiles (ms, -1 when empty), then empties it. */
+static void take_window(struct load_window *w, double *p50, double *p95, double *p99)
 {
-  struct sworker *ws = calloc((size_t)o->conns, sizeof *ws);
-  if (!ws)
+  pthread_mutex_lock(&w->mu);
+  bool any = w->lat.n > 0;
+  *p50 = any ? load_lat_percentile(&w->lat, 50) : -1;
+  *p95 = any ? load_lat_percentile(&w->lat, 95) : -1;
+  *p99 = any ? load_lat_percentile(&w->lat, 99) : -1;
+  load_lat_reset(&w->lat);
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* Ingest's stored-samples counter from its /metrics (the sum over the
+ * lines of devicestats_ingest_stored_total), or -1. */
+static long long metrics_stored(const char *url)
+{
+  char *body = NULL;
+  long long total = -1;
+  if (load_http_fetch("GET", url, NULL, NULL, &body, 1 << 20, 500) != 200 || !body) {
+    free(body);
     return -1;
-  char id[128];
-  int rc = -1, started = 0;
-  for (int i = 0; i < o->conns; i++) {
-    struct sworker *w = &ws[i];
-    w->o = o;
-    w->idx = i;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    snprintf(id, sizeof id, "ds-loadgen-%ld-%d", (long)getpid(), i);
-    if (MQTTClient_create(&w->client, o->url, id, MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
-        MQTTCLIENT_SUCCESS)
-      goto out;
-    MQTTClient_setCallbacks(w->client, w, s_lost, s_arrived, s_delivered);
-    MQTTClient_connectOptions co = MQTTClient_connectOptions_initializer;
-    co.keepAliveInterval = 60;
-    co.cleansession = 1;
-    co.maxInflightMessages = (int)o->inflight + 16;
-    co.username = o->username && *o->username ? o->username : NULL;
-    co.password = o->password && *o->password ? o->password : NULL;
-    int crc = MQTTClient_connect(w->client, &co);
-    if (crc != MQTTCLIENT_SUCCESS) {
-      fprintf(stderr, "loadgen: connect to %s failed: rc %d\n", o->url, crc);
-      goto out;
-    }
   }
-  for (; started < o->conns; started++)
-    if (pthread_create(&ws[started].thread, NULL, s_run, &ws[started]) != 0)
-      goto out;
-  rc = 0;
-out:
-  for (int i = 0; i < started; i++) {
-    pthread_join(ws[i].thread, NULL);
-    t->sent_msgs += ws[i].sent_msgs;
-    t->sent_samples += ws[i].sent_samples;
-    t->acked += atomic_load(&ws[i].acked);
-    t->failed += ws[i].failed;
-    t->failed_conn |= ws[i].err | atomic_load(&ws[i].lost);
-  }
-  for (int i = 0; i < o->conns; i++) {
-    if (ws[i].client == NULL)
+  static const char key[] = "devicestats_ingest_stored_total";
+  for (char *p = body; (p = strstr(p, key)) != NULL; p += sizeof key - 1) {
+    if (p != body && p[-1] != '\n')
       continue;
-    if (MQTTClient_isConnected(ws[i].client))
-      MQTTClient_disconnect(ws[i].client, 1000);
-    MQTTClient_destroy(&ws[i].client);
+    char *v = p + sizeof key - 1;
+    if (*v == '{')
+      v = strchr(v, '}') ? strchr(v, '}') + 1 : v;
+    if (*v != ' ')
+      continue;
+    total = (total < 0 ? 0 : total) + strtoll(v + 1, NULL, 10);
   }
-  free(ws);
-  return rc;
+  free(body);
+  return total;
+}
+
+static void progress(const struct load_opts *o, const struct load_tick *k, long long errors,
+                     bool tty)
+{
+  char stored[32], p95[32], e2e[32];
+  if (k->stored >= 0)
+    snprintf(stored, sizeof stored, "%lld", k->stored);
+  else
+    snprintf(stored, sizeof stored, "-");
+  if (k->http_p95 >= 0)
+    snprintf(p95, sizeof p95, "%.1fms", k->http_p95);
+  else
+    snprintf(p95, sizeof p95, "-");
+  if (k->e2e_p50 >= 0)
+    snprintf(e2e, sizeof e2e, " e2e %.0fms", k->e2e_p50);
+  else
+    e2e[0] = '\0';
+  (void)o;
+  fprintf(stderr,
+          "%s[%5.0fs] published/s %lld  stored/s %s  http req/s %lld p95 %s  errors %lld%s%s",
+          tty ? "\r" : "", k->t_s, k->published, stored, k->http, p95, errors, e2e,
+          tty ? "\033[K" : "\n");
+  fflush(stderr);
+}
+
+struct tick_state {
+  long long last_pub, last_http, last_err, last_stored;
+};
+
+/* One row of the timeline (the deltas since the previous one) and the
+ * progress line. */
+static void tick(const struct load_opts *op, struct load_run *run, struct load_report *rep,
+                 struct tick_state *ts, double now, bool show, bool tty)
+{
+  struct load_tick k = {.t_s = (now - run->start_mono_ms) / 1000, .stored = -1};
+  long long pub = atomic_load(&run->published), http = atomic_load(&run->http_requests), errs = 0;
+  for (int i = 0; i < LOAD_ERR_N; i++)
+    errs += i == LOAD_ERR_HTTP_404 ? 0 : atomic_load(&run->errors[i]);
+  k.published = pub - ts->last_pub;
+  k.http = http - ts->last_http;
+  k.errors = errs - ts->last_err;
+  ts->last_pub = pub, ts->last_http = http, ts->last_err = errs;
+  if (op->metrics_url) {
+    long long s = metrics_stored(op->metrics_url);
+    if (s >= 0 && ts->last_stored >= 0)
+      k.stored = s - ts->last_stored;
+    if (s >= 0)
+      ts->last_stored = s;
+  }
+  take_window(&run->http_win, &k.http_p50, &k.http_p95, &k.http_p99);
+  take_window(&run->e2e_win, &k.e2e_p50, &k.e2e_p95, &k.e2e_p99);
+  (void)load_report_tick(rep, &k);
+  if (show)
+    progress(op, &k, errs, tty);
+}
+
+static void fill_routes(struct load_report *r, struct load_http *h)
+{
+  for (int i = 0; i < LOAD_RT_N; i++) {
+    struct load_route_stats *s = &r->routes[i];
+    struct load_lat *l = &h->route_lat[i];
+    s->requests = h->route_req[i];
+    s->errors = h->route_err[i];
+    s->p50 = l->n ? load_lat_percentile(l, 50) : -1;
+    s->p95 = l->n ? load_lat_percentile(l, 95) : -1;
+    s->p99 = l->n ? load_lat_percentile(l, 99) : -1;
+    s->max = l->n ? l->max : -1;
+    s->mean = l->seen ? l->sum / (double)l->seen : -1;
+  }
+  r->markers_sent = h->markers_sent;
+  r->markers_seen = h->markers_seen;
+  r->e2e_p50 = h->e2e.n ? load_lat_percentile(&h->e2e, 50) : -1;
+  r->e2e_p95 = h->e2e.n ? load_lat_percentile(&h->e2e, 95) : -1;
+  r->e2e_p99 = h->e2e.n ? load_lat_percentile(&h->e2e, 99) : -1;
+  r->e2e_max = h->e2e.n ? h->e2e.max : -1;
 }
 
 int main(int argc, char **argv)
 {
-  struct opts o;
-  if (parse_args(argc, argv, &o) != 0)
-    return 2;
-  if (o.samples / o.devices < 1) {
-    fprintf(stderr, "loadgen: fewer samples than devices\n");
+  struct load_opts o;
+  char err[LOAD_ERRLEN];
+  int prc = load_args_parse(argc, argv, env_lookup, NULL, &o, err, sizeof err);
+  if (prc == LOAD_ARGS_HELP) {
+    fputs(load_args_usage(), stdout);
+    return 0;
+  }
+  if (prc != LOAD_ARGS_OK) {
+    fprintf(stderr, "loadgen: %s (--help lists the options)\n", err);
     return 2;
   }
-  if (o.conns > o.devices)
-    o.conns = o.devices;
-  struct totals t = {0};
-  double t0 = now_ms(CLOCK_MONOTONIC), wall0 = now_ms(CLOCK_REALTIME);
-  /* Connecting is part of the timed span: it is a few milliseconds, and the
-   * bench measures the stores against the same start. */
-  int rc = o.async_api ? run_async(&o, &t) : run_sync(&o, &t);
-  double el = now_ms(CLOCK_MONOTONIC) - t0;
-  if (rc != 0)
+  if (o.plot_from) {
+    if (load_plot(o.plot_from, o.plot_dir, err, sizeof err) != 0) {
+      fprintf(stderr, "loadgen: %s\n", err);
+      return 1;
+    }
+    return 0;
+  }
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  int exit_rc = 1;
+  struct load_run run = {.o = &o, .ndev = o.devices};
+  struct load_http h = {0};
+  struct load_report rep = {.o = &o, .stored = -1};
+  struct load_counts before = {0};
+  struct mqtt_job job = {.run = &run};
+  pthread_t mqtt_thread;
+  bool mqtt_started = false;
+  pthread_mutex_init(&run.http_win.mu, NULL);
+  pthread_mutex_init(&run.e2e_win.mu, NULL);
+  run.dev_published = calloc((size_t)o.devices, sizeof *run.dev_published);
+  if (!run.dev_published || load_lat_init(&run.http_win.lat, 100000) != 0 ||
+      load_lat_init(&run.e2e_win.lat, 1000) != 0) {
+    fprintf(stderr, "loadgen: out of memory\n");
     return 1;
-  double samples_ok =
-      t.sent_msgs > 0 ? (double)t.sent_samples * (double)t.acked / (double)t.sent_msgs : 0;
-  printf("loadgen samples=%lld messages=%lld acked=%lld failed=%lld elapsed_ms=%.1f "
-         "rate=%.0f msg_rate=%.0f start_ms=%.0f end_ms=%.0f\n",
-         t.sent_samples, t.sent_msgs, t.acked, t.failed, el, el > 0 ? samples_ok * 1000.0 / el : 0,
-         el > 0 ? (double)t.acked * 1000.0 / el : 0, wall0, wall0 + el);
+  }
+  if (o.http_url && load_counts_fetch(&o, &before, err, sizeof err) != 0) {
+    fprintf(stderr, "loadgen: count check: %s\n", err);
+    goto out;
+  }
+
+  run.start_mono_ms = load_mono_ms();
+  run.start_wall_ms = load_wall_ms();
+  rep.started_wall_ms = run.start_wall_ms;
+  if (o.http_url && load_http_start(&run, &h) != 0) {
+    fprintf(stderr, "loadgen: the HTTP side could not start\n");
+    goto out;
+  }
+  if (o.scenario == LOAD_SC_DEVICES) {
+    if (pthread_create(&mqtt_thread, NULL, mqtt_main, &job) != 0)
+      goto out;
+    mqtt_started = true;
+  }
+
+  /* The main loop: one tick a second until the duration, the sample
+   * count, a signal, or the publishers' end. */
+  bool tty = o.progress == -1 ? isatty(STDERR_FILENO) != 0 : false;
+  bool show = o.progress != 0;
+  struct tick_state ts = {.last_stored = -1};
+  if (o.metrics_url)
+    ts.last_stored = metrics_stored(o.metrics_url);
+  long long metrics_start = ts.last_stored;
+  double next_tick = run.start_mono_ms + 1000;
+  rep.stopped_by = "samples";
+  for (;;) {
+    usleep(50 * 1000);
+    double now = load_mono_ms();
+    if (g_signals) {
+      rep.stopped_by = "signal";
+      break;
+    }
+    if (o.duration_s > 0 && now - run.start_mono_ms >= o.duration_s * 1000) {
+      rep.stopped_by = "duration";
+      break;
+    }
+    if (mqtt_started && atomic_load(&job.done)) {
+      rep.stopped_by = job.rc == 0 ? "samples" : "error";
+      break;
+    }
+    if (o.scenario == LOAD_SC_SEED && atomic_load(&h.seed_done))
+      break;
+    if (now < next_tick)
+      continue;
+    next_tick += 1000;
+    tick(&o, &run, &rep, &ts, now, show, tty);
+  }
+  atomic_store(&run.stop, 1);
+  /* The last part-second, so that the timeline adds up to the totals. */
+  if (load_mono_ms() - run.start_mono_ms > (double)rep.nticks * 1000 + 100)
+    tick(&o, &run, &rep, &ts, load_mono_ms(), show, tty);
+  if (tty && show)
+    fputc('\n', stderr);
+  if (mqtt_started)
+    pthread_join(mqtt_thread, NULL);
+  mqtt_started = false;
+  load_http_join(&h);
+  double elapsed_ms = load_mono_ms() - run.start_mono_ms;
+  rep.duration_s = elapsed_ms / 1000;
+
+  rep.published = atomic_load(&run.published);
+  rep.messages = atomic_load(&run.messages);
+  rep.http_requests = atomic_load(&run.http_requests);
+  for (int i = 0; i < LOAD_ERR_N; i++)
+    rep.errors[i] = atomic_load(&run.errors[i]);
+  if (o.http_url) {
+    fill_routes(&rep, &h);
+    if (load_count_check(&o, &before, run.dev_published, o.settle_s, &rep, err, sizeof err) != 0)
+      fprintf(stderr, "loadgen: count check: %s\n", err);
+  }
+  if (o.metrics_url && rep.stored < 0 && metrics_start >= 0) {
+    /* No count check: what ingest stored meanwhile (all devices). */
+    long long s = metrics_stored(o.metrics_url);
+    if (s >= 0)
+      rep.stored = s - metrics_start;
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  rep.peak_rss_kib = ru.ru_maxrss;
+
+  /* The line scripts/bench.sh parses: samples acknowledged per second from
+   * the start (connecting included) to the last PUBACK. */
+  struct load_mqtt_totals *t = &job.t;
+  if (o.scenario == LOAD_SC_DEVICES) {
+    double ok =
+        t->sent_msgs > 0 ? (double)t->sent_samples * (double)t->acked / (double)t->sent_msgs : 0;
+    printf("loadgen samples=%lld messages=%lld acked=%lld failed=%lld elapsed_ms=%.1f "
+           "rate=%.0f msg_rate=%.0f start_ms=%.0f end_ms=%.0f rss_kib=%ld\n",
+           t->sent_samples, t->sent_msgs, t->acked, t->failed, elapsed_ms,
+           elapsed_ms > 0 ? ok * 1000.0 / elapsed_ms : 0,
+           elapsed_ms > 0 ? (double)t->acked * 1000.0 / elapsed_ms : 0, run.start_wall_ms,
+           run.start_wall_ms + elapsed_ms, rep.peak_rss_kib);
+  } else {
+    printf("loadgen samples=%lld messages=%lld requests=%lld elapsed_ms=%.1f rate=%.1f "
+           "start_ms=%.0f end_ms=%.0f rss_kib=%ld\n",
+           rep.published, rep.messages, rep.http_requests, elapsed_ms,
+           elapsed_ms > 0 ? (double)rep.published * 1000.0 / elapsed_ms : 0, run.start_wall_ms,
+           run.start_wall_ms + elapsed_ms, rep.peak_rss_kib);
+  }
+  if (o.http_url) {
+    /* The same figures as the report, key=value for scripts (bench.sh). */
+    const struct load_route_stats *po = &rep.routes[LOAD_RT_POST], *al = &rep.routes[LOAD_RT_ALL];
+    printf("loadgen-http duration_s=%.3f post_requests=%lld post_p50=%.3f post_p99=%.3f "
+           "all_requests=%lld all_p50=%.3f all_p99=%.3f e2e_markers=%lld e2e_visible=%lld "
+           "e2e_p50=%.3f e2e_p95=%.3f e2e_p99=%.3f checked=%d published=%lld stored=%lld "
+           "lost=%lld doubled=%lld\n",
+           rep.duration_s, po->requests, po->p50, po->p99, al->requests, al->p50, al->p99,
+           rep.markers_sent, rep.markers_seen, rep.e2e_p50, rep.e2e_p95, rep.e2e_p99,
+           rep.count_checked, rep.cc_published, rep.cc_stored, rep.lost, rep.doubled);
+  }
+  if (o.http_url || o.report_path || o.plot_dir || o.scenario == LOAD_SC_SEED)
+    load_report_print_table(&rep, stdout);
   fflush(stdout);
-  return (t.failed == 0 && t.acked == t.sent_msgs && !t.failed_conn) ? 0 : 1;
+
+  char report_path[4096];
+  const char *rp = o.report_path;
+  if (!rp && o.plot_dir) {
+    if (load_plot_mkdir(o.plot_dir, err, sizeof err) != 0) {
+      fprintf(stderr, "loadgen: %s\n", err);
+      goto out;
+    }
+    snprintf(report_path, sizeof report_path, "%s/report.json", o.plot_dir);
+    rp = report_path;
+  }
+  if (rp && load_report_write_json(&rep, rp, err, sizeof err) != 0) {
+    fprintf(stderr, "loadgen: report: %s\n", err);
+    goto out;
+  }
+  if (o.plot_dir && load_plot(rp, o.plot_dir, err, sizeof err) != 0) {
+    fprintf(stderr, "loadgen: charts: %s\n", err);
+    goto out;
+  }
+
+  long long bad = 0;
+  for (int i = 0; i < LOAD_ERR_N; i++)
+    bad += i == LOAD_ERR_HTTP_404 ? 0 : rep.errors[i];
+  bool ok_mqtt = o.scenario != LOAD_SC_DEVICES ||
+                 (job.rc == 0 && t->failed == 0 && t->acked == t->sent_msgs && !t->failed_conn);
+  bool ok_count = !rep.count_checked || (rep.lost == 0 && rep.doubled == 0);
+  exit_rc = ok_mqtt && ok_count && bad == 0 && !h.setup_failed ? 0 : 1;
+out:
+  atomic_store(&run.stop, 1);
+  if (mqtt_started)
+    pthread_join(mqtt_thread, NULL);
+  load_http_join(&h);
+  load_http_cleanup(&h);
+  load_counts_cleanup(&before);
+  load_report_cleanup(&rep);
+  load_lat_cleanup(&run.http_win.lat);
+  load_lat_cleanup(&run.e2e_win.lat);
+  free(run.dev_published);
+  curl_global_cleanup();
+  return exit_rc;
 }
