@@ -188,6 +188,9 @@ DS_SVC_ENV=(
   "HTTP_ADDR=127.0.0.1" "API_TOKEN=$(ds_gen_secret)" "QUERY_THREADS=$QUERY_THREADS"
   "INGEST_CLIENT_ID=bench-ingest" "MQTT_ALLOW_ANONYMOUS=1" "STATS_PERIOD_S=10"
   "INGEST_SPOOL_DIR=$RUN/spool"
+  # Every load generator connects from 127.0.0.1: the per-address limit
+  # (default 64) would refuse the concurrency the bench measures.
+  "QUERY_MAX_CONNECTIONS_PER_IP=0"
 )
 # svc_start SVC: starts devicestats-SVC and waits for event=ready; false when
 # it is not built or does not become ready.
