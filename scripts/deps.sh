@@ -16,6 +16,8 @@ PKGS=(build-essential cmake pkg-config
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   PKGS+=(nodejs npm)
 fi
+# TLS certificates of the private broker (scripts/lib/stack.sh ds_tls_ensure).
+PKGS+=(openssl)
 # Only the benchmark needs these; DEVICESTATS_BENCH_DEPS=1 adds them.
 if [ "${DEVICESTATS_BENCH_DEPS:-0}" = 1 ]; then
   PKGS+=(wrk)

@@ -10,7 +10,12 @@
 # AGGREGATOR_ADMIN_PORT (8002), PGPORT (55432),
 # DEVICESTATS_RUN_DIR (.run), PGPASSWORD (database password when the stack
 # is first created), API_TOKEN, MQTT_ALLOW_ANONYMOUS=1 (open broker),
-# DS_SKIP_BUILD=1 (use build/ as it is), DS_BUILD_DIR (build).
+# DS_SKIP_BUILD=1 (use build/ as it is), DS_BUILD_DIR (build),
+# MQTT_TLS_PORT (8883: the broker's TLS-only listener), MQTT_TLS_CERT and
+# MQTT_TLS_KEY (its certificate and key; unset: a private CA and a server
+# certificate generated once into $DEVICESTATS_RUN_DIR/tls/), MQTT_CA_FILE
+# (the CA clients check it against; default tls/ca.crt when generated),
+# MQTT_PLAIN=0 (no plain listener; the services then connect over TLS).
 set -euo pipefail
 
 DS_PROG=run.sh
@@ -20,6 +25,8 @@ cd "$SRC"
 . "$SRC/scripts/lib/stack.sh"
 
 MQTT_PORT=${MQTT_PORT:-1883}
+MQTT_TLS_PORT=${MQTT_TLS_PORT:-8883}
+MQTT_PLAIN=${MQTT_PLAIN:-1}
 HTTP_PORT=${HTTP_PORT:-8000}
 INGEST_ADMIN_PORT=${INGEST_ADMIN_PORT:-8001}
 AGGREGATOR_ADMIN_PORT=${AGGREGATOR_ADMIN_PORT:-8002}
@@ -49,10 +56,11 @@ flock -n 9 || ds_die "another run.sh is using $RUN"
 # Processes a killed run.sh may have left behind (checked by pid; a
 # leftover PostgreSQL is stopped by ds_pg_start).
 for n in "${DS_SERVICES[@]}" mosquitto; do ds_kill_orphan "$ST" "$n"; done
-ports=("$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT" "$AGGREGATOR_ADMIN_PORT")
+ports=("$MQTT_TLS_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT" "$AGGREGATOR_ADMIN_PORT")
+[ "$MQTT_PLAIN" != 0 ] && ports+=("$MQTT_PORT")
 ds_pg_running "$RUN" || ports+=("$PG_PORT")
 for p in "${ports[@]}"; do
-  ds_port_in_use "$p" && ds_die "port $p is in use (set PGPORT, MQTT_PORT, HTTP_PORT, INGEST_ADMIN_PORT or AGGREGATOR_ADMIN_PORT)"
+  ds_port_in_use "$p" && ds_die "port $p is in use (set PGPORT, MQTT_PORT, MQTT_TLS_PORT, HTTP_PORT, INGEST_ADMIN_PORT or AGGREGATOR_ADMIN_PORT)"
 done
 
 STOPPING=0
@@ -120,8 +128,23 @@ if [ "$ANON" != 1 ]; then
   fi
   MQTT_PASSWORD=$(ds_read_secret "$RUN/mqtt-password")
 fi
-ds_mqtt_configure "$RUN" "$MQTT_PORT" "$ANON" "$SRC" "$MQTT_USER" "$MQTT_PASSWORD"
+# The TLS listener: the operator's certificate, or our private CA's.
+if [ -n "${MQTT_TLS_CERT:-}" ] || [ -n "${MQTT_TLS_KEY:-}" ]; then
+  [ -r "${MQTT_TLS_CERT:-}" ] && [ -r "${MQTT_TLS_KEY:-}" ] ||
+    ds_die "MQTT_TLS_CERT and MQTT_TLS_KEY must both name readable files"
+  TLS_CERT=$MQTT_TLS_CERT TLS_KEY=$MQTT_TLS_KEY
+  MQTT_CA_FILE=${MQTT_CA_FILE:-}
+else
+  ds_tls_ensure "$RUN/tls"
+  TLS_CERT=$RUN/tls/server.crt TLS_KEY=$RUN/tls/server.key
+  MQTT_CA_FILE=${MQTT_CA_FILE:-$RUN/tls/ca.crt}
+fi
+DS_MQTT_TLS_PORT=$MQTT_TLS_PORT DS_MQTT_TLS_CERT=$TLS_CERT DS_MQTT_TLS_KEY=$TLS_KEY \
+  DS_MQTT_PLAIN=$MQTT_PLAIN ds_mqtt_configure "$RUN" "$MQTT_PORT" "$ANON" "$SRC" "$MQTT_USER" "$MQTT_PASSWORD"
 ds_mqtt_start "$RUN" "$ST" "$LOGS/mosquitto.log"
+# Our services use the plain loopback listener when there is one.
+SVC_MQTT_URL=tcp://127.0.0.1:$MQTT_PORT
+[ "$MQTT_PLAIN" = 0 ] && SVC_MQTT_URL=ssl://127.0.0.1:$MQTT_TLS_PORT
 
 # --- services
 if [ -z "${API_TOKEN:-}" ]; then
@@ -132,10 +155,11 @@ DS_SVC_ENV=(
   "DATABASE_URL=$DATABASE_URL"
   "PGHOST=127.0.0.1" "PGPORT=$PG_PORT" "PGUSER=devicestats"
   "PGPASSWORD=$DB_PASSWORD" "PGDATABASE=devicestats"
-  "MQTT_URL=tcp://127.0.0.1:$MQTT_PORT"
+  "MQTT_URL=$SVC_MQTT_URL"
   "HTTP_PORT=$HTTP_PORT" "API_TOKEN=$API_TOKEN"
   "INGEST_SPOOL_DIR=${INGEST_SPOOL_DIR:-$RUN/spool}"
 )
+[ -n "$MQTT_CA_FILE" ] && DS_SVC_ENV+=("MQTT_CA_FILE=$MQTT_CA_FILE")
 if [ "$ANON" != 1 ]; then
   DS_SVC_ENV+=("MQTT_USERNAME=$MQTT_USER" "MQTT_PASSWORD=$MQTT_PASSWORD")
 fi
@@ -166,6 +190,9 @@ names=()
 for s in "${started[@]}"; do names+=("${s%%:*}"); done
 mqtt_creds="user $MQTT_USER, password in $RUN/mqtt-password"
 [ "$ANON" = 1 ] && mqtt_creds="anonymous access (MQTT_ALLOW_ANONYMOUS=1)"
+mqtt_plain="tcp://127.0.0.1:$MQTT_PORT    "
+[ "$MQTT_PLAIN" = 0 ] && mqtt_plain="plain listener off (MQTT_PLAIN=0)    "
+mqtt_ca=${MQTT_CA_FILE:-"the system's CAs"}
 api_token_where="from API_TOKEN"
 [ -f "$RUN/api-token" ] && [ "$API_TOKEN" = "$(ds_read_secret "$RUN/api-token")" ] &&
   api_token_where="$RUN/api-token"
@@ -176,7 +203,8 @@ DeviceStats is running (services: ${names[*]:-none}).
   Ingest      http://127.0.0.1:$INGEST_ADMIN_PORT/health  /metrics
   Aggregator  http://127.0.0.1:$AGGREGATOR_ADMIN_PORT/health  /metrics
   API token   $API_TOKEN    ($api_token_where)
-  MQTT        tcp://127.0.0.1:$MQTT_PORT    ($mqtt_creds)
+  MQTT        $mqtt_plain($mqtt_creds)
+  MQTT (TLS)  ssl://127.0.0.1:$MQTT_TLS_PORT    (CA: $mqtt_ca)
   PostgreSQL  postgresql://devicestats@127.0.0.1:$PG_PORT/devicestats    (password in $RUN/db-password)
   Logs        $LOGS/
 Ctrl-C stops everything.

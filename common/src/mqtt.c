@@ -5,13 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "ds/log.h"
 #include "ds/retry.h"
 
 struct ds_mqtt {
   MQTTClient client;
-  char *url, *client_id, *username, *password;
+  char *url, *client_id, *username, *password, *ca_file;
   bool clean_session;
   bool publish_only;
   int keepalive_s;
@@ -39,8 +41,27 @@ static void on_lost(void *ctx, char *cause)
   (void)cause;
 }
 
+bool ds_mqtt_url_is_tls(const char *url)
+{
+  return url != NULL &&
+         (strncasecmp(url, "ssl://", 6) == 0 || strncasecmp(url, "mqtts://", 8) == 0);
+}
+
+int ds_mqtt_check_tls(const struct ds_mqtt_opts *opts, char err[DS_ERRLEN])
+{
+  if (!ds_mqtt_url_is_tls(opts->url) || opts->ca_file == NULL || opts->ca_file[0] == '\0')
+    return DS_OK;
+  if (access(opts->ca_file, R_OK) != 0) {
+    snprintf(err, DS_ERRLEN, "MQTT_CA_FILE %.200s cannot be read", opts->ca_file);
+    return DS_EINVAL;
+  }
+  return DS_OK;
+}
+
 int ds_mqtt_new(const struct ds_mqtt_opts *opts, struct ds_mqtt **out, char err[DS_ERRLEN])
 {
+  if (ds_mqtt_check_tls(opts, err) != DS_OK)
+    return DS_EINVAL;
   struct ds_mqtt *m = calloc(1, sizeof *m);
   if (m == NULL)
     return DS_ENOMEM;
@@ -48,6 +69,7 @@ int ds_mqtt_new(const struct ds_mqtt_opts *opts, struct ds_mqtt **out, char err[
   m->client_id = dup_or_null(opts->client_id);
   m->username = dup_or_null(opts->username);
   m->password = dup_or_null(opts->password);
+  m->ca_file = opts->ca_file && opts->ca_file[0] ? strdup(opts->ca_file) : NULL;
   m->clean_session = opts->clean_session;
   m->publish_only = opts->publish_only;
   m->keepalive_s = opts->keepalive_s > 0 ? opts->keepalive_s : 30;
@@ -89,6 +111,7 @@ void ds_mqtt_free(struct ds_mqtt *m, int timeout_ms)
   free(m->client_id);
   free(m->username);
   free(m->password);
+  free(m->ca_file);
   free(m);
 }
 
@@ -101,6 +124,15 @@ int ds_mqtt_connect(struct ds_mqtt *m, char err[DS_ERRLEN])
   co.password = m->password;
   co.connectTimeout = 5;
   co.MQTTVersion = MQTTVERSION_3_1_1;
+  /* TLS: the broker's certificate must chain to ca_file (or the system's
+   * CAs) and name the host of the URL. */
+  MQTTClient_SSLOptions so = MQTTClient_SSLOptions_initializer;
+  if (ds_mqtt_url_is_tls(m->url)) {
+    so.trustStore = m->ca_file;
+    so.enableServerCertAuth = 1;
+    so.verify = 1;
+    co.ssl = &so;
+  }
   int rc = MQTTClient_connect(m->client, &co);
   if (rc != MQTTCLIENT_SUCCESS) {
     const char *why = rc == 4   ? "bad user name or password"

@@ -15,7 +15,7 @@
 
 struct ds_mqtta {
   MQTTAsync client;
-  char *url, *client_id, *username, *password;
+  char *url, *client_id, *username, *password, *ca_file;
   bool clean_session;
   int keepalive_s;
   ds_mqtta_on_message on_message;
@@ -118,6 +118,8 @@ static int on_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 int ds_mqtta_new(const struct ds_mqtt_opts *opts, ds_mqtta_on_message on_message, void *ctx,
                  struct ds_mqtta **out, char err[DS_ERRLEN])
 {
+  if (ds_mqtt_check_tls(opts, err) != DS_OK)
+    return DS_EINVAL;
   struct ds_mqtta *m = calloc(1, sizeof *m);
   if (m == NULL)
     return DS_ENOMEM;
@@ -127,6 +129,7 @@ int ds_mqtta_new(const struct ds_mqtt_opts *opts, ds_mqtta_on_message on_message
   m->client_id = dup_or_null(opts->client_id);
   m->username = dup_or_null(opts->username);
   m->password = dup_or_null(opts->password);
+  m->ca_file = opts->ca_file && opts->ca_file[0] ? strdup(opts->ca_file) : NULL;
   m->clean_session = opts->clean_session;
   m->keepalive_s = opts->keepalive_s > 0 ? opts->keepalive_s : 30;
   m->on_message = on_message;
@@ -191,6 +194,14 @@ int ds_mqtta_connect(struct ds_mqtta *m, int timeout_ms, bool *session_present, 
   co.connectTimeout = timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1;
   co.MQTTVersion = MQTTVERSION_3_1_1;
   co.automaticReconnect = 0;
+  /* TLS: as in ds_mqtt_connect (certificate chain and host name checked). */
+  MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
+  if (ds_mqtt_url_is_tls(m->url)) {
+    so.trustStore = m->ca_file;
+    so.enableServerCertAuth = 1;
+    so.verify = 1;
+    co.ssl = &so;
+  }
   co.onSuccess = on_connected;
   co.onFailure = on_failure;
   co.context = m;
@@ -319,5 +330,6 @@ void ds_mqtta_free(struct ds_mqtta *m, int timeout_ms)
   free(m->client_id);
   free(m->username);
   free(m->password);
+  free(m->ca_file);
   free(m);
 }

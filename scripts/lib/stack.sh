@@ -250,19 +250,72 @@ ds_migrate() {
   fi
 }
 
+# ----------------------------------------------------------------- TLS
+# ds_tls_ensure DIR: a private CA (DIR/ca.crt, ca.key) and a server
+# certificate signed by it for localhost and 127.0.0.1 (DIR/server.crt,
+# server.key), generated once: kept while ca.crt, server.crt and server.key
+# exist.  EC P-256 keys, mode 0600; certificates valid ten years.
+ds_tls_ensure() {
+  local d=$1
+  if [ -s "$d/ca.crt" ] && [ -s "$d/server.crt" ] && [ -s "$d/server.key" ]; then
+    return 0
+  fi
+  command -v openssl >/dev/null || ds_die "openssl not found (scripts/deps.sh installs it)"
+  mkdir -p "$d"
+  chmod 755 "$d"
+  (
+    set -e
+    umask 077
+    cd "$d"
+    openssl ecparam -name prime256v1 -genkey -noout -out ca.key
+    openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=DeviceStats private CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -out ca.crt
+    openssl ecparam -name prime256v1 -genkey -noout -out server.key
+    openssl req -new -key server.key -subj "/CN=localhost" -out server.csr
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyAgreement" \
+      "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 \
+      -days 3650 -extfile server.ext -out server.crt
+    rm -f server.csr server.ext ca.srl
+    chmod 644 ca.crt server.crt
+  ) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; ds_die "could not generate TLS certificates in $d"; }
+  rm -f "$d/openssl.log"
+}
+
 # ----------------------------------------------------------------- mosquitto
-# Layout under B: B/mosquitto/{mosquitto.conf,passwd,acl,data/}.
+# Layout under B: B/mosquitto/{mosquitto.conf,passwd,acl,data/,tls/}.
 
 # ds_mqtt_configure B PORT ALLOW_ANON(0|1) SRC_DIR [USER PASSWORD]: renders
 # the config from deploy/mosquitto.  The password file and ACL are created
 # only when missing (operators add device accounts to them); the service
 # account's password is (re)set in the password file each time.  The
-# listener binds DS_MQTT_BIND (default 127.0.0.1; the container uses 0.0.0.0).
+# listeners bind DS_MQTT_BIND (default 127.0.0.1; the container uses 0.0.0.0).
+# TLS: with DS_MQTT_TLS_PORT set, a second, TLS-only listener on that port
+# presents DS_MQTT_TLS_CERT / DS_MQTT_TLS_KEY (copied into B/mosquitto/tls,
+# where the broker's own user can read them).  DS_MQTT_PLAIN=0 leaves the
+# plain listener out (PORT is then unused).
 ds_mqtt_configure() {
   local b=$1 port=$2 anon=$3 src=$4 user=${5:-} pass=${6:-}
-  local d=$b/mosquitto conf auth acl
+  local d=$b/mosquitto conf auth acl listeners= bind=${DS_MQTT_BIND:-127.0.0.1}
   mkdir -p "$d/data"
   chmod 700 "$d"
+  if [ "${DS_MQTT_PLAIN:-1}" != 0 ]; then
+    listeners="listener $port $bind"
+  fi
+  if [ -n "${DS_MQTT_TLS_PORT:-}" ]; then
+    [ -r "${DS_MQTT_TLS_CERT:-}" ] && [ -r "${DS_MQTT_TLS_KEY:-}" ] ||
+      ds_die "the TLS listener needs a readable certificate and key (DS_MQTT_TLS_CERT, DS_MQTT_TLS_KEY)"
+    mkdir -p "$d/tls"
+    (umask 077 && cp -f "$DS_MQTT_TLS_CERT" "$d/tls/server.crt" && cp -f "$DS_MQTT_TLS_KEY" "$d/tls/server.key") ||
+      ds_die "cannot copy the TLS certificate and key into $d/tls"
+    listeners+="
+listener ${DS_MQTT_TLS_PORT} $bind
+certfile $d/tls/server.crt
+keyfile $d/tls/server.key
+tls_version tlsv1.2"
+  fi
+  [ -n "$listeners" ] || ds_die "no MQTT listener: DS_MQTT_PLAIN=0 needs DS_MQTT_TLS_PORT"
   if [ "$anon" = 1 ]; then
     auth="allow_anonymous true"
   else
@@ -279,8 +332,7 @@ password_file $d/passwd
 acl_file $d/acl"
   fi
   conf=$(<"$src/deploy/mosquitto/mosquitto.conf.in")
-  conf=${conf//@MQTT_PORT@/$port}
-  conf=${conf//@MQTT_BIND@/${DS_MQTT_BIND:-127.0.0.1}}
+  conf=${conf//@MQTT_LISTENERS@/$listeners}
   conf=${conf//@MQTT_DATA_DIR@/$d/data}
   conf=${conf//@MQTT_AUTH@/$auth}
   printf '%s\n' "$conf" >"$d/mosquitto.conf"

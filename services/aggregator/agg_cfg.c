@@ -18,6 +18,9 @@
 
 const struct ds_cfg_var agg_cfg_vars[] = {
     STR_VAR("MQTT_URL", mqtt_url, "tcp://127.0.0.1:1883", false, "broker URL"),
+    STR_VAR("MQTT_CA_FILE", mqtt_ca_file, NULL, false,
+            "PEM CA file the broker's certificate is checked against when MQTT_URL is ssl:// or "
+            "mqtts:// (unset: the system's CAs)"),
     STR_VAR("MQTT_USERNAME", mqtt_username, NULL, false, "broker user name (none when unset)"),
     STR_VAR("MQTT_PASSWORD", mqtt_password, NULL, true, "broker password"),
     STR_VAR("DATABASE_URL", database_url, NULL, true,

@@ -13,6 +13,7 @@ struct agg_cfg {
   char *mqtt_url;
   char *mqtt_username;
   char *mqtt_password;
+  char *mqtt_ca_file;
   char *database_url;   /* NULL: libpq's PG* variables */
   char *group;          /* shared-subscription group; "" = plain subscription */
   char *client_id;      /* NULL: devicestats-aggregator-<hostname> (agg_svc_init) */

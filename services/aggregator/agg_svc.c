@@ -331,7 +331,8 @@ int agg_svc_init(struct agg_svc *svc, const struct agg_cfg *cfg, char err[DS_ERR
                             .password = cfg->mqtt_password,
                             .clean_session = true,
                             .keepalive_s = 30,
-                            .publish_only = true};
+                            .publish_only = true,
+                            .ca_file = cfg->mqtt_ca_file};
   if ((rc = ds_mqtt_new(&po, &svc->pub, err)) != DS_OK)
     return rc;
   struct ds_mqtt_opts so = po;

@@ -8,6 +8,10 @@
 const struct ds_cfg_var ingest_cfg_vars[] = {
     {"MQTT_URL", DS_CFG_STR, "tcp://127.0.0.1:1883", 0, 1024, false, false, "broker address",
      F(mqtt_url)},
+    {"MQTT_CA_FILE", DS_CFG_STR, NULL, 0, 4096, false, false,
+     "PEM CA file the broker's certificate is checked against when MQTT_URL is ssl:// or mqtts:// "
+     "(unset: the system's CAs)",
+     F(mqtt_ca_file)},
     {"MQTT_USERNAME", DS_CFG_STR, NULL, 0, 256, false, false, "broker user name", F(mqtt_username)},
     {"MQTT_PASSWORD", DS_CFG_STR, NULL, 0, 256, false, true, "broker password", F(mqtt_password)},
     {"DATABASE_URL", DS_CFG_STR, NULL, 0, 4096, false, true,

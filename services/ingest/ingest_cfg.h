@@ -8,7 +8,7 @@
 #include "ds/cfg.h"
 
 struct ingest_cfg {
-  char *mqtt_url, *mqtt_username, *mqtt_password;
+  char *mqtt_url, *mqtt_username, *mqtt_password, *mqtt_ca_file;
   char *database_url;
   char *client_id;
   char *topic;

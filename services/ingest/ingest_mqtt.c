@@ -175,7 +175,8 @@ int ingest_mqtt_run(const struct ingest_cfg *cfg, struct ingest_spool *spool,
                            .username = cfg->mqtt_username,
                            .password = cfg->mqtt_password,
                            .clean_session = cfg->clean_session,
-                           .keepalive_s = 60};
+                           .keepalive_s = 60,
+                           .ca_file = cfg->mqtt_ca_file};
   rc = ds_mqtta_new(&o, on_message, &r, &m, err);
   if (rc != DS_OK) {
     ds_log_msg(DS_LOG_ERROR, "startup_failed", "%s", err);

@@ -46,6 +46,7 @@ int main(int argc, char **argv)
       .clean_session = true,
       .keepalive_s = 30,
       .publish_only = true,
+      .ca_file = cfg.mqtt_ca_file,
   };
   if (ds_mqtt_new(&mo, &mqtt, err) != DS_OK) {
     ds_log_msg(DS_LOG_ERROR, "startup_failed", "MQTT: %s", err);

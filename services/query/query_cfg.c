@@ -15,6 +15,10 @@ const struct ds_cfg_var query_cfg_vars[] = {
      "libpq connection string or URL; unset: the PG* variables", F(database_url)},
     {"MQTT_URL", DS_CFG_STR, "tcp://127.0.0.1:1883", 0, 0, false, false,
      "broker for POST /devices/{id}/data", F(mqtt_url)},
+    {"MQTT_CA_FILE", DS_CFG_STR, NULL, 0, 0, false, false,
+     "PEM CA file the broker's certificate is checked against when MQTT_URL is ssl:// or mqtts:// "
+     "(unset: the system's CAs)",
+     F(mqtt_ca_file)},
     {"MQTT_USERNAME", DS_CFG_STR, NULL, 0, 0, false, false, "broker user name", F(mqtt_username)},
     {"MQTT_PASSWORD", DS_CFG_STR, NULL, 0, 0, false, true, "broker password", F(mqtt_password)},
     {"QUERY_MQTT_CLIENT_ID", DS_CFG_STR, NULL, 0, 0, false, false,

@@ -15,6 +15,7 @@ struct query_cfg {
   char *mqtt_url;
   char *mqtt_username;
   char *mqtt_password;
+  char *mqtt_ca_file;
   char *mqtt_client_id;
   char *api_token;
   char *log_level;

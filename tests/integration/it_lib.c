@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ds/mqtt.h"
+
 #define IT_PARAMS_MAX 32
 #define IT_CMD_MAX 4096
 
@@ -260,13 +262,12 @@ static void mqtt_free(struct it_mqtt *m)
   free(m);
 }
 
-struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, const char *password,
-                                int *rc)
+struct it_mqtt *it_mqtt_open_url(const char *url, const char *ca_file, const char *client_id,
+                                 const char *username, const char *password, int *rc)
 {
   struct it_mqtt *m = calloc(1, sizeof *m);
   if (m == NULL)
     it_fatal("out of memory");
-  const char *url = it_env_str("DS_TEST_MQTT_URL");
   lock();
   int r = MQTTClient_create(&m->c, url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL);
   unlock();
@@ -278,6 +279,13 @@ struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, con
   o.connectTimeout = 10;
   o.username = username;
   o.password = password;
+  MQTTClient_SSLOptions so = MQTTClient_SSLOptions_initializer;
+  if (ds_mqtt_url_is_tls(url)) {
+    so.trustStore = ca_file;
+    so.enableServerCertAuth = 1;
+    so.verify = 1;
+    o.ssl = &so;
+  }
   lock();
   r = MQTTClient_connect(m->c, &o);
   unlock();
@@ -288,6 +296,13 @@ struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, con
     return NULL;
   }
   return m;
+}
+
+struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, const char *password,
+                                int *rc)
+{
+  return it_mqtt_open_url(it_env_str("DS_TEST_MQTT_URL"), it_env_or("DS_TEST_MQTT_CA_FILE", NULL),
+                          client_id, username, password, rc);
 }
 
 struct it_mqtt *it_mqtt_open(const char *client_id)
@@ -567,7 +582,7 @@ int it_http(const char *method, const char *path, const char *body, bool auth,
     it_fatal("out of memory");
   char url[4096];
   /* A full URL (another service's admin port) or a path of the query API. */
-  bool full = strncmp(path, "http://", 7) == 0;
+  bool full = strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0;
   int n = snprintf(url, sizeof url, "%s%s", full ? "" : it_env_str("DS_TEST_HTTP_URL"), path);
   if (n < 0 || (size_t)n >= sizeof url)
     it_fatal("it_http: URL too long");
@@ -591,6 +606,10 @@ int it_http(const char *method, const char *path, const char *body, bool auth,
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+  /* https:// URLs: the stack's private CA (certificate and host checked). */
+  const char *ca = it_env_or("DS_TEST_TLS_CA_FILE", NULL);
+  if (ca != NULL && ca[0] != '\0')
+    curl_easy_setopt(h, CURLOPT_CAINFO, ca);
   if (hdrs != NULL)
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
   if (body != NULL) {

@@ -84,6 +84,10 @@ struct it_mqtt *it_mqtt_open(const char *client_id);
  * and the Paho return code in *rc when the broker refuses. */
 struct it_mqtt *it_mqtt_open_as(const char *client_id, const char *username, const char *password,
                                 int *rc);
+/* Like it_mqtt_open_as on another broker URL; for ssl:// and mqtts:// the
+ * server certificate is checked against ca_file (NULL: the system's CAs). */
+struct it_mqtt *it_mqtt_open_url(const char *url, const char *ca_file, const char *client_id,
+                                 const char *username, const char *password, int *rc);
 /* Disconnects and frees; NULL ok. */
 void it_mqtt_close(struct it_mqtt *m);
 
@@ -152,7 +156,7 @@ struct it_http_resp {
 };
 
 /* Sends method to DS_TEST_HTTP_URL + path (or to path itself when it is a
- * full http:// URL, e.g. $DS_TEST_INGEST_ADMIN_URL/health), with body (NULL for none, as
+ * full http:// or https:// URL, e.g. $DS_TEST_INGEST_ADMIN_URL/health), with body (NULL for none, as
  * application/json) and, when auth, "Authorization: Bearer
  * $DS_TEST_API_TOKEN".  Fills *out (free with it_http_resp_cleanup) and
  * returns 0, or -1 when the request could not be made (out->status 0). */

@@ -10,7 +10,9 @@
 #
 # Environment: DS_BUILD_DIR (default <source>/build), DS_SOURCE_DIR,
 # DS_TEST_KEEP=1 keeps the temp dir, DS_TEST_READY_TIMEOUT_S (60),
-# DS_TEST_LOG_LEVEL (passed to services as LOG_LEVEL), TEST_VALGRIND=1.
+# DS_TEST_LOG_LEVEL (passed to services as LOG_LEVEL), TEST_VALGRIND=1,
+# DS_TEST_MQTT_TLS=1 (the broker's plain listener off: services and the
+# scenario's clients use the TLS listener, checked against the stack's CA).
 set -euo pipefail
 
 DS_PROG=it-run
@@ -90,6 +92,7 @@ MQTT_PORT=$(ds_free_port "$PG_PORT")
 HTTP_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT")
 INGEST_ADMIN_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT")
 AGGREGATOR_ADMIN_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT")
+MQTT_TLS_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT" "$AGGREGATOR_ADMIN_PORT")
 
 # --- PostgreSQL
 DB_PASSWORD=$(ds_gen_secret)
@@ -104,7 +107,14 @@ DS_MIGRATE_FALLBACK=${DS_MIGRATE_FALLBACK:-1} ds_migrate "$BUILD" "$SRC" "$DATAB
 # --- mosquitto
 MQTT_USER=devicestats
 MQTT_PASSWORD=$(ds_gen_secret)
-ds_mqtt_configure "$T" "$MQTT_PORT" 0 "$SRC" "$MQTT_USER" "$MQTT_PASSWORD"
+# Every stack has the TLS listener too (a private CA in $T/tls).
+ds_tls_ensure "$T/tls"
+MQTT_TLS=${DS_TEST_MQTT_TLS:-0}
+MQTT_URL=tcp://127.0.0.1:$MQTT_PORT
+[ "$MQTT_TLS" = 1 ] && MQTT_URL=ssl://127.0.0.1:$MQTT_TLS_PORT
+DS_MQTT_TLS_PORT=$MQTT_TLS_PORT DS_MQTT_TLS_CERT=$T/tls/server.crt DS_MQTT_TLS_KEY=$T/tls/server.key \
+  DS_MQTT_PLAIN=$([ "$MQTT_TLS" = 1 ] && echo 0 || echo 1) \
+  ds_mqtt_configure "$T" "$MQTT_PORT" 0 "$SRC" "$MQTT_USER" "$MQTT_PASSWORD"
 ds_mqtt_start "$T" "$ST" "$LOGS/mosquitto.log"
 
 # --- services
@@ -113,7 +123,7 @@ DS_SVC_ENV=(
   "DATABASE_URL=$DATABASE_URL"
   "PGHOST=127.0.0.1" "PGPORT=$PG_PORT" "PGUSER=devicestats"
   "PGPASSWORD=$DB_PASSWORD" "PGDATABASE=devicestats"
-  "MQTT_URL=tcp://127.0.0.1:$MQTT_PORT"
+  "MQTT_URL=$MQTT_URL" "MQTT_CA_FILE=$T/tls/ca.crt"
   "MQTT_USERNAME=$MQTT_USER" "MQTT_PASSWORD=$MQTT_PASSWORD"
   "HTTP_PORT=$HTTP_PORT" "API_TOKEN=$API_TOKEN"
   "INGEST_SPOOL_DIR=$T/spool"
@@ -122,7 +132,7 @@ DS_SVC_ENV=(
 
 # Everything stackctl.sh needs to act on this stack.
 {
-  declare -p PG_PORT MQTT_PORT HTTP_PORT INGEST_ADMIN_PORT AGGREGATOR_ADMIN_PORT READY_TIMEOUT DS_SVC_ENV
+  declare -p PG_PORT MQTT_PORT MQTT_TLS_PORT HTTP_PORT INGEST_ADMIN_PORT AGGREGATOR_ADMIN_PORT READY_TIMEOUT DS_SVC_ENV
   echo "SERVICES=()"
 } >>"$T/state.sh"
 
@@ -152,7 +162,10 @@ chmod 755 "$T/stackctl"
 
 # --- the scenario
 export DS_TEST_DATABASE_URL=$DATABASE_URL
-export DS_TEST_MQTT_URL=tcp://127.0.0.1:$MQTT_PORT
+export DS_TEST_MQTT_URL=$MQTT_URL
+export DS_TEST_MQTT_PLAIN_URL=tcp://127.0.0.1:$MQTT_PORT
+export DS_TEST_MQTT_TLS_URL=ssl://127.0.0.1:$MQTT_TLS_PORT
+export DS_TEST_MQTT_CA_FILE=$T/tls/ca.crt DS_TEST_TLS_CA_FILE=$T/tls/ca.crt
 export DS_TEST_MQTT_USERNAME=$MQTT_USER DS_TEST_MQTT_PASSWORD=$MQTT_PASSWORD
 export DS_TEST_HTTP_URL=http://127.0.0.1:$HTTP_PORT
 export DS_TEST_INGEST_ADMIN_URL=http://127.0.0.1:$INGEST_ADMIN_PORT
@@ -164,7 +177,7 @@ export DS_TEST_SERVICES="${started[*]}"
 export DS_TEST_DIR=$T
 : >"$DS_TEST_ALLOW_ERRORS"
 
-echo "$DS_PROG: $SCENARIO_NAME: pg :$PG_PORT, mqtt :$MQTT_PORT, http :$HTTP_PORT, services: ${started[*]:-none}, dir $T" >&2
+echo "$DS_PROG: $SCENARIO_NAME: pg :$PG_PORT, mqtt :$MQTT_PORT (tls :$MQTT_TLS_PORT), http :$HTTP_PORT, services: ${started[*]:-none}, dir $T" >&2
 set +e
 "$SCENARIO" "$@"
 src=$?

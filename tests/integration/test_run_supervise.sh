@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/run.sh as a user runs it, on free ports in a temp directory:
 # everything starts, a sample published over MQTT is answered over HTTP,
-# ingest SIGKILLed is restarted by run.sh (logged) and stores again, and
+# ingest SIGKILLed is restarted by run.sh (logged) and stores again, a
+# sample sent to the TLS listener (generated CA) is stored, and
 # SIGTERM to run.sh stops every process and exits 0.
 #   tests/integration/test_run_supervise.sh   (DS_BUILD_DIR: the build)
 set -euo pipefail
@@ -17,6 +18,7 @@ RUN=$T/run
 PG=$(ds_free_port) MQ=$(ds_free_port "$PG") HT=$(ds_free_port "$PG" "$MQ")
 AD=$(ds_free_port "$PG" "$MQ" "$HT")
 AA=$(ds_free_port "$PG" "$MQ" "$HT" "$AD")
+MT=$(ds_free_port "$PG" "$MQ" "$HT" "$AD" "$AA")
 OUT=$T/run.out
 pid=
 fail() {
@@ -35,7 +37,7 @@ wait_for() { # what file regex timeout_s
   fail "$1: no /$3/ in $2 after $4 s"
 }
 
-DEVICESTATS_RUN_DIR=$RUN PGPORT=$PG MQTT_PORT=$MQ HTTP_PORT=$HT INGEST_ADMIN_PORT=$AD AGGREGATOR_ADMIN_PORT=$AA DS_SKIP_BUILD=1 \
+DEVICESTATS_RUN_DIR=$RUN PGPORT=$PG MQTT_PORT=$MQ MQTT_TLS_PORT=$MT HTTP_PORT=$HT INGEST_ADMIN_PORT=$AD AGGREGATOR_ADMIN_PORT=$AA DS_SKIP_BUILD=1 \
   DS_BUILD_DIR=$BUILD setsid "$SRC/scripts/run.sh" >"$OUT" 2>&1 </dev/null &
 pid=$!
 wait_for "start" "$OUT" 'DeviceStats is running' 180
@@ -71,6 +73,12 @@ done
 [ "$(cat "$RUN/proc/ingest.pid")" != "$ipid" ] || fail "ingest has the same pid"
 pub '{"x": 4, "y": 5, "z": 6}'
 wait_count 2
+# The TLS listener, with the CA run.sh generated (and printed).
+grep -qF "CA: $RUN/tls/ca.crt" "$OUT" || fail "run.sh did not print the CA's path"
+[ "$(stat -c %a "$RUN/tls/server.key")" = 600 ] || fail "tls/server.key is not 0600"
+mosquitto_pub -h 127.0.0.1 -p "$MT" --cafile "$RUN/tls/ca.crt" -u devicestats -P "$PW" -q 1 \
+  -t "devices/$dev/data" -m '{"x": 7, "y": 8, "z": 9}' || fail "publish over TLS on :$MT"
+wait_count 3
 # The restarted ingest answers on its admin port (run.sh passed it again).
 curl -sf "http://127.0.0.1:$AD/health" | grep -q '"status": "ok"' || fail "ingest /health on :$AD"
 curl -sf "http://127.0.0.1:$AD/metrics" | grep -q '^devicestats_ingest_stored_total [1-9]' ||

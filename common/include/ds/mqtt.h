@@ -13,7 +13,7 @@
 struct ds_mqtt;
 
 struct ds_mqtt_opts {
-  const char *url;       /* tcp://host:port */
+  const char *url;       /* tcp://host:port, or ssl:// / mqtts:// for TLS */
   const char *client_id; /* must be unique per connected client */
   const char *username;  /* NULL for none */
   const char *password;  /* NULL for none */
@@ -24,7 +24,18 @@ struct ds_mqtt_opts {
    * then unavailable.  false: the caller polls ds_mqtt_receive at least
    * once per keepalive interval. */
   bool publish_only;
+  /* TLS (ssl:// or mqtts:// URLs only): PEM file of the CA(s) the broker's
+   * certificate must chain to, its host name checked too; NULL: the
+   * system's trust store. */
+  const char *ca_file;
 };
+
+/* True when url asks for TLS (ssl:// or mqtts://; Paho 1.3.11 takes both). */
+bool ds_mqtt_url_is_tls(const char *url);
+/* Checks the TLS settings of opts before a client is created: DS_EINVAL
+ * with err naming MQTT_CA_FILE when it is set for a TLS URL but cannot be
+ * read. */
+DS_MUSTCHECK int ds_mqtt_check_tls(const struct ds_mqtt_opts *opts, char err[DS_ERRLEN]);
 
 /* Creates a client (not yet connected).  *out is freed by ds_mqtt_free. */
 DS_MUSTCHECK int ds_mqtt_new(const struct ds_mqtt_opts *opts, struct ds_mqtt **out,
