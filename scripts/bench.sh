@@ -15,6 +15,10 @@
 #   Issue 4 (aggregator)  every device's statistics in one grouped SQL
 #                         statement vs a full recalculation; an incremental
 #                         run after 10 devices got new samples.
+#   Issue 11 (dashboard)  GET / and its files: bytes transferred on a first
+#                         load (gzip) and the time to the chart drawn for a
+#                         1M-sample device over one day, in headless chromium
+#                         (tests/browser/bench_ui.mjs).
 #   Kill window           what a SIGKILLed ingest loses (Paho acknowledges
 #                         QoS 1 messages before ingest has committed them):
 #                         publish single objects at full speed, SIGKILL
@@ -37,7 +41,8 @@
 #   BENCH_HTTP_SECONDS (10)  BENCH_HTTP_CONNS (64)
 #   BENCH_FSYNC (on)               PostgreSQL fsync (on, as scripts/run.sh)
 #   BENCH_KILL_SAMPLES (300000)    samples published during the kill-window run
-#   BENCH_ONLY ("ingest killwindow query aggregator")  sections to run
+#   BENCH_UI_SAMPLES (1000000)     samples of the dashboard's device, all in one day
+#   BENCH_ONLY ("ingest killwindow query aggregator ui")  sections to run
 #   BENCH_REPEAT (1)               ingest runs: best of N (the machine is shared)
 #   BENCH_KEEP=1                   keep the run directory (logs, cluster)
 #   DS_BENCH_BUILD_DIR (build-bench)  DS_SKIP_BUILD=1 (use it as it is)
@@ -68,7 +73,7 @@ AGG_SAMPLES=${BENCH_AGG_SAMPLES:-10000}
 HTTP_SECONDS=${BENCH_HTTP_SECONDS:-10}
 HTTP_CONNS=${BENCH_HTTP_CONNS:-64}
 FSYNC=${BENCH_FSYNC:-on}
-ONLY=${BENCH_ONLY:-ingest killwindow query aggregator}
+ONLY=${BENCH_ONLY:-ingest killwindow query aggregator ui}
 KILL_SAMPLES=${BENCH_KILL_SAMPLES:-300000}
 REPEAT=${BENCH_REPEAT:-1}
 QUERY_THREADS=${QUERY_THREADS:-4}
@@ -465,6 +470,41 @@ query_section() {
   NOTES+=("Query: QUERY_THREADS=$QUERY_THREADS (the constant server uses as many); wrk -c $HTTP_CONNS -t 2 -d ${HTTP_SECONDS}s; pgbench -c $HTTP_CONNS -j 2 -T $HTTP_SECONDS; range $start_iso .. $end_iso.")
 }
 
+# =============================================================== issue 11
+ui_section() {
+  local dev=ui-0000 n=${BENCH_UI_SAMPLES:-1000000} out start_iso end_iso
+  if [ ! -x /usr/bin/chromium ] || [ ! -f "$SRC/web/node_modules/playwright-core/package.json" ]; then
+    row "11 dashboard" "" "chromium or playwright-core missing (scripts/deps.sh)" "" "" "n/a"
+    return 0
+  fi
+  # One day: the samples 86400000/n ms apart from LOAD_TS_BASE_MS.
+  local base_ms
+  base_ms=$(sed -n 's/.*LOAD_TS_BASE_MS INT64_C(\([0-9]*\)).*/\1/p' "$SRC/tests/load/load_gen.h")
+  note "issue 11: loading $n samples of $dev within one day"
+  "$COPYLOAD" --prefix ui- --devices 1 --samples "$n" --ts-step $((86400000 / n)) --create-devices >&2
+  compact_all "name = '$dev'"
+  sql "VACUUM ANALYZE sample_chunks" && sql "VACUUM ANALYZE samples_recent"
+  start_iso=$(date -u -d "@$((base_ms / 1000))" +%Y-%m-%dT%H:%M:%SZ)
+  end_iso=$(date -u -d "@$((base_ms / 1000 + 86400))" +%Y-%m-%dT%H:%M:%SZ)
+  ds_alive "$ST" query || svc_start query || { row "11 dashboard" "" "$MISSING" "" "" "n/a"; return 0; }
+  out=$(node "$SRC/tests/browser/bench_ui.mjs" "http://127.0.0.1:$HTTP_PORT" "$dev" "$start_iso" "$end_iso" 2>>"$LOGS/bench_ui.log") ||
+    { tail -n 20 "$LOGS/bench_ui.log" >&2; row "11 dashboard" "" "failed (bench_ui.mjs)" "" "" "MISS"; return 0; }
+  note "dashboard: $out"
+  local bytes files first rest samples buckets series
+  bytes=$(sed -n 's/.*"first_load_bytes":\([0-9]*\).*/\1/p' <<<"$out")
+  files=$(sed -n 's/.*"first_load_files":\([0-9]*\).*/\1/p' <<<"$out")
+  first=$(sed -n 's/.*"chart_ms":\[\([0-9]*\).*/\1/p' <<<"$out")
+  rest=$(sed -n 's/.*"chart_ms":\[[0-9]*,\([0-9,]*\)\].*/\1/p' <<<"$out" | tr ',' '\n' | sort -n | sed -n 2p)
+  series=$(sed -n 's/.*"series_ms":\[\([0-9-]*\).*/\1/p' <<<"$out")
+  samples=$(sed -n 's/.*"samples":\([0-9]*\).*/\1/p' <<<"$out")
+  buckets=$(sed -n 's/.*"buckets":\([0-9]*\).*/\1/p' <<<"$out")
+  row "11 **dashboard first load**: GET / and its $files files, bytes transferred (gzip)" "" "$(calc "$bytes / 1024" | xargs printf '%.1f KB')" "" "≤ 200 KB" \
+    "$(verdict "$bytes" '<=' 204800)"
+  row "11 **time to the chart drawn**, $(fmt_int "$samples") samples over one day ($buckets buckets): first load (of which the series request; median of 3 more loads)" "" \
+    "$(fmt_ms "$first") ($(fmt_ms "$series"); $(fmt_ms "$rest"))" "" "≤ 1 s" "$(verdict "$first" '<=' 1000)"
+  NOTES+=("Dashboard: headless chromium (playwright-core), 1280×900, a fresh browser context per load (no HTTP cache); time = navigation start to uPlot's first draw (performance mark), statistics and series requested at once; range $start_iso .. $end_iso.")
+}
+
 # ================================================================ issue 4
 # recalc REQUEST_JSON REQUEST_ID: publishes a command and waits for its done
 # (or failed) status.  Sets RECALC_MS (wall time), RECALC_EVENT (the event).
@@ -596,6 +636,7 @@ section_on ingest && ingest_section
 section_on killwindow && killwindow_section
 section_on query && query_section
 section_on aggregator && aggregator_section
+section_on ui && ui_section
 
 cat <<EOF
 
