@@ -118,6 +118,11 @@ ds_pg_start "$RUN" "$PG_PORT" on
 ds_pg_ensure_db "$RUN" "$PG_PORT" "$DB_PASSWORD"
 DATABASE_URL=$(ds_db_url "$PG_PORT" "$DB_PASSWORD")
 ds_migrate "$BUILD" "$SRC" "$DATABASE_URL"
+# One role per service, with only what it needs (deploy/sql/grants.sql);
+# passwords in $RUN/db-password-<service>.  Migrations run as the owner.
+ds_pg_ensure_roles "$RUN" "$PG_PORT" "$RUN"
+ds_db_grants "$SRC" "$DATABASE_URL"
+ds_svc_db_env "$ST" "$PG_PORT" "$RUN"
 
 # --- mosquitto
 MQTT_USER=devicestats
@@ -205,7 +210,8 @@ DeviceStats is running (services: ${names[*]:-none}).
   API token   $API_TOKEN    ($api_token_where)
   MQTT        $mqtt_plain($mqtt_creds)
   MQTT (TLS)  ssl://127.0.0.1:$MQTT_TLS_PORT    (CA: $mqtt_ca)
-  PostgreSQL  postgresql://devicestats@127.0.0.1:$PG_PORT/devicestats    (password in $RUN/db-password)
+  PostgreSQL  postgresql://devicestats@127.0.0.1:$PG_PORT/devicestats    (owner; password in $RUN/db-password)
+              services as devicestats_ingest, _query, _aggregator (passwords in $RUN/db-password-<service>)
   Logs        $LOGS/
 Ctrl-C stops everything.
 EOF

@@ -224,9 +224,54 @@ CREATE DATABASE devicestats OWNER devicestats;
 SQL
 }
 
-# ds_db_url PORT PASSWORD: the service's DATABASE_URL.
+# ds_db_url PORT PASSWORD [ROLE]: a DATABASE_URL (the owner devicestats
+# unless ROLE is given).
 ds_db_url() {
-  printf 'postgresql://devicestats:%s@127.0.0.1:%s/devicestats' "$(ds_urlencode "$2")" "$1"
+  printf 'postgresql://%s:%s@127.0.0.1:%s/devicestats' "${3:-devicestats}" "$(ds_urlencode "$2")" "$1"
+}
+
+# The services that connect with a role of their own (deploy/sql/grants.sql).
+DS_DB_ROLES=(ingest query aggregator)
+
+# ds_pg_ensure_roles B PORT DIR: for each service S of DS_DB_ROLES, the
+# login role devicestats_S with the password in DIR/db-password-S (generated
+# once, mode 0600; set again at each call).  No privileges: ds_db_grants.
+ds_pg_ensure_roles() {
+  local b=$1 port=$2 dir=$3 svc pw
+  for svc in "${DS_DB_ROLES[@]}"; do
+    [ -s "$dir/db-password-$svc" ] || ds_write_secret "$dir/db-password-$svc" "$(ds_gen_secret)"
+    pw=$(ds_read_secret "$dir/db-password-$svc")
+    DS_NEW_ROLE=devicestats_$svc DS_NEW_DB_PASSWORD=$pw ds_psql_admin "$b" "$port" -d postgres <<'SQL' >/dev/null
+\getenv role DS_NEW_ROLE
+\getenv pw DS_NEW_DB_PASSWORD
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') AS need_role \gset
+\if :need_role
+CREATE ROLE :"role" LOGIN PASSWORD :'pw';
+\else
+ALTER ROLE :"role" LOGIN PASSWORD :'pw';
+\endif
+SQL
+  done
+}
+
+# ds_db_grants SOURCE_DIR DATABASE_URL: applies deploy/sql/grants.sql as
+# the owner (DATABASE_URL), in one transaction.
+ds_db_grants() {
+  local sqldir=${DEVICESTATS_SQL_DIR:-$1/deploy/sql}
+  "$DS_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -1 -d "$2" -f "$sqldir/grants.sql" >/dev/null ||
+    ds_die "applying $sqldir/grants.sql failed"
+}
+
+# ds_svc_db_env STATE PORT DIR: writes STATE/db-S.env (mode 0600) for each
+# service S of DS_DB_ROLES: its DATABASE_URL and PG* login as devicestats_S.
+# ds_service_start passes it to every instance of S.
+ds_svc_db_env() {
+  local st=$1 port=$2 dir=$3 svc pw
+  for svc in "${DS_DB_ROLES[@]}"; do
+    pw=$(ds_read_secret "$dir/db-password-$svc")
+    (umask 077 && printf '%s\n' "DATABASE_URL=$(ds_db_url "$port" "$pw" "devicestats_$svc")" \
+      "PGUSER=devicestats_$svc" "PGPASSWORD=$pw" >"$st/db-$svc.env")
+  done
 }
 
 # ds_migrate BUILD_DIR SOURCE_DIR DATABASE_URL: applies pending migrations
@@ -342,6 +387,70 @@ acl_file $d/acl"
     chown -R mosquitto: "$d"
   fi
   chmod 600 "$d"/passwd "$d"/acl 2>/dev/null || true
+}
+
+# ds_mqtt_device_valid ID: true for a device id of the contract (1-64 of
+# A-Z a-z 0-9 _ . -) that is not the service account's name.
+ds_mqtt_device_valid() {
+  [[ $1 =~ ^[A-Za-z0-9_.-]{1,64}$ ]] && [ "$1" != devicestats ]
+}
+
+# ds_mqtt_device_add B ID PASSWORD: sets the device's broker password and
+# gives it its ACL entry (write devices/ID/data, nothing else), replacing
+# any previous one.  The broker sees it after ds_mqtt_reload.
+ds_mqtt_device_add() {
+  local d=$1/mosquitto id=$2
+  ds_mqtt_device_valid "$id" || ds_die "bad device id '$id' (1-64 of A-Z a-z 0-9 _ . -)"
+  [ -f "$d/passwd" ] && [ -f "$d/acl" ] || ds_die "no broker accounts in $d (start run.sh once)"
+  mosquitto_passwd -b "$d/passwd" "$id" "$3" >/dev/null || ds_die "mosquitto_passwd failed"
+  ds_mqtt_acl_drop "$d/acl" "$id"
+  printf '%s\n' "# device $id" "user $id" "topic write devices/$id/data" >>"$d/acl"
+  ds_mqtt_fix_owner "$d"
+}
+
+# ds_mqtt_device_remove B ID: removes the device's password and ACL entry.
+ds_mqtt_device_remove() {
+  local d=$1/mosquitto id=$2
+  ds_mqtt_device_valid "$id" || ds_die "bad device id '$id'"
+  if cut -d: -f1 "$d/passwd" | grep -qxF -- "$id"; then
+    mosquitto_passwd -D "$d/passwd" "$id" >/dev/null || ds_die "mosquitto_passwd -D failed"
+  fi
+  ds_mqtt_acl_drop "$d/acl" "$id"
+  ds_mqtt_fix_owner "$d"
+}
+
+# ds_mqtt_device_list B: prints the device accounts (every account of the
+# password file but the service account), one per line.
+ds_mqtt_device_list() {
+  cut -d: -f1 "$1/mosquitto/passwd" | grep -vxF devicestats | sort || true
+}
+
+# Removes the three-line entry "# device ID" / "user ID" / "topic ..." of
+# ID from the ACL file $1.
+ds_mqtt_acl_drop() {
+  local f=$1 id=$2
+  awk -v id="$id" '$0 == "# device " id { skip = 3 } skip > 0 { skip--; next } { print }' "$f" \
+    >"$f.tmp" && chmod 600 "$f.tmp" && mv -f "$f.tmp" "$f"
+}
+
+# The broker, as its own user, reads its password and ACL files again at
+# each reload.
+ds_mqtt_fix_owner() {
+  if ds_is_root && id mosquitto >/dev/null 2>&1; then
+    chown mosquitto: "$1/passwd" "$1/acl"
+  fi
+  chmod 600 "$1/passwd" "$1/acl"
+}
+
+# ds_mqtt_reload STATE LOG: SIGHUP to the running broker (instance
+# "mosquitto"), then waits until it logged its reload.  Fails when it does
+# not run.
+ds_mqtt_reload() {
+  local st=$1 log=$2 off
+  ds_alive "$st" mosquitto || return 1
+  off=$(ds_size "$log")
+  kill -HUP "$(ds_pid "$st" mosquitto)" || return 1
+  ds_wait_log "$st" mosquitto "$log" "$off" 'Reloading config' 10
 }
 
 # ds_mqtt_start B STATE LOG: starts the broker as instance "mosquitto" and
@@ -477,11 +586,16 @@ ds_service_bin() {
 }
 
 # ds_service_start STATE NAME LOG BIN [ENV=VAL...]: starts a service with
-# the environment in the array DS_SVC_ENV plus the given assignments.  When
+# the environment in the array DS_SVC_ENV, then its database login
+# (STATE/db-S.env, S the service, or for an extra instance the service in
+# the first line of STATE/NAME.extra), then the given assignments.  When
 # TEST_VALGRIND=1 it runs under valgrind.
 ds_service_start() {
   local st=$1 name=$2 log=$3 bin=$4; shift 4
-  local pre=()
+  local pre=() base=$name db=()
+  [ -f "$st/$name.extra" ] && base=$(head -n 1 "$st/$name.extra")
+  [ -f "$st/db-$base.env" ] && mapfile -t db <"$st/db-$base.env"
+  set -- "${db[@]}" "$@"
   if [ "${TEST_VALGRIND:-0}" = 1 ]; then
     pre=(valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
   fi

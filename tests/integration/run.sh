@@ -103,6 +103,10 @@ ds_pg_ensure_db "$T" "$PG_PORT" "$DB_PASSWORD"
 DATABASE_URL=$(ds_db_url "$PG_PORT" "$DB_PASSWORD")
 DS_MIGRATE_FALLBACK=${DS_MIGRATE_FALLBACK:-1} ds_migrate "$BUILD" "$SRC" "$DATABASE_URL" \
   >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log" >&2; exit 1; }
+# Each service logs in with its own role (deploy/sql/grants.sql).
+ds_pg_ensure_roles "$T" "$PG_PORT" "$T"
+ds_db_grants "$SRC" "$DATABASE_URL"
+ds_svc_db_env "$ST" "$PG_PORT" "$T"
 
 # --- mosquitto
 MQTT_USER=devicestats
@@ -162,6 +166,9 @@ chmod 755 "$T/stackctl"
 
 # --- the scenario
 export DS_TEST_DATABASE_URL=$DATABASE_URL
+for svc in "${DS_DB_ROLES[@]}"; do
+  export "DS_TEST_DATABASE_URL_${svc^^}=$(ds_db_url "$PG_PORT" "$(ds_read_secret "$T/db-password-$svc")" "devicestats_$svc")"
+done
 export DS_TEST_MQTT_URL=$MQTT_URL
 export DS_TEST_MQTT_PLAIN_URL=tcp://127.0.0.1:$MQTT_PORT
 export DS_TEST_MQTT_TLS_URL=ssl://127.0.0.1:$MQTT_TLS_PORT

@@ -14,8 +14,8 @@
 #   start-extra <svc> <name> [ENV=VAL...]
 #                               another instance of svc, named <name>
 #   log <svc>                   prints the path of its log
-#   mqtt-user <name> <password> adds a broker account (a device's) and makes
-#                               mosquitto reload its password file (SIGHUP)
+#   mqtt-user <name> <password> adds a device's broker account and ACL entry
+#                               and makes mosquitto reload them (SIGHUP)
 #   reap                        stops everything (the harness's watcher,
 #                               when the harness itself was killed)
 # <svc> is a service name (ingest, aggregator, query) or an extra instance's
@@ -126,16 +126,8 @@ case $action in
     ;;
   mqtt-user)
     need 2 "$@"
-    mosquitto_passwd -b "$T/mosquitto/passwd" "$1" "$2" >/dev/null ||
-      ds_die "mosquitto_passwd failed"
-    # mosquitto (as its own user) must still read the file it reloads.
-    if ds_is_root && id mosquitto >/dev/null 2>&1; then
-      chown --reference="$T/mosquitto/acl" "$T/mosquitto/passwd" 2>/dev/null || true
-    fi
-    off=$(ds_size "$LOGS/mosquitto.log")
-    kill -HUP "$(ds_pid "$ST" mosquitto)" || ds_die "mosquitto is not running"
-    ds_wait_log "$ST" mosquitto "$LOGS/mosquitto.log" "$off" 'Reloading config' 10 ||
-      ds_die "mosquitto did not reload"
+    ds_mqtt_device_add "$T" "$1" "$2"
+    ds_mqtt_reload "$ST" "$LOGS/mosquitto.log" || ds_die "mosquitto did not reload"
     ;;
   reap)
     for f in "$ST"/*.pid; do
