@@ -111,8 +111,13 @@ ds_svc_db_env "$ST" "$PG_PORT" "$T"
 # --- mosquitto
 MQTT_USER=devicestats
 MQTT_PASSWORD=$(ds_gen_secret)
-# Every stack has the TLS listener too (a private CA in $T/tls).
-ds_tls_ensure "$T/tls"
+# Every stack has the TLS listener too.  Its private CA and certificate are
+# made once per build directory (openssl costs ~0.4 s of CPU) and shared by
+# the scenarios; $T/tls points at them.
+mkdir -p "$BUILD/it-tls"
+(flock 7 && ds_tls_ensure "$BUILD/it-tls/tls") 7>"$BUILD/it-tls/lock" ||
+  ds_die "no TLS certificates in $BUILD/it-tls"
+ln -s "$BUILD/it-tls/tls" "$T/tls"
 MQTT_TLS=${DS_TEST_MQTT_TLS:-0}
 MQTT_URL=tcp://127.0.0.1:$MQTT_PORT
 [ "$MQTT_TLS" = 1 ] && MQTT_URL=ssl://127.0.0.1:$MQTT_TLS_PORT
