@@ -8,12 +8,31 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
 #include "ds/log.h"
 
 const char *ds_cfg_env_lookup(const char *name, void *ctx)
 {
   (void)ctx;
   return getenv(name);
+}
+
+/* The decimal digits [s, end) (at most 18) as a number. */
+static bool parse_int_prefix(const char *s, const char *end, long long *out)
+{
+  long long v = 0;
+  if (end == s || end - s > 18)
+    return false;
+  for (const char *p = s; p < end; p++) {
+    if (*p < '0' || *p > '9')
+      return false;
+    v = v * 10 + (*p - '0');
+  }
+  *out = v;
+  return true;
 }
 
 static int parse_int(const char *s, long long *out)
@@ -47,6 +66,73 @@ static int parse_bool(const char *s, bool *out)
   return DS_EINVAL;
 }
 
+/* Semantic checks of the contract's variables (DESIGN.md § Running it),
+ * which mean the same in every service's table, so they live here keyed by
+ * name instead of in each table.  Whatever the check finds, a secret's
+ * value is never quoted (libpq's own parse errors quote the value, a
+ * password included, so they are not passed on). */
+static bool url_ok(const char *u)
+{
+  static const char *const schemes[] = {"tcp://",   "mqtt://", "ssl://",
+                                        "mqtts://", "ws://",   "wss://"};
+  const char *rest = NULL;
+  for (size_t i = 0; i < sizeof schemes / sizeof schemes[0] && rest == NULL; i++)
+    if (strncasecmp(u, schemes[i], strlen(schemes[i])) == 0)
+      rest = u + strlen(schemes[i]);
+  if (rest == NULL || rest[0] == '\0' || rest[0] == ':' || rest[0] == '/')
+    return false;
+  const char *colon = strrchr(rest, ':'), *close = strrchr(rest, ']');
+  if (colon == NULL || (close != NULL && close > colon))
+    return true; /* no port */
+  const char *port = colon + 1, *end = port;
+  while (*end >= '0' && *end <= '9')
+    end++;
+  long long p = 0;
+  return end != port && (*end == '\0' || *end == '/') && end - port <= 5 &&
+         parse_int_prefix(port, end, &p) && p >= 1 && p <= 65535;
+}
+
+static int check_known(const struct ds_cfg_var *v, const char *val, char err[DS_ERRLEN])
+{
+  if (val == NULL)
+    return DS_OK;
+  if (strcmp(v->name, "MQTT_URL") == 0 && !url_ok(val)) {
+    snprintf(err, DS_ERRLEN,
+             "MQTT_URL: '%.128s' is not tcp://, mqtt://, ssl:// or mqtts:// (or ws/wss) "
+             "host[:port]",
+             v->secret ? "***" : val);
+    return DS_EINVAL;
+  }
+  if (strcmp(v->name, "DATABASE_URL") == 0) {
+    char *perr = NULL;
+    PQconninfoOption *o = PQconninfoParse(val, &perr);
+    PQfreemem(perr);
+    if (o == NULL) {
+      snprintf(err, DS_ERRLEN,
+               "DATABASE_URL: not a libpq connection string or "
+               "postgresql:// URL (value not shown: it may hold a password)");
+      return DS_EINVAL;
+    }
+    PQconninfoFree(o);
+  }
+  if ((strcmp(v->name, "HTTP_ADDR") == 0 || strcmp(v->name, "ADMIN_ADDR") == 0)) {
+    unsigned char a[16];
+    if (inet_pton(AF_INET, val, a) != 1 && inet_pton(AF_INET6, val, a) != 1) {
+      snprintf(err, DS_ERRLEN, "%s: '%.64s' is not an IPv4 or IPv6 address", v->name, val);
+      return DS_EINVAL;
+    }
+  }
+  if (strcmp(v->name, "LOG_LEVEL") == 0 && ds_log_level_parse(val) < 0) {
+    snprintf(err, DS_ERRLEN, "LOG_LEVEL: '%.32s' is not error, warn, info or debug", val);
+    return DS_EINVAL;
+  }
+  if (strcmp(v->name, "MQTT_CA_FILE") == 0 && access(val, R_OK) != 0) {
+    snprintf(err, DS_ERRLEN, "MQTT_CA_FILE: cannot read '%.128s': %s", val, strerror(errno));
+    return DS_EINVAL;
+  }
+  return DS_OK;
+}
+
 int ds_cfg_load(const struct ds_cfg_var *vars, size_t n, void *out, ds_cfg_lookup_fn lookup,
                 void *ctx, char err[DS_ERRLEN])
 {
@@ -73,6 +159,9 @@ int ds_cfg_load(const struct ds_cfg_var *vars, size_t n, void *out, ds_cfg_looku
                    v->max);
           return DS_EINVAL;
         }
+        int rc = check_known(v, val, err);
+        if (rc != DS_OK)
+          return rc;
         *field = strdup(val);
         if (*field == NULL)
           return DS_ENOMEM;
