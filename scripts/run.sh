@@ -9,7 +9,8 @@
 # Environment: MQTT_PORT (1883), HTTP_PORT (8000), INGEST_ADMIN_PORT (8001),
 # AGGREGATOR_ADMIN_PORT (8002), PGPORT (55432),
 # DEVICESTATS_RUN_DIR (.run), PGPASSWORD (database password when the stack
-# is first created), API_TOKEN, MQTT_ALLOW_ANONYMOUS=1 (open broker),
+# is first created), API_TOKEN, API_READ_TOKEN (the services inherit it),
+# MQTT_ALLOW_ANONYMOUS=1 (open broker),
 # DS_SKIP_BUILD=1 (use build/ as it is), DS_BUILD_DIR (build),
 # MQTT_TLS_PORT (8883: the broker's TLS-only listener), MQTT_TLS_CERT and
 # MQTT_TLS_KEY (its certificate and key; unset: a private CA and a server

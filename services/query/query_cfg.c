@@ -25,6 +25,10 @@ const struct ds_cfg_var query_cfg_vars[] = {
      "MQTT client id (default devicestats-query-<pid>)", F(mqtt_client_id)},
     {"API_TOKEN", DS_CFG_STR, NULL, 0, 0, false, true,
      "bearer token of the write routes (POST/PUT); unset: write routes answer 401", F(api_token)},
+    {"API_READ_TOKEN", DS_CFG_STR, NULL, 0, 0, false, true,
+     "bearer token the data-reading routes require when set (API_TOKEN is accepted too); unset: "
+     "they are open. /health, /metrics, /docs, /openapi.json and the dashboard's files stay open",
+     F(api_read_token)},
     {"LOG_LEVEL", DS_CFG_STR, "info", 0, 0, false, false, "error, warn, info or debug",
      F(log_level)},
     {"STATS_PERIOD_S", DS_CFG_INT, "60", 1, 86400, false, false,

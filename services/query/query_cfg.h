@@ -18,6 +18,7 @@ struct query_cfg {
   char *mqtt_ca_file;
   char *mqtt_client_id;
   char *api_token;
+  char *api_read_token; /* NULL: read routes open */
   char *log_level;
   long long stats_period_s;
   long long shutdown_timeout_ms;

@@ -64,7 +64,12 @@ struct query_http_req {
  * {"error": "internal", ...}); answers such as 400/404/503 are DS_OK. */
 typedef int (*query_http_handler_fn)(struct query_http_req *req);
 
-enum { QUERY_HTTP_ROUTE_WRITE = 1 }; /* needs Authorization: Bearer $API_TOKEN */
+enum {
+  QUERY_HTTP_ROUTE_WRITE = 1, /* needs Authorization: Bearer $API_TOKEN */
+  /* reads data: needs Bearer $API_READ_TOKEN (or $API_TOKEN) when
+   * API_READ_TOKEN is set; open otherwise */
+  QUERY_HTTP_ROUTE_READ = 2,
+};
 
 struct query_http_route {
   const char *method;

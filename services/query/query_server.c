@@ -103,6 +103,13 @@ static bool auth_ok(const char *header, const char *token)
   return diff == 0;
 }
 
+/* A read route's token: API_READ_TOKEN, or the write token. */
+static bool read_auth_ok(struct MHD_Connection *c, const struct query_cfg *cfg)
+{
+  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+  return auth_ok(h, cfg->api_read_token) || auth_ok(h, cfg->api_token);
+}
+
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
@@ -189,6 +196,10 @@ static enum MHD_Result dispatch(struct query_server *s, struct MHD_Connection *c
                             s->cfg->api_token == NULL || s->cfg->api_token[0] == '\0'
                                 ? "write routes are disabled: API_TOKEN is not set"
                                 : "this route needs Authorization: Bearer <API_TOKEN>");
+    } else if ((route->flags & QUERY_HTTP_ROUTE_READ) && s->cfg->api_read_token != NULL &&
+               s->cfg->api_read_token[0] != '\0' && !read_auth_ok(c, s->cfg)) {
+      rc = query_http_error(&req, 401, "unauthorized",
+                            "this route needs Authorization: Bearer <API_READ_TOKEN>");
     } else if (req.thread == NULL) {
       rc = DS_ENOMEM;
     } else {

@@ -4,7 +4,8 @@
 # broker over TLS; each service is logged in to PostgreSQL as its own role
 # (passwords 0600 in the run directory); scripts/device-account.sh adds a
 # device while the stack runs (it publishes within a second, only its own
-# topic), lists it, and removes it (refused afterwards).
+# topic), lists it, and removes it (refused afterwards); with API_READ_TOKEN
+# the data routes need a token, /health does not.
 #   tests/integration/test_run_security.sh   (DS_BUILD_DIR: the build)
 set -euo pipefail
 DS_PROG=test-run-security
@@ -39,7 +40,8 @@ wait_for() { # what file regex timeout_s
 }
 
 export DEVICESTATS_RUN_DIR=$RUN
-PGPORT=$PG MQTT_PORT=$MQ MQTT_TLS_PORT=$MT MQTT_PLAIN=0 HTTP_PORT=$HT INGEST_ADMIN_PORT=$AD \
+RT=read-$$-token
+API_READ_TOKEN=$RT PGPORT=$PG MQTT_PORT=$MQ MQTT_TLS_PORT=$MT MQTT_PLAIN=0 HTTP_PORT=$HT INGEST_ADMIN_PORT=$AD \
   AGGREGATOR_ADMIN_PORT=$AA DS_SKIP_BUILD=1 DS_BUILD_DIR=$BUILD \
   setsid "$SRC/scripts/run.sh" >"$OUT" 2>&1 </dev/null &
 pid=$!
@@ -57,7 +59,17 @@ done
 for s in ingest query aggregator; do
   [ "$(stat -c %a "$RUN/db-password-$s")" = 600 ] || fail "db-password-$s is not 0600"
 done
-curl -sf "http://127.0.0.1:$HT/devices" >/dev/null || fail "GET /devices"  # query connects on demand
+# --- read routes behind API_READ_TOKEN (GET /devices also makes query
+# open its database connection, which it does on demand)
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+[ "$(code "http://127.0.0.1:$HT/devices")" = 401 ] || fail "GET /devices without a token"
+[ "$(code -H "Authorization: Bearer wrong" "http://127.0.0.1:$HT/devices")" = 401 ] ||
+  fail "GET /devices with a wrong token"
+[ "$(code -H "Authorization: Bearer $RT" "http://127.0.0.1:$HT/devices")" = 200 ] ||
+  fail "GET /devices with the read token"
+[ "$(code -H "Authorization: Bearer $(cat "$RUN/api-token")" "http://127.0.0.1:$HT/rejected")" = 200 ] ||
+  fail "GET /rejected with the write token"
+[ "$(code "http://127.0.0.1:$HT/health")" = 200 ] || fail "GET /health without a token"
 users=$(PGPASSWORD=$(cat "$RUN/db-password") "$DS_PG_BINDIR/psql" -X -At -h 127.0.0.1 -p "$PG" \
   -U devicestats -d devicestats -c \
   "SELECT string_agg(DISTINCT usename, ' ' ORDER BY usename) FROM pg_stat_activity
@@ -68,7 +80,7 @@ users=$(PGPASSWORD=$(cat "$RUN/db-password") "$DS_PG_BINDIR/psql" -X -At -h 127.
 # --- device accounts
 dev="sec-dev-$$" other="sec-other-$$"
 count() {
-  curl -s "http://127.0.0.1:$HT/devices/$1/data/all" | grep -Eo '"count": ?[0-9]+' | head -n 1 |
+  curl -s -H "Authorization: Bearer $RT" "http://127.0.0.1:$HT/devices/$1/data/all" | grep -Eo '"count": ?[0-9]+' | head -n 1 |
     grep -Eo '[0-9]+$' || echo 0
 }
 wait_count() { # device n
