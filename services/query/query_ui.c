@@ -39,7 +39,7 @@ static bool next_elem(const char **p, const char **b, const char **e)
 /* Whether the parameters after a coding ("; q=0", "; q=0.000") refuse it. */
 static bool q_zero(const char *b, const char *e)
 {
-  const char *semi = memchr(b, ';', (size_t)(e - b));
+  const char *semi = e > b ? memchr(b, ';', (size_t)(e - b)) : NULL;
   while (semi != NULL) {
     const char *s = semi + 1;
     while (s < e && (*s == ' ' || *s == '\t'))
@@ -62,7 +62,8 @@ bool query_ui_accepts_gzip(const char *accept_encoding)
   if (p == NULL)
     return false;
   while (next_elem(&p, &b, &e)) {
-    const char *semi = memchr(b, ';', (size_t)(e - b));
+    /* e >= b always; the test tells GCC's -O3 bounds check as much. */
+    const char *semi = e > b ? memchr(b, ';', (size_t)(e - b)) : NULL;
     const char *ne = semi != NULL ? semi : e;
     while (ne > b && (ne[-1] == ' ' || ne[-1] == '\t'))
       ne--;
