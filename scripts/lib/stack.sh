@@ -236,12 +236,14 @@ DS_DB_ROLES=(ingest query aggregator)
 # ds_pg_ensure_roles B PORT DIR: for each service S of DS_DB_ROLES, the
 # login role devicestats_S with the password in DIR/db-password-S (generated
 # once, mode 0600; set again at each call).  No privileges: ds_db_grants.
+# Run in the database devicestats (not postgres): on a Citus coordinator
+# CREATE/ALTER ROLE made there are propagated to the workers.
 ds_pg_ensure_roles() {
   local b=$1 port=$2 dir=$3 svc pw
   for svc in "${DS_DB_ROLES[@]}"; do
     [ -s "$dir/db-password-$svc" ] || ds_write_secret "$dir/db-password-$svc" "$(ds_gen_secret)"
     pw=$(ds_read_secret "$dir/db-password-$svc")
-    DS_NEW_ROLE=devicestats_$svc DS_NEW_DB_PASSWORD=$pw ds_psql_admin "$b" "$port" -d postgres <<'SQL' >/dev/null
+    DS_NEW_ROLE=devicestats_$svc DS_NEW_DB_PASSWORD=$pw ds_psql_admin "$b" "$port" -d devicestats <<'SQL' >/dev/null
 \getenv role DS_NEW_ROLE
 \getenv pw DS_NEW_DB_PASSWORD
 SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') AS need_role \gset
