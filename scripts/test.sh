@@ -11,6 +11,14 @@
 # each runs FUZZ_SECONDS (default 20; 0 skips the step) after ctest.  It
 # runs on a full run (no arguments) or when FUZZ_SECONDS is set;
 #   scripts/test.sh --fuzz        only the fuzz step
+#
+#   scripts/test.sh --valgrind [ctest args]
+# builds without sanitizers in build-valgrind/ (DS_VALGRIND_BUILD_DIR) and
+# runs the integration scenarios (-L integration unless ctest arguments are
+# given) with every service under valgrind memcheck (TEST_VALGRIND=1,
+# scripts/lib/stack.sh): a memory error or a definite leak makes the
+# service exit 99 and its scenario fail.  Slow (services run ~20x slower);
+# not part of CI, see README § Security.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,6 +43,19 @@ fuzz_step() {
   "$SRC/tests/fuzz/run.sh" "$fb"
   echo "test.sh: fuzz step took $((SECONDS - t0)) s (build included)" >&2
 }
+if [ "${1:-}" = --valgrind ]; then
+  shift
+  command -v valgrind >/dev/null || { echo "test.sh: valgrind missing (scripts/deps.sh)" >&2; exit 1; }
+  VB=${DS_VALGRIND_BUILD_DIR:-$SRC/build-valgrind}
+  cmake -S "$SRC" -B "$VB" -DDS_SANITIZE=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$VB" -j"$JOBS"
+  export TEST_VALGRIND=1
+  export DS_TEST_READY_TIMEOUT_S=${DS_TEST_READY_TIMEOUT_S:-300}
+  export DS_TEST_STOP_TIMEOUT_S=${DS_TEST_STOP_TIMEOUT_S:-300}
+  cd "$VB"
+  [ $# -gt 0 ] || set -- -L integration
+  exec ctest --output-on-failure --no-tests=error --timeout 3600 -j"$JOBS" "$@"
+fi
 run_fuzz=0
 if [ "${1:-}" = --fuzz ]; then
   fuzz_step
