@@ -19,6 +19,11 @@
 #                         load (gzip) and the time to the chart drawn for a
 #                         1M-sample device over one day, in headless chromium
 #                         (tests/browser/bench_ui.mjs).
+#   Seed (issue 12)       the load generator against raw mosquitto_pub and
+#                         its RSS at 10,000 devices; the old Locust scenario
+#                         (--preset seed) and the same pushed, next to the
+#                         old Python service's figures; /data/all over 1M
+#                         rows (scripts/lib/bench_seed.sh).
 #   Kill window           what a SIGKILLed ingest loses (Paho acknowledges
 #                         QoS 1 messages before ingest has committed them):
 #                         publish single objects at full speed, SIGKILL
@@ -27,6 +32,9 @@
 # Not part of scripts/test.sh: it takes minutes and asserts nothing; it
 # reports.  Builds Release (no sanitizers) into build-bench/.
 #
+# Usage: scripts/bench.sh [--quick]   (--quick is BENCH_QUICK=1: small sizes,
+# under 2 minutes; scripts/test.sh runs it and checks only that the table
+# came out).
 # Environment (defaults are the issue sizes; BENCH_QUICK=1 shrinks them):
 #   BENCH_DEVICES (1000)           publishing devices (issue 2)
 #   BENCH_SAMPLES (1000000)        samples published as single objects
@@ -42,13 +50,26 @@
 #   BENCH_FSYNC (on)               PostgreSQL fsync (on, as scripts/run.sh)
 #   BENCH_KILL_SAMPLES (300000)    samples published during the kill-window run
 #   BENCH_UI_SAMPLES (1000000)     samples of the dashboard's device, all in one day
-#   BENCH_ONLY ("ingest killwindow query aggregator ui")  sections to run
+#   BENCH_ONLY ("seed ingest killwindow query aggregator ui")  sections to run
+#   SEED_SECONDS (60) SEED_PUSH_SECONDS (30) SEED_PUSH_USERS (64)
+#   SEED_RAW_SAMPLES (300000) SEED_ALL_SAMPLES (1000000) SEED_RSS_DEVICES (10000)
+#                                  the seed section's sizes
+#   BENCH_WRITE_DOCS (1; 0 with --quick)  the seed section rewrites its part
+#                                  of docs/benchmarks.md and docs/img/loadgen/
 #   BENCH_REPEAT (1)               ingest runs: best of N (the machine is shared)
 #   BENCH_KEEP=1                   keep the run directory (logs, cluster)
 #   DS_BENCH_BUILD_DIR (build-bench)  DS_SKIP_BUILD=1 (use it as it is)
 #   BENCH_RUN_DIR                  where the throwaway stack lives
 #                                  (default: a new directory under /var/tmp)
 set -euo pipefail
+
+for arg in "$@"; do
+  case $arg in
+    --quick) BENCH_QUICK=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
+    *) echo "bench.sh: unknown argument '$arg' (--quick, --help)" >&2; exit 2 ;;
+  esac
+done
 
 # shellcheck disable=SC2034  # read by stack.sh
 DS_PROG=bench.sh
@@ -58,9 +79,11 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 BUILD=${DS_BENCH_BUILD_DIR:-$SRC/build-bench}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-  : "${BENCH_DEVICES:=100}" "${BENCH_SAMPLES:=100000}" "${BENCH_ARRAY_SAMPLES:=200000}"
-  : "${BENCH_Q_SAMPLES:=100000}" "${BENCH_AGG_DEVICES:=100}" "${BENCH_AGG_SAMPLES:=1000}"
-  : "${BENCH_HTTP_SECONDS:=3}" "${BENCH_KILL_SAMPLES:=100000}"
+  # Small enough for under 2 minutes on a quiet 2-core machine (--quick).
+  : "${BENCH_DEVICES:=100}" "${BENCH_SAMPLES:=30000}" "${BENCH_ARRAY_SAMPLES:=100000}"
+  : "${BENCH_Q_SAMPLES:=50000}" "${BENCH_AGG_DEVICES:=100}" "${BENCH_AGG_SAMPLES:=500}"
+  : "${BENCH_HTTP_SECONDS:=2}" "${BENCH_KILL_SAMPLES:=30000}" "${BENCH_KILLS:=5}"
+  : "${BENCH_STATS_PERIOD_S:=2}" "${BENCH_UI_SAMPLES:=100000}"
 fi
 DEVICES=${BENCH_DEVICES:-1000}
 SAMPLES=${BENCH_SAMPLES:-1000000}
@@ -73,7 +96,7 @@ AGG_SAMPLES=${BENCH_AGG_SAMPLES:-10000}
 HTTP_SECONDS=${BENCH_HTTP_SECONDS:-10}
 HTTP_CONNS=${BENCH_HTTP_CONNS:-64}
 FSYNC=${BENCH_FSYNC:-on}
-ONLY=${BENCH_ONLY:-ingest killwindow query aggregator ui}
+ONLY=${BENCH_ONLY:-seed ingest killwindow query aggregator ui}
 KILL_SAMPLES=${BENCH_KILL_SAMPLES:-300000}
 REPEAT=${BENCH_REPEAT:-1}
 QUERY_THREADS=${QUERY_THREADS:-4}
@@ -116,8 +139,10 @@ CONSTHTTP=$BUILD/tests/load/devicestats-consthttp
 for b in "$LOADGEN" "$SINK" "$COPYLOAD" "$CONSTHTTP"; do
   [ -x "$b" ] || ds_die "$b not built"
 done
-command -v "$WRK" >/dev/null || ds_die "wrk missing (DEVICESTATS_BENCH_DEPS=1 scripts/deps.sh installs it)"
-[ -x "$PGBENCH" ] || ds_die "pgbench missing ($PGBENCH)"
+if section_on query; then
+  command -v "$WRK" >/dev/null || ds_die "wrk missing (DEVICESTATS_BENCH_DEPS=1 scripts/deps.sh installs it)"
+  [ -x "$PGBENCH" ] || ds_die "pgbench missing ($PGBENCH)"
+fi
 
 # ------------------------------------------------------------------- stack
 if [ -n "${BENCH_RUN_DIR:-}" ]; then
@@ -134,6 +159,7 @@ PG_PORT=$(ds_free_port)
 MQTT_PORT=$(ds_free_port "$PG_PORT")
 HTTP_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT")
 CONST_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT")
+INGEST_ADMIN_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT" "$CONST_PORT")
 
 # Helpers started in the background (sink, constant server, mosquitto_sub),
 # by pid; each is untracked once reaped, so cleanup never signals a reused pid.
@@ -187,11 +213,12 @@ sql() { "${PSQL[@]}" -c "$1"; }
 # for the previous one's checkpoint.
 checkpoint() { ds_psql_admin "$RUN" "$PG_PORT" -d devicestats -c CHECKPOINT; }
 
+BENCH_API_TOKEN=$(ds_gen_secret)
 # shellcheck disable=SC2034  # read by ds_service_start
 DS_SVC_ENV=(
   "DATABASE_URL=$DATABASE_URL" "MQTT_URL=$MQTT_URL" "HTTP_PORT=$HTTP_PORT"
-  "HTTP_ADDR=127.0.0.1" "API_TOKEN=$(ds_gen_secret)" "QUERY_THREADS=$QUERY_THREADS"
-  "INGEST_CLIENT_ID=bench-ingest" "MQTT_ALLOW_ANONYMOUS=1" "STATS_PERIOD_S=10"
+  "HTTP_ADDR=127.0.0.1" "API_TOKEN=$BENCH_API_TOKEN" "QUERY_THREADS=$QUERY_THREADS"
+  "INGEST_CLIENT_ID=bench-ingest" "MQTT_ALLOW_ANONYMOUS=1" "STATS_PERIOD_S=${BENCH_STATS_PERIOD_S:-10}"
   "INGEST_SPOOL_DIR=$RUN/spool"
   # Every load generator connects from 127.0.0.1: the per-address limit
   # (default 64) would refuse the concurrency the bench measures.
@@ -200,10 +227,12 @@ DS_SVC_ENV=(
 # svc_start SVC: starts devicestats-SVC and waits for event=ready; false when
 # it is not built or does not become ready.
 svc_start() {
-  local svc=$1 bin off
+  local svc=$1 bin off extra=()
   bin=$(ds_service_bin "$BUILD" "$svc") || { note "devicestats-$svc not built"; return 1; }
   off=$(ds_size "$LOGS/$svc.log")
-  ds_service_start "$ST" "$svc" "$LOGS/$svc.log" "$bin"
+  # ingest's admin port: stored/s for the load generator's progress line.
+  [ "$svc" = ingest ] && extra=("ADMIN_PORT=$INGEST_ADMIN_PORT")
+  ds_service_start "$ST" "$svc" "$LOGS/$svc.log" "$bin" "${extra[@]}"
   ds_wait_log "$ST" "$svc" "$LOGS/$svc.log" "$off" 'event=ready' 60 ||
     { tail -n 20 "$LOGS/$svc.log" >&2; note "$svc did not become ready"; return 1; }
 }
@@ -340,12 +369,12 @@ best_of() {
   RATE_A=$br RATE_B=$br RATE_C=$br PUB_A=$bp PUB_C=$bp
 }
 
-# spool_figures: from ingest's stats line (STATS_PERIOD_S=10): spool bytes
+# spool_figures: from ingest's stats line (STATS_PERIOD_S): spool bytes
 # written per message, and the most messages ever acknowledged but not yet
 # fdatasynced (the power-loss window at INGEST_SPOOL_SYNC_MS).
 spool_figures() {
   local l written received unsynced
-  sleep 11
+  sleep $((${BENCH_STATS_PERIOD_S:-10} + 1))
   l=$(grep 'event=stats' "$LOGS/ingest.log" | tail -n 1)
   written=$(kv spool_written_bytes "$l") received=$(kv received "$l") unsynced=$(kv spool_unsynced_max "$l")
   [ -n "$written" ] && [ -n "$received" ] && [ "$received" -gt 0 ] || return 0
@@ -401,7 +430,7 @@ ingest_section() {
   chunk_b=$(calc "$(sql "SELECT pg_total_relation_size('sample_chunks')") / $(sql "SELECT sum(n) FROM sample_chunks")")
   row "2 bytes per stored sample, rows in samples_recent (table + index; naive layout ~105)" "" "$(fmt2 "$rows_b")" "" "" ""
   row "2 bytes per stored sample, compacted sample_chunks ($chunks chunks of ~$((n / chunks)))" "" "$(fmt2 "$chunk_b")" "" "" ""
-  NOTES+=("Ingest: best of $REPEAT; mosquitto max_inflight_messages=$MQTT_INFLIGHT_CONF; publisher (Paho MQTTClient): $PUB_CONNS connection(s) × $PUB_INFLIGHT QoS 1 messages in flight; $DEVICES devices; timestamps in the payload (integer ms); end to end = first publish until count(*) in PostgreSQL reaches the total; broker ceiling = first publish until the sink's last message.")
+  NOTES+=("Ingest: best of $REPEAT; mosquitto max_inflight_messages=$MQTT_INFLIGHT_CONF; publisher (devicestats-loadgen, libmosquitto): $PUB_CONNS connection(s) × $PUB_INFLIGHT QoS 1 messages in flight; $DEVICES devices; timestamps in the payload (integer ms); end to end = first publish until count(*) in PostgreSQL reaches the total; broker ceiling = first publish until the sink's last message.")
 
   # Leave an empty store for the next sections.
   sql "TRUNCATE samples_recent, sample_chunks"
@@ -630,8 +659,12 @@ killwindow_section() {
     "" "$(fmt_int "$lost") / $(fmt_int "$dup")" "" "0 / 0" "$( ((lost == 0 && dup == 0)) && echo PASS || echo MISS)"
 }
 
+# shellcheck source=scripts/lib/bench_seed.sh
+. "$SRC/scripts/lib/bench_seed.sh"
+
 BENCH_T0=$SECONDS
 LOAD_START=$(cut -d ' ' -f 1-3 /proc/loadavg)
+section_on seed && { seed_section || ds_die "seed section failed"; }
 section_on ingest && ingest_section
 section_on killwindow && killwindow_section
 section_on query && query_section

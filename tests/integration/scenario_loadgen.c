@@ -22,6 +22,13 @@ extern char **environ;
 
 static char g_loadgen[4096];
 
+/* The devices speak plain MQTT (tcp://): the stack's plain listener even
+ * when the scenario runs with DS_TEST_MQTT_TLS=1. */
+static const char *mqtt_url(void)
+{
+  return it_env_or("DS_TEST_MQTT_PLAIN_URL", it_env_str("DS_TEST_MQTT_URL"));
+}
+
 /* Starts the loadgen with args (NULL-terminated), output into out_path. */
 static pid_t spawn_loadgen(const char *const *args, const char *out_path)
 {
@@ -137,10 +144,8 @@ static struct json_object *run_one(const char *name, const char *const *extra, b
   snprintf(out, sizeof out, "%s/loadgen-%s.out", dir, name);
   snprintf(report, sizeof report, "%s/loadgen-%s.json", dir, name);
   snprintf(pdir, sizeof pdir, "%s/loadgen-%s-charts", dir, name);
-  const char *args[48] = {"--url",      it_env_str("DS_TEST_MQTT_URL"),
-                          "--http",     it_env_str("DS_TEST_HTTP_URL"),
-                          "--progress", "on",
-                          "--report",   report,
+  const char *args[48] = {"--url",      mqtt_url(), "--http",   it_env_str("DS_TEST_HTTP_URL"),
+                          "--progress", "on",       "--report", report,
                           "--settle",   "60"};
   int n = 10;
   if (plot) {
@@ -228,14 +233,10 @@ int main(void)
     snprintf(out, sizeof out, "%s/loadgen-sigint.out", dir);
     snprintf(report, sizeof report, "%s/loadgen-sigint.json", dir);
     snprintf(prefix3, sizeof prefix3, "%sc-", prefix);
-    const char *args[] = {"--url",      it_env_str("DS_TEST_MQTT_URL"),
-                          "--http",     it_env_str("DS_TEST_HTTP_URL"),
-                          "--duration", "600",
-                          "--devices",  "10",
-                          "--rate",     "20",
-                          "--prefix",   prefix3,
-                          "--report",   report,
-                          "--progress", "on",
+    const char *args[] = {"--url",      mqtt_url(), "--http",     it_env_str("DS_TEST_HTTP_URL"),
+                          "--duration", "600",      "--devices",  "10",
+                          "--rate",     "20",       "--prefix",   prefix3,
+                          "--report",   report,     "--progress", "on",
                           NULL};
     pid_t pid = spawn_loadgen(args, out);
     IT_EXPECT(it_wait_until(published_some, out, 60000), "sigint: nothing published in 60 s");

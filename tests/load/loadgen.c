@@ -6,6 +6,7 @@
  * the one scripts/bench.sh parses ("loadgen samples=... rate=..."). */
 #include <MQTTClient.h>
 #include <curl/curl.h>
+#include <mosquitto.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ struct mqtt_job {
   struct load_run *run;
   struct load_mqtt_totals t;
   int rc;
+  double end_mono_ms; /* when the last PUBACK came (the publishers' end) */
   atomic_int done;
 };
 
@@ -48,6 +50,7 @@ static void *mqtt_main(void *arg)
 {
   struct mqtt_job *j = arg;
   j->rc = load_mqtt_run(j->run, &j->t);
+  j->end_mono_ms = load_mono_ms();
   atomic_store(&j->done, 1);
   return NULL;
 }
@@ -144,6 +147,15 @@ static void tick(const struct load_opts *op, struct load_run *run, struct load_r
     progress(op, &k, errs, tty);
 }
 
+/* Errors that fail a run (every kind but 404). */
+static long long run_errors(const struct load_report *r)
+{
+  long long n = 0;
+  for (int i = 0; i < LOAD_ERR_N; i++)
+    n += i == LOAD_ERR_HTTP_404 ? 0 : r->errors[i];
+  return n;
+}
+
 static void fill_routes(struct load_report *r, struct load_http *h)
 {
   for (int i = 0; i < LOAD_RT_N; i++) {
@@ -191,6 +203,7 @@ int main(int argc, char **argv)
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
   curl_global_init(CURL_GLOBAL_DEFAULT);
+  mosquitto_lib_init();
 
   int exit_rc = 1;
   struct load_run run = {.o = &o, .ndev = o.devices};
@@ -295,6 +308,9 @@ int main(int argc, char **argv)
    * the start (connecting included) to the last PUBACK. */
   struct load_mqtt_totals *t = &job.t;
   if (o.scenario == LOAD_SC_DEVICES) {
+    /* The publishers' own span, not the main loop's (it notices the end
+     * up to 50 ms later, then joins the HTTP side). */
+    elapsed_ms = job.end_mono_ms - run.start_mono_ms;
     double ok =
         t->sent_msgs > 0 ? (double)t->sent_samples * (double)t->acked / (double)t->sent_msgs : 0;
     printf("loadgen samples=%lld messages=%lld acked=%lld failed=%lld elapsed_ms=%.1f "
@@ -316,10 +332,11 @@ int main(int argc, char **argv)
     printf("loadgen-http duration_s=%.3f post_requests=%lld post_p50=%.3f post_p99=%.3f "
            "all_requests=%lld all_p50=%.3f all_p99=%.3f e2e_markers=%lld e2e_visible=%lld "
            "e2e_p50=%.3f e2e_p95=%.3f e2e_p99=%.3f checked=%d published=%lld stored=%lld "
-           "lost=%lld doubled=%lld\n",
+           "lost=%lld doubled=%lld errors=%lld\n",
            rep.duration_s, po->requests, po->p50, po->p99, al->requests, al->p50, al->p99,
            rep.markers_sent, rep.markers_seen, rep.e2e_p50, rep.e2e_p95, rep.e2e_p99,
-           rep.count_checked, rep.cc_published, rep.cc_stored, rep.lost, rep.doubled);
+           rep.count_checked, rep.cc_published, rep.cc_stored, rep.lost, rep.doubled,
+           run_errors(&rep));
   }
   if (o.http_url || o.report_path || o.plot_dir || o.scenario == LOAD_SC_SEED)
     load_report_print_table(&rep, stdout);
@@ -344,9 +361,7 @@ int main(int argc, char **argv)
     goto out;
   }
 
-  long long bad = 0;
-  for (int i = 0; i < LOAD_ERR_N; i++)
-    bad += i == LOAD_ERR_HTTP_404 ? 0 : rep.errors[i];
+  long long bad = run_errors(&rep);
   bool ok_mqtt = o.scenario != LOAD_SC_DEVICES ||
                  (job.rc == 0 && t->failed == 0 && t->acked == t->sent_msgs && !t->failed_conn);
   bool ok_count = !rep.count_checked || (rep.lost == 0 && rep.doubled == 0);
@@ -362,6 +377,7 @@ out:
   load_lat_cleanup(&run.http_win.lat);
   load_lat_cleanup(&run.e2e_win.lat);
   free(run.dev_published);
+  mosquitto_lib_cleanup();
   curl_global_cleanup();
   return exit_rc;
 }
