@@ -236,8 +236,10 @@ DS_DB_ROLES=(ingest query aggregator)
 # ds_pg_ensure_roles B PORT DIR: for each service S of DS_DB_ROLES, the
 # login role devicestats_S with the password in DIR/db-password-S (generated
 # once, mode 0600; set again at each call).  No privileges: ds_db_grants.
-# Run in the database devicestats (not postgres): on a Citus coordinator
-# CREATE/ALTER ROLE made there are propagated to the workers.
+# The owner devicestats is made a member of each (it may see the services'
+# statements in pg_stat_activity and end their backends, as when they all
+# were devicestats).  Run in the database devicestats (not postgres): on a
+# Citus coordinator CREATE/ALTER ROLE made there reach the workers.
 ds_pg_ensure_roles() {
   local b=$1 port=$2 dir=$3 svc pw
   for svc in "${DS_DB_ROLES[@]}"; do
@@ -251,6 +253,10 @@ SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') AS need_role \g
 CREATE ROLE :"role" LOGIN PASSWORD :'pw';
 \else
 ALTER ROLE :"role" LOGIN PASSWORD :'pw';
+\endif
+SELECT NOT pg_has_role('devicestats', :'role', 'MEMBER') AS need_member \gset
+\if :need_member
+GRANT :"role" TO devicestats;
 \endif
 SQL
   done
