@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The compose deployment, end to end, on a Debian machine as root: installs
+# what is missing (docker.io, docker-compose, debootstrap), starts dockerd if
+# no daemon answers (and stops it at the end), makes the local debian:12
+# base image if the daemon has none (debootstrap from the machine's apt
+# mirror), then builds, starts (up -d), waits for health and checks the
+# system through its published ports on 127.0.0.1.  One pass/fail line per
+# check, "N passed, M failed" last; exit 1 when a check failed.
+#
+# Environment: DS_COMPOSE_PROJECT (devicestats-check), DS_COMPOSE_CMD (e.g.
+# "docker-compose"; default docker compose v2 when present), DS_IMAGE_TAG
+# (check), DS_COMPOSE_MQTT_PORT, _HTTP_PORT, _INGEST_ADMIN_PORT,
+# _AGGREGATOR_ADMIN_PORT, _PG_PORT (free ports), DS_COMPOSE_KEEP=1 (leave
+# the stack up; no down -v), DS_CACHE_DIR (/var/cache/devicestats).
+set -uo pipefail
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DS_PROG=compose-check
+# shellcheck source=lib/stack.sh
+. "$SRC/scripts/lib/stack.sh"
+# shellcheck source=lib/docker-host.sh
+. "$SRC/scripts/lib/docker-host.sh"
+# shellcheck source=lib/compose-checks.sh
+. "$SRC/scripts/lib/compose-checks.sh"
+
+ds_is_root || ds_die "run as root (it installs packages and drives the Docker daemon)"
+PROJECT=${DS_COMPOSE_PROJECT:-devicestats-check}
+CACHE=${DS_CACHE_DIR:-/var/cache/devicestats}
+mkdir -p "$CACHE"
+W=$(mktemp -d "${TMPDIR:-/tmp}/compose-check.XXXXXX")
+PASSED=0 FAILED=0 UP=0 CANARIES=()
+T0=$(date +%s)
+
+finish() {
+  local rc=$?
+  if [ "$UP" = 1 ] && [ "${DS_COMPOSE_KEEP:-0}" != 1 ]; then
+    dc down -v --remove-orphans >"$W/down-final.log" 2>&1
+  fi
+  for f in "${CANARIES[@]}"; do rm -f "$f"; done
+  if [ -n "$DH_DOCKERD_PID" ]; then
+    ds_log "stopping the dockerd it started"
+    dh_daemon_stop
+  fi
+  [ "$FAILED" -gt 0 ] && ds_log "logs and outputs kept in $W" || rm -rf "$W"
+  echo "$PASSED passed, $FAILED failed ($(($(date +%s) - T0)) s)"
+  [ "$FAILED" -eq 0 ] && [ "$rc" -eq 0 ] && exit 0
+  exit 1
+}
+trap finish EXIT
+trap 'exit 1' INT TERM
+
+# ------------------------------------------------------------ the machine
+dh_install || ds_die "cannot install docker.io docker-compose debootstrap"
+dh_daemon "$W/dockerd.log" || ds_die "dockerd did not start"
+if [ -n "${DS_COMPOSE_CMD:-}" ]; then
+  read -r -a DC_CMD <<<"$DS_COMPOSE_CMD"
+elif docker compose version >/dev/null 2>&1; then
+  DC_CMD=(docker compose)
+else
+  DC_CMD=(docker-compose)
+fi
+ds_log "compose: ${DC_CMD[*]} ($("${DC_CMD[@]}" version --short 2>/dev/null || echo '?')), project $PROJECT"
+t=$(date +%s)
+dh_base_image "$CACHE" || ds_die "cannot make the debian:12 base image"
+ds_log "base image debian:12 ready ($(($(date +%s) - t)) s)"
+dh_apt_context "$SRC/deploy/apt" || ds_log "no apt sources found: the images use the base image's own"
+
+# ------------------------------------------------- the stack's environment
+ports=()
+pick() { local p=${1:-}; [ -n "$p" ] || p=$(ds_free_port "${ports[@]}"); ports+=("$p"); echo "$p"; }
+MQTT_PORT=$(pick "${DS_COMPOSE_MQTT_PORT:-}")
+HTTP_PORT=$(pick "${DS_COMPOSE_HTTP_PORT:-}")
+INGEST_ADMIN_PORT=$(pick "${DS_COMPOSE_INGEST_ADMIN_PORT:-}")
+AGGREGATOR_ADMIN_PORT=$(pick "${DS_COMPOSE_AGGREGATOR_ADMIN_PORT:-}")
+PG_PORT=$(pick "${DS_COMPOSE_PG_PORT:-}")
+PGPASSWORD=$(ds_gen_secret) MQTT_PASSWORD=$(ds_gen_secret) API_TOKEN=$(ds_gen_secret)
+cat >"$W/env" <<ENV
+PGPASSWORD=$PGPASSWORD
+MQTT_PASSWORD=$MQTT_PASSWORD
+API_TOKEN=$API_TOKEN
+BIND_ADDR=127.0.0.1
+MQTT_PORT=$MQTT_PORT
+HTTP_PORT=$HTTP_PORT
+INGEST_ADMIN_PORT=$INGEST_ADMIN_PORT
+AGGREGATOR_ADMIN_PORT=$AGGREGATOR_ADMIN_PORT
+PGPORT=$PG_PORT
+DS_IMAGE_TAG=${DS_IMAGE_TAG:-check}
+ENV
+dc() { "${DC_CMD[@]}" --env-file "$W/env" -p "$PROJECT" -f "$SRC/deploy/compose.yaml" "$@"; }
+# Secrets that must never reach an image: canaries where secrets live
+# (a run directory, deploy/.env when there is none) and this run's own.
+canary=canary-$(ds_gen_secret)
+mkdir -p "$SRC/.run" && echo "$canary" >"$SRC/.run/compose-check-canary" &&
+  CANARIES+=("$SRC/.run/compose-check-canary")
+if [ ! -e "$SRC/deploy/.env" ]; then
+  echo "API_TOKEN=$canary" >"$SRC/deploy/.env" && CANARIES+=("$SRC/deploy/.env")
+fi
+SECRETS=("$canary" "$PGPASSWORD" "$MQTT_PASSWORD" "$API_TOKEN")
+for f in "$SRC"/.run/api-token "$SRC"/.run/db-password "$SRC"/.run/mqtt-password; do
+  [ -s "$f" ] && SECRETS+=("$(cat "$f")")
+done
+
+# ------------------------------------------------------------------ checks
+dc down -v --remove-orphans >/dev/null 2>&1 # a previous run's leftovers
+t=$(date +%s)
+check "build (${DC_CMD[*]} build)" dc build || exit 1 # not against older images
+ds_log "build: $(($(date +%s) - t)) s"
+t=$(date +%s)
+if check "up -d" dc up -d; then
+  UP=1
+  check "every service healthy, migrate exited 0" wait_healthy 240
+  ds_log "up to healthy: $(($(date +%s) - t)) s"
+  run_checks
+fi
+exit 0

@@ -1,0 +1,278 @@
+# shellcheck shell=bash
+# The checks of scripts/compose-check.sh, run against the stack it started
+# (dc, $W, the ports and secrets are the caller's).  Each check prints one
+# PASS/FAIL line; its output goes to $W/check-N.log.
+
+NCHECK=0
+# check NAME CMD...: runs CMD, counts and reports it; its status.
+check() {
+  local name=$1 log
+  shift
+  NCHECK=$((NCHECK + 1))
+  log=$W/check-$NCHECK.log
+  if "$@" >"$log" 2>&1; then
+    PASSED=$((PASSED + 1))
+    echo "PASS  $name"
+  else
+    FAILED=$((FAILED + 1))
+    echo "FAIL  $name"
+    tail -n 15 "$log" | sed 's/^/      /'
+    return 1
+  fi
+}
+
+cid() { dc ps -q "$1" 2>/dev/null | head -n 1; }
+say() { echo "$*"; }
+fail() { echo "$*"; return 1; }
+
+# wait_healthy TIMEOUT_S: every long-running service healthy, migrate done.
+wait_healthy() {
+  local i s c st all
+  for ((i = 0; i < $1; i++)); do
+    all=1
+    for s in mosquitto postgres ingest aggregator query; do
+      c=$(cid "$s")
+      st=$([ -n "$c" ] && docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$c")
+      [ "$st" = healthy ] || all=0
+    done
+    c=$(cid migrate)
+    [ -n "$c" ] && [ "$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$c")" = "exited 0" ] || all=0
+    [ $all = 1 ] && return 0
+    sleep 1
+  done
+  dc ps
+  dc logs --tail 20
+  return 1
+}
+
+# http METHOD URL_OR_PATH [BODY] [noauth]: body in $W/body, status in HTTP_STATUS.
+HTTP_STATUS=0
+http() {
+  local url=$2 auth=(-H "Authorization: Bearer $API_TOKEN")
+  [[ $url == http://* ]] || url=http://127.0.0.1:$HTTP_PORT$url
+  [ "${4:-}" = noauth ] && auth=()
+  local args=(-s -o "$W/body" -w '%{http_code}' -X "$1" --max-time 30 "${auth[@]}")
+  [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  HTTP_STATUS=$(curl "${args[@]}" "$url") || HTTP_STATUS=0
+  [ "$HTTP_STATUS" != 0 ]
+}
+# The last body without blanks, for exact comparisons.
+body() { tr -d ' \n' <"$W/body"; }
+
+pub() { # TOPIC MESSAGE
+  mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -u devicestats -P "$MQTT_PASSWORD" -q 1 -t "$1" -m "$2"
+}
+
+# wait_count DEVICE N TIMEOUT_S: GET /devices/DEVICE/data/all says count N.
+wait_count() {
+  local i
+  for ((i = 0; i < $3 * 2; i++)); do
+    http GET "/devices/$1/data/all" && [ "$HTTP_STATUS" = 200 ] &&
+      body | grep -q "^{\"device_id\":\"$1\",[^{]*\"count\":$2," && return 0
+    sleep 0.5
+  done
+  echo "GET /devices/$1/data/all: $HTTP_STATUS $(cat "$W/body")"
+  return 1
+}
+
+expect_body() { # STATUS FIXED-STRING (in the blank-less body)
+  [ "$HTTP_STATUS" = "$1" ] && body | grep -qF -- "$2" && return 0
+  echo "expected $1 with $2, got $HTTP_STATUS: $(cat "$W/body")"
+  return 1
+}
+
+c_nonroot() {
+  local s c bad=0
+  for s in mosquitto postgres ingest aggregator query; do
+    c=$(cid "$s")
+    docker top "$c" -o uid,comm | tail -n +2 | sed "s/^/$s: /" | tee -a "$W/top"
+    docker top "$c" -o uid | tail -n +2 | grep -qx ' *0' && { echo "$s has a process as root"; bad=1; }
+  done
+  [ $bad = 0 ]
+}
+
+c_admin() {
+  http GET "http://127.0.0.1:$INGEST_ADMIN_PORT/health" noauth && expect_body 200 '"status":"ok"' &&
+    http GET "http://127.0.0.1:$INGEST_ADMIN_PORT/metrics" && expect_body 200 'devicestats_ingest_stored_total' &&
+    http GET "http://127.0.0.1:$AGGREGATOR_ADMIN_PORT/health" && expect_body 200 '"service":"aggregator"' &&
+    http GET "http://127.0.0.1:$AGGREGATOR_ADMIN_PORT/metrics" && expect_body 200 'devicestats_aggregator_db_up1' &&
+    http GET /health && expect_body 200 '"status":"ok"'
+}
+
+DEV=cc-$(ds_gen_secret | cut -c1-8)
+c_samples() {
+  pub "devices/$DEV/data" '{"x": 1.5, "y": -2, "z": 0.25, "ts": "2026-11-28T10:15:00.123Z"}' &&
+    pub "devices/$DEV/data" '[{"x": 4, "y": 5, "z": 6, "ts": 1764324900123}, {"x": 7, "y": 8, "z": 9, "ts": "2026-11-28T10:16:00Z"}, {"x": -0.125, "y": 0.5, "z": 0.75, "ts": "2026-11-28T10:17:00Z"}]' &&
+    pub "devices/$DEV/data" '{"x": 1, "y": oops}' &&
+    wait_count "$DEV" 4 30 || return 1
+  # Exact: count, min, max, sum and median of each axis.
+  expect_body 200 '"x":{"count":4,"min":-0.125,"max":7.0,"sum":12.375,"median":2.75}' &&
+    expect_body 200 '"y":{"count":4,"min":-2.0,"max":8.0,"sum":11.5,"median":2.75}' &&
+    expect_body 200 '"z":{"count":4,"min":0.25,"max":9.0,"sum":16.0,"median":3.375}' || return 1
+  local i
+  for ((i = 0; i < 20; i++)); do
+    http GET '/rejected?limit=50' && body | grep -qF "\"topic\":\"devices/$DEV/data\"" && return 0
+    sleep 0.5
+  done
+  echo "the rejected message is not in GET /rejected: $(cat "$W/body")"
+  return 1
+}
+
+c_routes() {
+  http GET "/devices/$DEV/series?start=2026-11-28T10:00:00Z&end=2026-11-28T11:00:00Z&interval=60s" &&
+    expect_body 200 '"buckets":[{"start":"2026-11-28T10:15:00.000Z","end":"2026-11-28T10:16:00.000Z"' &&
+    http GET /devices && expect_body 200 "\"$DEV\"" &&
+    http POST /users "{\"name\": \"$DEV-owner\"}" && expect_body 201 '"id":' || return 1
+  USER_ID=$(body | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+  http PUT "/users/$USER_ID/devices/$DEV" && [[ $HTTP_STATUS == 20? ]] &&
+    http GET "/users/$USER_ID/data" && expect_body 200 "{\"user_id\":$USER_ID," &&
+    expect_body 200 "\"devices\":[{\"device_id\":\"$DEV\"" &&
+    expect_body 200 '"total":{"start":null,"end":null,"count":4,"x":{"count":4,"min":-0.125'
+}
+
+# The dashboard: GET / and its uPlot (the real one, not the stand-in the
+# build embeds without web/node_modules).
+c_dashboard() {
+  http GET / && [ "$HTTP_STATUS" = 200 ] || fail "GET /: $HTTP_STATUS"
+  local js
+  js=$(grep -o 'src="[^"]*uPlot[^"]*"' "$W/body" | head -n 1 | sed 's/^src="//; s/"$//')
+  [ -n "$js" ] || fail "no uPlot script in GET /"
+  [[ $js == /* ]] || js=/$js
+  http GET "$js" && [ "$HTTP_STATUS" = 200 ] || fail "GET $js: $HTTP_STATUS"
+  ! grep -q DS_UPLOT_MISSING "$W/body" || fail "$js is the stand-in: the image was built without uPlot"
+  echo "GET $js: $(wc -c <"$W/body") bytes"
+}
+
+c_recalc() {
+  local rid=cc-recalc-$$ i
+  mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -u devicestats -P "$MQTT_PASSWORD" \
+    -t control/recalculate/status -W 60 >"$W/status" 2>&1 &
+  local sub=$!
+  sleep 1
+  pub control/recalculate "{\"device_id\": \"$DEV\", \"request_id\": \"$rid\"}" || return 1
+  for ((i = 0; i < 120; i++)); do
+    grep -q "\"request_id\": *\"$rid\".*\"state\": *\"done\"" "$W/status" && break
+    sleep 0.5
+  done
+  kill "$sub" 2>/dev/null
+  wait "$sub" 2>/dev/null
+  grep "$rid" "$W/status"
+  grep -q "\"request_id\": *\"$rid\".*\"state\": *\"done\"" "$W/status" || fail "no done status"
+  http GET "/devices/$DEV/stats" && expect_body 200 '"count":4,' && expect_body 200 '"computed_at":'
+}
+
+c_auth() {
+  local m p
+  for m in "POST /users" "POST /devices/$DEV/data" "POST /tasks/recalculate" "PUT /users/1/devices/$DEV"; do
+    read -r m p <<<"$m"
+    http "$m" "$p" '{"name": "x", "x": 1, "y": 2, "z": 3}' noauth || return 1
+    echo "$m $p without token: $HTTP_STATUS"
+    [ "$HTTP_STATUS" = 401 ] || return 1
+  done
+}
+
+c_quiet_logs() {
+  sleep 5 # a few healthcheck rounds
+  local n
+  n=$(docker logs "$(cid mosquitto)" 2>&1 | grep -c 'New connection from 127.0.0.1')
+  echo "mosquitto: $n connections from inside its container"
+  [ "$n" = 0 ] || return 1
+  n=$(docker logs "$(cid postgres)" 2>&1 | grep -c 'authentication failed')
+  echo "postgres: $n failed authentications"
+  [ "$n" = 0 ]
+}
+
+c_loadgen() {
+  [ -z "$(dc ps -a -q loadgen)" ] || fail "loadgen was started by up"
+  dc --profile load run --rm loadgen --devices 2 --samples 200 --batch 10
+}
+
+# Publishes N samples (x = 1..N) for one device over ~20 s while ingest is
+# stopped and started again: all N stored, none twice.
+c_stop_ingest() {
+  local dev=$DEV-stop n=3000 at_stop
+  (
+    for ((i = 1; i <= n; i++)); do
+      echo "{\"x\": $i, \"y\": 0, \"z\": 0}"
+      ((i % 30 == 0)) && sleep 0.2
+    done
+  ) | mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -u devicestats -P "$MQTT_PASSWORD" -q 1 \
+    -t "devices/$dev/data" -l &
+  local p=$!
+  sleep 2
+  dc stop ingest || return 1
+  http GET "/devices/$dev/data/all"
+  at_stop=$(body | sed -n 's/^{[^{]*"count":\([0-9]*\),.*/\1/p')
+  echo "ingest stopped with ${at_stop:-0} of $n stored"
+  sleep 2
+  dc start ingest || return 1
+  wait "$p" || fail "mosquitto_pub failed"
+  [ "${at_stop:-0}" -lt $n ] || fail "the publisher had finished before the stop: no test"
+  wait_count "$dev" $n 90 || return 1
+  expect_body 200 "\"x\":{\"count\":$n,\"min\":1.0,\"max\":$n.0,\"sum\":$((n * (n + 1) / 2)).0,"
+}
+
+c_down_up() {
+  local before
+  before=$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | sort)
+  dc down || return 1
+  dc up -d || return 1
+  wait_healthy 240 || return 1
+  [ "$before" = "$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | sort)" ] ||
+    fail "volumes changed"
+  dc logs migrate | grep 'event=migrated' | tail -n 1 | tee "$W/migrated"
+  grep -q 'applied=0 ' "$W/migrated" || fail "migrations applied again"
+  wait_count "$DEV" 4 30 && wait_count "$DEV-stop" 3000 30 &&
+    http GET "/users/$USER_ID/data" && expect_body 200 '"total":{"start":null,"end":null,"count":4,"x":{"count":4,"min":-0.125' &&
+    http GET "/devices/$DEV/stats" && expect_body 200 '"computed_at":'
+}
+
+# Every layer and config of both images, grepped for this run's secrets
+# and the canaries.
+c_secrets() {
+  local tag=${DS_IMAGE_TAG:-check} d=$W/images s l
+  mkdir -p "$d"
+  docker save "devicestats/services:$tag" "devicestats/infra:$tag" | tar -C "$d" -x || return 1
+  local pats=()
+  for s in "${SECRETS[@]}"; do pats+=(-e "$s"); done
+  if grep -rlaF "${pats[@]}" "$d" --include='*.json'; then fail "a secret in an image's metadata"; fi
+  for l in "$d"/*/layer.tar; do
+    if tar -xOf "$l" | grep -qaF "${pats[@]}"; then fail "a secret in layer $l"; fi
+  done
+  echo "$(ls "$d"/*/layer.tar | wc -l) layers, ${#SECRETS[@]} secrets: none found"
+}
+
+image_sizes() {
+  local tag=${DS_IMAGE_TAG:-check}
+  docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
+    grep -E "^devicestats/(services|infra):$tag |^debian:12 " | sed 's/^/  image /'
+}
+
+c_down_v() {
+  dc down -v --remove-orphans || return 1
+  UP=0
+  local left
+  left=$(
+    docker ps -aq --filter "label=com.docker.compose.project=$PROJECT"
+    docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT"
+    docker network ls -q --filter "label=com.docker.compose.project=$PROJECT"
+  )
+  [ -z "$left" ] || fail "left behind: $left"
+}
+
+run_checks() {
+  check "no process runs as root in any container" c_nonroot
+  check "admin ports: ingest and aggregator /health + /metrics, query /health" c_admin
+  check "MQTT samples (single, array, rejected) stored exactly" c_samples
+  check "data/all, series, devices, users routes" c_routes
+  check "dashboard: GET / with the real uPlot" c_dashboard
+  check "recalculation over MQTT reaches done; /devices/{id}/stats answers" c_recalc
+  check "HTTP write routes refuse a missing token (401)" c_auth
+  check "healthchecks are quiet (mosquitto log, postgres auth)" c_quiet_logs
+  check "loadgen only with --profile load" c_loadgen
+  check "compose stop/start ingest while publishing: nothing lost, nothing twice" c_stop_ingest
+  check "down then up: data kept, migrations applied 0 times" c_down_up
+  check "no secret in any image layer" c_secrets
+  image_sizes
+  check "down -v leaves nothing" c_down_v
+}
