@@ -15,6 +15,10 @@ BASE_ENV=(PATH=/usr/bin:/bin
   "DATABASE_URL=postgresql://devicestats:${SECRETS[0]}@127.0.0.1:1/devicestats"
   "MQTT_PASSWORD=${SECRETS[1]}" "API_TOKEN=${SECRETS[2]}" "PGPASSWORD=${SECRETS[3]}"
   INGEST_SPOOL_DIR=/tmp)
+# The sanitizer build's settings (scripts/test.sh) pass through env -i.
+for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+  [ -n "${!v:-}" ] && BASE_ENV+=("$v=${!v}")
+done
 # Bad values of the contract's string variables (DESIGN.md): the DATABASE_URL
 # one carries a password libpq's own parse error would quote.
 declare -A BAD_STR=(
