@@ -47,9 +47,16 @@ run_case() {
       "$BUILD/services/$svc/devicestats-$svc" >"$DIR/$name-$svc.log" 2>&1 &
     pids+=($!)
   done
-  sleep 2
-  local port
-  port=$(grep -Eo 'event=ready .*port=[0-9]+' "$DIR/$name-query.log" | grep -Eo 'port=[0-9]+' | cut -d= -f2)
+  # Up to 20 s for the query service's ready line (slow under sanitizers
+  # on a loaded machine): its database errors come with requests.
+  local port="" i
+  for i in $(seq 1 80); do
+    port=$(grep -Eo 'event=ready .*port=[0-9]+' "$DIR/$name-query.log" | grep -Eo 'port=[0-9]+' | cut -d= -f2)
+    [ -n "$port" ] && break
+    grep -q 'event=startup_failed' "$DIR/$name-query.log" && break
+    sleep 0.25
+  done
+  sleep 1
   if [ -n "$port" ]; then
     # Requests with the right token, a wrong one, and a token in the URL.
     curl -s -o /dev/null -H "Authorization: Bearer $DS_TEST_API_TOKEN" -d '{"name": "sx"}' \
