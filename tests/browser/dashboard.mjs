@@ -62,6 +62,16 @@ function raw(p, headers = {}) {
   });
 }
 
+/* mosquitto_pub to the test broker (plain, or TLS with the stack's CA). */
+function mosquittoPub(topic, payload) {
+  const m = /^(tcp|ssl|mqtts):\/\/([^:]+):(\d+)$/.exec(process.env.DS_TEST_MQTT_URL || "");
+  if (!m) throw new Error("DS_TEST_MQTT_URL: " + process.env.DS_TEST_MQTT_URL);
+  const a = ["-h", m[2], "-p", m[3], "-u", process.env.DS_TEST_MQTT_USERNAME, "-P", process.env.DS_TEST_MQTT_PASSWORD,
+    "-q", "1", "-t", topic, "-m", payload];
+  if (m[1] !== "tcp") a.push("--cafile", process.env.DS_TEST_MQTT_CA_FILE);
+  return spawnSync("mosquitto_pub", a, { timeout: 30000 });
+}
+
 /* ---- data the test publishes ---- */
 const DEV = "dash-a";
 const ODD = ["ABCDEFGHIJKLMNOPQRSTUVWXYZ_.-0123456789", "abcdefghijklmnopqrstuvwxyz-_."];
@@ -81,9 +91,7 @@ async function seed() {
   check(u.status === 201, "user with HTML/JS in the name created");
   check((await post(`/users/${u.body.id}/devices/${DEV}`, {}, TOKEN, "PUT")).status === 200, "device assigned to the user");
   /* A rejected message, over MQTT itself (HTTP refuses it before publishing). */
-  const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(process.env.DS_TEST_MQTT_URL);
-  const pub = spawnSync("mosquitto_pub", ["-h", m[1], "-p", m[2], "-u", process.env.DS_TEST_MQTT_USERNAME,
-    "-P", process.env.DS_TEST_MQTT_PASSWORD, "-q", "1", "-t", "devices/dash-bad/data", "-m", '{"x": "<b>bold</b>", "y": 1, "z": 2}'], { timeout: 30000 });
+  const pub = mosquittoPub("devices/dash-bad/data", '{"x": "<b>bold</b>", "y": 1, "z": 2}');
   check(pub.status === 0, "malformed message published over MQTT");
   await until("every sample stored", async () => {
     const r = await api("/devices");

@@ -52,6 +52,16 @@ function expand(sql, device) {
 }
 function close(a, b) { return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b)); }
 
+/* mosquitto_pub to the test broker (plain, or TLS with the stack's CA). */
+function mosquittoPub(topic, payload) {
+  const m = /^(tcp|ssl|mqtts):\/\/([^:]+):(\d+)$/.exec(process.env.DS_TEST_MQTT_URL || "");
+  if (!m) throw new Error("DS_TEST_MQTT_URL: " + process.env.DS_TEST_MQTT_URL);
+  const a = ["-h", m[2], "-p", m[3], "-u", process.env.DS_TEST_MQTT_USERNAME, "-P", process.env.DS_TEST_MQTT_PASSWORD,
+    "-q", "1", "-t", topic, "-m", payload];
+  if (m[1] !== "tcp") a.push("--cafile", process.env.DS_TEST_MQTT_CA_FILE);
+  return spawnSync("mosquitto_pub", a, { timeout: 30000 });
+}
+
 async function main() {
   let dash;
   try { dash = JSON.parse(fs.readFileSync(FILE, "utf8")); } catch (e) { check(false, "devicestats.json is JSON: " + e.message); return; }
@@ -72,9 +82,7 @@ async function main() {
   }
   /* A rejected message (over MQTT: HTTP refuses it before publishing), so
    * the rejected-by-reason series exists. */
-  const m = /^tcp:\/\/([^:]+):(\d+)$/.exec(process.env.DS_TEST_MQTT_URL);
-  const pub = spawnSync("mosquitto_pub", ["-h", m[1], "-p", m[2], "-u", process.env.DS_TEST_MQTT_USERNAME,
-    "-P", process.env.DS_TEST_MQTT_PASSWORD, "-q", "1", "-t", "devices/graf-bad/data", "-m", "not json"], { timeout: 30000 });
+  const pub = mosquittoPub("devices/graf-bad/data", "not json");
   check(pub.status === 0, "a malformed message published");
   for (let t0 = Date.now(); Date.now() - t0 < 60000; await sleep(300)) {
     const ds = (await get("/devices")).body.devices || [];
