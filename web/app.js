@@ -81,6 +81,13 @@
   function api(path, opts) {
     opts = opts || {};
     opts.cache = "no-store";
+    /* With API_READ_TOKEN set, reads need a token too: the one kept for
+     * this tab (the write token also opens the read routes). */
+    var tok = sessionStorage.getItem("ds_token");
+    if (tok && !(opts.headers && opts.headers.Authorization)) {
+      opts.headers = opts.headers || {};
+      opts.headers.Authorization = "Bearer " + tok;
+    }
     return fetch(path, opts).then(function (r) {
       return r.text().then(function (t) {
         var body = null;
@@ -94,7 +101,10 @@
       throw e;
     });
   }
-  function detail(res) { return (res.body && res.body.detail) || "HTTP " + res.status; }
+  function detail(res) {
+    var d = (res.body && res.body.detail) || "HTTP " + res.status;
+    return res.status === 401 && location.hash.indexOf("#/recalc") !== 0 ? d + " (enter the token on the Recalculation page)" : d;
+  }
 
   /* ---- views' lifetime ---- */
   function later(fn, ms) { view.timers.push(setTimeout(fn, ms)); }
