@@ -50,12 +50,14 @@
 #   BENCH_FSYNC (on)               PostgreSQL fsync (on, as scripts/run.sh)
 #   BENCH_KILL_SAMPLES (300000)    samples published during the kill-window run
 #   BENCH_UI_SAMPLES (1000000)     samples of the dashboard's device, all in one day
-#   BENCH_ONLY ("seed ingest killwindow query aggregator ui")  sections to run
+#   BENCH_ONLY ("seed ingest killwindow query aggregator ui scale")  sections to run
 #   SEED_SECONDS (60) SEED_PUSH_SECONDS (30) SEED_PUSH_USERS (64)
 #   SEED_RAW_SAMPLES (300000) SEED_ALL_SAMPLES (1000000) SEED_RSS_DEVICES (10000)
 #                                  the seed section's sizes
 #   BENCH_WRITE_DOCS (1; 0 with --quick)  the seed section rewrites its part
 #                                  of docs/benchmarks.md and docs/img/loadgen/
+#                                  (scale: ingest instances 1/2/4, plain vs
+#                                  Citus; sizes in scripts/lib/bench_scale.sh)
 #   BENCH_REPEAT (1)               ingest runs: best of N (the machine is shared)
 #   BENCH_KEEP=1                   keep the run directory (logs, cluster)
 #   DS_BENCH_BUILD_DIR (build-bench)  DS_SKIP_BUILD=1 (use it as it is)
@@ -96,7 +98,7 @@ AGG_SAMPLES=${BENCH_AGG_SAMPLES:-10000}
 HTTP_SECONDS=${BENCH_HTTP_SECONDS:-10}
 HTTP_CONNS=${BENCH_HTTP_CONNS:-64}
 FSYNC=${BENCH_FSYNC:-on}
-ONLY=${BENCH_ONLY:-seed ingest killwindow query aggregator ui}
+ONLY=${BENCH_ONLY:-seed ingest killwindow query aggregator ui scale}
 KILL_SAMPLES=${BENCH_KILL_SAMPLES:-300000}
 REPEAT=${BENCH_REPEAT:-1}
 QUERY_THREADS=${QUERY_THREADS:-4}
@@ -173,9 +175,12 @@ cleanup() {
   local rc=$? n p
   set +e
   for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for n in query aggregator ingest; do
+  for n in "$ST"/*.pid; do
+    n=$(basename "$n" .pid)
+    [ "$n" = mosquitto ] && continue
     ds_alive "$ST" "$n" && ds_stop_instance "$ST" "$n" 60 >/dev/null
   done
+  declare -F scale_cleanup >/dev/null && scale_cleanup
   ds_alive "$ST" mosquitto && ds_stop_instance "$ST" mosquitto 30 >/dev/null
   ds_pg_running "$RUN" && ds_pg_stop "$RUN"
   if [ "${BENCH_KEEP:-0}" = 1 ] || [ $rc -ne 0 ]; then
@@ -664,12 +669,15 @@ killwindow_section() {
 
 BENCH_T0=$SECONDS
 LOAD_START=$(cut -d ' ' -f 1-3 /proc/loadavg)
+# shellcheck source=lib/bench_scale.sh
+. "$SRC/scripts/lib/bench_scale.sh"
 section_on seed && { seed_section || ds_die "seed section failed"; }
 section_on ingest && ingest_section
 section_on killwindow && killwindow_section
 section_on query && query_section
 section_on aggregator && aggregator_section
 section_on ui && ui_section
+section_on scale && { scale_section || note "scale section failed"; }
 
 cat <<EOF
 
