@@ -17,6 +17,13 @@
 # certificate generated once into $DEVICESTATS_RUN_DIR/tls/), MQTT_CA_FILE
 # (the CA clients check it against; default tls/ca.crt when generated),
 # MQTT_PLAIN=0 (no plain listener; the services then connect over TLS).
+# Variants: DEVICESTATS_DB=citus runs the database as a Citus coordinator
+# (on PGPORT) plus CITUS_WORKERS workers (default 2, on PGPORT+1...), each a
+# private cluster under the run directory; INGEST_INSTANCES=N (default 1)
+# starts N ingest processes on the shared subscription
+# $share/ingest/devices/+/data, instance i with client id
+# devicestats-ingest-i, spool $DEVICESTATS_RUN_DIR/spool-i and admin port
+# INGEST_ADMIN_PORT+i-1.
 set -euo pipefail
 
 DS_PROG=run.sh
@@ -36,6 +43,25 @@ RUN=${DEVICESTATS_RUN_DIR:-.run}
 BUILD=${DS_BUILD_DIR:-$SRC/build}
 ANON=${MQTT_ALLOW_ANONYMOUS:-0}
 READY_TIMEOUT=${DS_READY_TIMEOUT_S:-60}
+DB_VARIANT=$(ds_db_variant)
+CITUS_WORKERS=${CITUS_WORKERS:-2}
+INGEST_INSTANCES=${INGEST_INSTANCES:-1}
+[[ $CITUS_WORKERS =~ ^[1-9][0-9]?$ ]] || ds_die "CITUS_WORKERS=$CITUS_WORKERS: expected 1..99"
+[[ $INGEST_INSTANCES =~ ^[1-9][0-9]?$ ]] || ds_die "INGEST_INSTANCES=$INGEST_INSTANCES: expected 1..99"
+WORKER_PORTS=()
+if [ "$DB_VARIANT" = citus ]; then
+  for ((i = 1; i <= CITUS_WORKERS; i++)); do WORKER_PORTS+=($((PG_PORT + i))); done
+fi
+# The service instances, as name:service.  One ingest is "ingest" as ever;
+# several are ingest-1..N on the shared subscription.
+INSTANCES=()
+for svc in "${DS_SERVICES[@]}"; do
+  if [ "$svc" = ingest ] && [ "$INGEST_INSTANCES" -gt 1 ]; then
+    for ((i = 1; i <= INGEST_INSTANCES; i++)); do INSTANCES+=("ingest-$i:ingest"); done
+  else
+    INSTANCES+=("$svc:$svc")
+  fi
+done
 
 "$SRC/scripts/deps.sh"
 
@@ -56,10 +82,14 @@ flock -n 9 || ds_die "another run.sh is using $RUN"
 
 # Processes a killed run.sh may have left behind (checked by pid; a
 # leftover PostgreSQL is stopped by ds_pg_start).
-for n in "${DS_SERVICES[@]}" mosquitto; do ds_kill_orphan "$ST" "$n"; done
-ports=("$MQTT_TLS_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT" "$AGGREGATOR_ADMIN_PORT")
+for n in "${INSTANCES[@]%%:*}" mosquitto; do ds_kill_orphan "$ST" "$n"; done
+ports=("$MQTT_TLS_PORT" "$HTTP_PORT" "$AGGREGATOR_ADMIN_PORT")
 [ "$MQTT_PLAIN" != 0 ] && ports+=("$MQTT_PORT")
+for ((i = 0; i < INGEST_INSTANCES; i++)); do ports+=($((INGEST_ADMIN_PORT + i))); done
 ds_pg_running "$RUN" || ports+=("$PG_PORT")
+for ((i = 1; i <= ${#WORKER_PORTS[@]}; i++)); do
+  ds_pg_running "$(ds_citus_worker_base "$RUN" "$i")" || ports+=("${WORKER_PORTS[i - 1]}")
+done
 for p in "${ports[@]}"; do
   ds_port_in_use "$p" && ds_die "port $p is in use (set PGPORT, MQTT_PORT, MQTT_TLS_PORT, HTTP_PORT, INGEST_ADMIN_PORT or AGGREGATOR_ADMIN_PORT)"
 done
@@ -67,7 +97,9 @@ done
 STOPPING=0
 stop_all() {
   local n rc
-  for n in query aggregator ingest; do
+  local rev=()
+  for ((i = ${#INSTANCES[@]} - 1; i >= 0; i--)); do rev+=("${INSTANCES[i]%%:*}"); done
+  for n in "${rev[@]}"; do
     if ds_alive "$ST" "$n"; then
       rc=$(ds_stop_instance "$ST" "$n" "${DS_STOP_TIMEOUT_S:-60}")
       ds_log "$n stopped (exit code $rc)"
@@ -80,6 +112,7 @@ stop_all() {
   if [ -f "$RUN/pg/data/PG_VERSION" ] && ds_pg_running "$RUN"; then
     ds_pg_stop "$RUN" && ds_log "PostgreSQL stopped"
   fi
+  ds_citus_workers_stop "$RUN"
 }
 on_signal() {
   [ $STOPPING = 1 ] && return
@@ -98,7 +131,13 @@ on_exit() {
 trap on_signal INT TERM
 trap on_exit EXIT
 
-# --- PostgreSQL
+# --- PostgreSQL (the Citus coordinator is this same cluster)
+if [ "$DB_VARIANT" = citus ] && ds_pg_initialized "$RUN" && [ ! -f "$RUN/citus-password" ]; then
+  ds_die "$RUN holds a plain PostgreSQL cluster: use another DEVICESTATS_RUN_DIR for DEVICESTATS_DB=citus"
+fi
+if [ "$DB_VARIANT" = postgres ] && [ -f "$RUN/citus-password" ]; then
+  ds_die "$RUN holds a Citus cluster: set DEVICESTATS_DB=citus (or use another DEVICESTATS_RUN_DIR)"
+fi
 ds_pg_prepare "$RUN"
 if ! ds_pg_initialized "$RUN"; then
   ds_log "creating the PostgreSQL cluster in $RUN/pg"
@@ -115,13 +154,19 @@ else
   [ -f "$RUN/db-password" ] || ds_die "$RUN/db-password missing: set PGPASSWORD to the database password"
   DB_PASSWORD=$(ds_read_secret "$RUN/db-password")
 fi
-ds_pg_start "$RUN" "$PG_PORT" on
-ds_pg_ensure_db "$RUN" "$PG_PORT" "$DB_PASSWORD"
+if [ "$DB_VARIANT" = citus ]; then
+  ds_log "Citus: coordinator on $PG_PORT, workers on ${WORKER_PORTS[*]}"
+  ds_citus_up "$RUN" "$PG_PORT" on "$DB_PASSWORD" "" "${WORKER_PORTS[@]}"
+else
+  ds_pg_start "$RUN" "$PG_PORT" on
+  ds_pg_ensure_db "$RUN" "$PG_PORT" "$DB_PASSWORD"
+fi
 DATABASE_URL=$(ds_db_url "$PG_PORT" "$DB_PASSWORD")
 ds_migrate "$BUILD" "$SRC" "$DATABASE_URL"
 # One role per service, with only what it needs (deploy/sql/grants.sql);
 # passwords in $RUN/db-password-<service>.  Migrations run as the owner.
 ds_pg_ensure_roles "$RUN" "$PG_PORT" "$RUN"
+[ "$DB_VARIANT" = citus ] && ds_citus_roles "$RUN" "$PG_PORT" "$RUN" "${WORKER_PORTS[@]}"
 ds_db_grants "$SRC" "$DATABASE_URL"
 ds_svc_db_env "$ST" "$PG_PORT" "$RUN"
 
@@ -170,26 +215,37 @@ if [ "$ANON" != 1 ]; then
   DS_SVC_ENV+=("MQTT_USERNAME=$MQTT_USER" "MQTT_PASSWORD=$MQTT_PASSWORD")
 fi
 
-# A service's own settings on top of DS_SVC_ENV (words without spaces).
+# An instance's own settings on top of DS_SVC_ENV (words without spaces).
 svc_env() {
   case $1 in
     ingest) echo "ADMIN_PORT=$INGEST_ADMIN_PORT" ;;
     aggregator) echo "ADMIN_PORT=$AGGREGATOR_ADMIN_PORT" ;;
+    ingest-*)
+      local i=${1#ingest-}
+      echo "ADMIN_PORT=$((INGEST_ADMIN_PORT + i - 1)) INGEST_CLIENT_ID=devicestats-ingest-$i"
+      echo "INGEST_SHARE_GROUP=ingest INGEST_SPOOL_DIR=${INGEST_SPOOL_DIR:-$RUN/spool}-$i"
+      ;;
   esac
+}
+# The service binary of instance $1.
+inst_svc() {
+  local e
+  for e in "${INSTANCES[@]}"; do [ "${e%%:*}" = "$1" ] && { echo "${e#*:}"; return; }; done
 }
 
 started=()
-for svc in "${DS_SERVICES[@]}"; do
+for e in "${INSTANCES[@]}"; do
+  name=${e%%:*} svc=${e#*:}
   bin=$(ds_service_bin "$BUILD" "$svc") || { ds_log "devicestats-$svc not built, skipped"; continue; }
-  echo "--- run.sh: start $(date -u +%FT%TZ)" >>"$LOGS/$svc.log"
-  off=$(ds_size "$LOGS/$svc.log")
-  ds_service_start "$ST" "$svc" "$LOGS/$svc.log" "$bin" $(svc_env "$svc")
-  started+=("$svc:$off")
+  echo "--- run.sh: start $(date -u +%FT%TZ)" >>"$LOGS/$name.log"
+  off=$(ds_size "$LOGS/$name.log")
+  ds_service_start "$ST" "$name" "$LOGS/$name.log" "$bin" $(svc_env "$name")
+  started+=("$name:$off")
 done
 for s in "${started[@]}"; do
-  svc=${s%%:*}
-  ds_wait_log "$ST" "$svc" "$LOGS/$svc.log" "${s#*:}" 'event=ready' "$READY_TIMEOUT" ||
-    { tail -n 20 "$LOGS/$svc.log" >&2; ds_die "$svc did not start (log: $LOGS/$svc.log)"; }
+  name=${s%%:*}
+  ds_wait_log "$ST" "$name" "$LOGS/$name.log" "${s#*:}" 'event=ready' "$READY_TIMEOUT" ||
+    { tail -n 20 "$LOGS/$name.log" >&2; ds_die "$name did not start (log: $LOGS/$name.log)"; }
 done
 
 names=()
@@ -202,16 +258,23 @@ mqtt_ca=${MQTT_CA_FILE:-"the system's CAs"}
 api_token_where="from API_TOKEN"
 [ -f "$RUN/api-token" ] && [ "$API_TOKEN" = "$(ds_read_secret "$RUN/api-token")" ] &&
   api_token_where="$RUN/api-token"
+ingest_where="http://127.0.0.1:$INGEST_ADMIN_PORT/health  /metrics"
+if [ "$INGEST_INSTANCES" -gt 1 ]; then
+  ingest_where="$INGEST_INSTANCES instances on \$share/ingest, admin ports $INGEST_ADMIN_PORT..$((INGEST_ADMIN_PORT + INGEST_INSTANCES - 1)) (/health /metrics)"
+fi
+db_where="postgresql://devicestats@127.0.0.1:$PG_PORT/devicestats    (owner; password in $RUN/db-password)"
+[ "$DB_VARIANT" = citus ] && db_where+="
+  Citus       coordinator :$PG_PORT, $CITUS_WORKERS workers on ${WORKER_PORTS[*]}"
 cat <<EOF
 
 DeviceStats is running (services: ${names[*]:-none}).
   HTTP API    http://127.0.0.1:$HTTP_PORT/    (docs: /docs)
-  Ingest      http://127.0.0.1:$INGEST_ADMIN_PORT/health  /metrics
+  Ingest      $ingest_where
   Aggregator  http://127.0.0.1:$AGGREGATOR_ADMIN_PORT/health  /metrics
   API token   $API_TOKEN    ($api_token_where)
   MQTT        $mqtt_plain($mqtt_creds)
   MQTT (TLS)  ssl://127.0.0.1:$MQTT_TLS_PORT    (CA: $mqtt_ca)
-  PostgreSQL  postgresql://devicestats@127.0.0.1:$PG_PORT/devicestats    (owner; password in $RUN/db-password)
+  PostgreSQL  $db_where
               services as devicestats_ingest, _query, _aggregator (passwords in $RUN/db-password-<service>)
   Logs        $LOGS/
 Ctrl-C stops everything.
@@ -229,7 +292,7 @@ restart_one() { # name
   if [ "$s" = mosquitto ]; then
     ds_spawn "$ST" mosquitto "$LOGS/mosquitto.log" "$DS_MOSQUITTO" -c "$RUN/mosquitto/mosquitto.conf"
   else
-    bin=$(ds_service_bin "$BUILD" "$s") || return 0
+    bin=$(ds_service_bin "$BUILD" "$(inst_svc "$s")") || return 0
     ds_service_start "$ST" "$s" "$LOGS/$s.log" "$bin" $(svc_env "$s")
   fi
   since[$s]=$(now_s)

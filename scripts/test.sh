@@ -4,7 +4,11 @@
 # throwaway stack on free ports).  Extra arguments go to ctest, e.g.
 #   scripts/test.sh -L unit        scripts/test.sh -R ingest
 # Environment: DS_TEST_BUILD_DIR (build-test), DS_TEST_JOBS (nproc),
-# CI=true (fail when LeakSanitizer cannot run, instead of warning).
+# CI=true (fail when LeakSanitizer cannot run, instead of warning),
+# DS_TEST_CITUS=0 (leave out the Citus part: the tests labelled citus, which
+# run the ingest, query, aggregator and storage scenarios again on a Citus
+# coordinator and 2 workers; with it, deps.sh makes Citus available, built
+# once per machine when no package is installed).
 #
 # The fuzz step (README § Security): with clang present, the libFuzzer
 # targets of tests/fuzz/ are built in build-fuzz/ (DS_FUZZ_BUILD_DIR) and
@@ -25,7 +29,12 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${DS_TEST_BUILD_DIR:-$SRC/build-test}
 JOBS=${DS_TEST_JOBS:-$(nproc)}
 
-"$SRC/scripts/deps.sh"
+CITUS=${DS_TEST_CITUS:-1}
+if [ "$CITUS" = 1 ]; then
+  DEVICESTATS_DEPS_CITUS=1 "$SRC/scripts/deps.sh"
+else
+  "$SRC/scripts/deps.sh"
+fi
 
 # The fuzz step: clang build of the targets, then tests/fuzz/run.sh.
 fuzz_step() {
@@ -95,7 +104,9 @@ fi
 cd "$BUILD"
 # --no-tests=error: a filter that matches nothing (or a build that registered
 # no tests) is a failure, not a green run.
-ctest --output-on-failure --no-tests=error -j"$JOBS" "$@"
+citus_filter=()
+[ "$CITUS" = 1 ] || citus_filter=(-LE citus)
+ctest --output-on-failure --no-tests=error -j"$JOBS" "${citus_filter[@]}" "$@"
 if [ $run_fuzz = 1 ]; then
   fuzz_step
 fi

@@ -37,21 +37,27 @@ static const struct {
      * without a transaction's extra round trips.  Recent rows come as
      * one-element arrays, so every row has the chunk shape.  ts is sent only
      * when a chunk is not wholly inside the range or the caller wants times:
-     * a CASE that yields NULL leaves the array toasted. */
+     * a CASE that yields NULL leaves the array toasted.  On Citus the UNION
+     * ALL sits in a subquery with device_id in both arms: Citus then runs
+     * it whole on each shard (one snapshot there); a top-level UNION ALL
+     * over several devices was run as two separate reads, and a compaction
+     * between them counted its samples twice or not at all. */
     [ST_SAMPLES] = {"ds_store_samples",
-                    "SELECT n, x, y, z,"
-                    " CASE WHEN $4 OR first_ts < $2 OR last_ts >= $3 THEN ts END"
+                    "SELECT n, x, y, z, t FROM ("
+                    " SELECT device_id, n, x, y, z,"
+                    " CASE WHEN $4 OR first_ts < $2 OR last_ts >= $3 THEN ts END AS t"
                     " FROM sample_chunks"
                     " WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2"
                     " UNION ALL"
-                    " SELECT 1, ARRAY[x], ARRAY[y], ARRAY[z], CASE WHEN $4 THEN ARRAY[ts] END"
+                    " SELECT device_id, 1, ARRAY[x], ARRAY[y], ARRAY[z],"
+                    " CASE WHEN $4 THEN ARRAY[ts] END"
                     " FROM samples_recent"
-                    " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3",
+                    " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3) q",
                     4},
     /* As ds_store_samples, with the chunks' identity and bounds, and no
      * arrays at all for the chunk_ids in $5 (the caller's cached ones). */
     [ST_SAMPLES_CACHED] = {"ds_store_samples_cached",
-                           "SELECT chunk_id, device_id, first_ts, last_ts, n,"
+                           "SELECT * FROM (SELECT chunk_id, device_id, first_ts, last_ts, n,"
                            " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE x END,"
                            " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE y END,"
                            " CASE WHEN chunk_id = ANY ($5::int8[]) THEN NULL ELSE z END,"
@@ -63,7 +69,7 @@ static const struct {
                            " SELECT NULL, device_id, ts, ts, 1, ARRAY[x], ARRAY[y], ARRAY[z],"
                            " CASE WHEN $4 THEN ARRAY[ts] END"
                            " FROM samples_recent"
-                           " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3",
+                           " WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3) q",
                            5},
 };
 

@@ -155,8 +155,9 @@ ds_pg_init() {
   ds_pg_as sh -c 'echo "include_if_exists = '"'"'devicestats.conf'"'"'" >>"$1"' _ "$b/pg/data/postgresql.conf"
 }
 
-# ds_pg_start B PORT FSYNC(on|off): writes devicestats.conf and starts the
-# cluster, waiting until it accepts connections.
+# ds_pg_start B PORT FSYNC(on|off): writes devicestats.conf (plus the lines
+# in DS_PG_EXTRA_CONF) and starts the cluster, waiting until it accepts
+# connections.
 ds_pg_start() {
   local b=$1 port=$2 fsync=$3 conf
   mkdir -p "$b/pg/sock"
@@ -176,6 +177,7 @@ log_line_prefix = '%m [%p] %q%u@%d '
 full_page_writes = off
 "
   fi
+  conf+=${DS_PG_EXTRA_CONF:-}
   printf '%s' "$conf" | ds_pg_as sh -c 'cat >"$1"' _ "$b/pg/data/devicestats.conf"
   # A cluster left running by a killed script holds our directory: stop it.
   if ds_pg_as "$DS_PG_BINDIR/pg_ctl" -D "$b/pg/data" status >/dev/null 2>&1; then
@@ -607,5 +609,11 @@ ds_service_start() {
   if [ "${TEST_VALGRIND:-0}" = 1 ]; then
     pre=(valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
   fi
-  ds_spawn "$st" "$name" "$log" env "${DS_SVC_ENV[@]}" "$@" "${pre[@]}" "$bin"
+  # INGEST_INSTANCES is run.sh's (and the harness's), not the service's:
+  # ingest would warn about an unknown INGEST_ variable.
+  ds_spawn "$st" "$name" "$log" env -u INGEST_INSTANCES "${DS_SVC_ENV[@]}" "$@" "${pre[@]}" "$bin"
 }
+
+# The Citus variant (DEVICESTATS_DB=citus): coordinator and workers.
+# shellcheck source=stack_citus.sh
+. "$(dirname "${BASH_SOURCE[0]}")/stack_citus.sh"

@@ -29,31 +29,48 @@ static int fail_rollback(PGconn *c)
 }
 
 /* Marks a running run without pending work done (failed when a work row
- * failed, with up to five reasons).  $1 run. */
+ * failed, with up to five reasons).  $1 run.  For Citus (recalc_runs a
+ * reference table, recalc_work distributed), the run's statements name the
+ * run by $1 rather than correlate with r, and use statement_timestamp():
+ * Citus refuses correlated subqueries next to a reference table and
+ * volatile functions such as clock_timestamp() in writes. */
 static const char finish_sql[] =
-    "UPDATE recalc_runs r SET"
-    "  state = CASE WHEN EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
+    "WITH m AS (UPDATE recalc_runs r SET"
+    "  state = CASE WHEN EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = $1"
     "                            AND w.state = 'failed') THEN 'failed' ELSE 'done' END,"
     "  error = (SELECT string_agg(CASE w.kind WHEN 'd' THEN 'device ' ELSE 'user ' END"
     "                             || coalesce(d.name, w.key::text) || ': ' || w.error, '; ')"
-    "             FROM (SELECT * FROM recalc_work w WHERE w.request_id = r.request_id"
+    "             FROM (SELECT * FROM recalc_work w WHERE w.request_id = $1"
     "                    AND w.state = 'failed' ORDER BY kind, key LIMIT 5) w"
     "             LEFT JOIN devices d ON w.kind = 'd' AND d.id = w.key),"
-    "  finished_at = clock_timestamp(),"
-    "  elapsed_ms = (extract(epoch FROM clock_timestamp() - r.started_at) * 1000)::bigint"
+    "  finished_at = statement_timestamp(),"
+    "  elapsed_ms = (extract(epoch FROM statement_timestamp() - r.started_at) * 1000)::bigint"
     " WHERE r.request_id = $1 AND r.state = 'running'"
-    "   AND NOT EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
+    "   AND NOT EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = $1"
     "                   AND w.state = 'pending')"
-    " RETURNING " DS_RECALC_STATUS_COLS;
+    " RETURNING " DS_RECALC_STATUS_RAW ") SELECT " DS_RECALC_STATUS_COLS " FROM m";
 
 /* The devices of the scope that need computing: every one with samples when
  * full, else those without a snapshot or whose sample count changed.
- * $1 run, $2 device key or NULL, $3 user key or NULL, $4 full. */
+ * $1 run, $2 device key or NULL, $3 user key or NULL, $4 full.
+ *
+ * cnt reads both sample tables in one statement, so that a concurrent
+ * compaction (rows moving from samples_recent into a chunk) cannot make a
+ * device's count look smaller or larger.  On Citus a statement is one
+ * snapshot per shard only when the shard's part runs as one task: cnt is
+ * MATERIALIZED (planned alone, the UNION ALL grouped by the distribution
+ * column goes down to the shards whole; inlined into the INSERT, Citus read
+ * the two tables in separate steps and a run missed devices being
+ * compacted), and carries the scope itself. */
+#define PLAN_SCOPE                                                                                 \
+  " WHERE ($2::int IS NULL OR device_id = $2::int) AND ($3::int IS NULL OR device_id IN"           \
+  " (SELECT id FROM devices WHERE user_id = $3::int))"
 static const char plan_devices_sql[] =
-    "WITH cnt AS ("
+    "WITH cnt AS MATERIALIZED ("
     "  SELECT device_id, sum(n)::bigint AS cnt FROM ("
-    "    SELECT device_id, sum(n)::bigint AS n FROM sample_chunks GROUP BY device_id"
-    "    UNION ALL SELECT device_id, count(*) FROM samples_recent GROUP BY device_id) q"
+    "    SELECT device_id, sum(n)::bigint AS n FROM sample_chunks" PLAN_SCOPE " GROUP BY device_id"
+    "    UNION ALL SELECT device_id, count(*) FROM samples_recent" PLAN_SCOPE
+    "     GROUP BY device_id) q"
     "   GROUP BY device_id),"
     " cur AS ("
     "  SELECT d.id, cnt.cnt FROM devices d JOIN cnt ON cnt.device_id = d.id"
@@ -65,7 +82,7 @@ static const char plan_devices_sql[] =
 /* The users concerned (those of the devices in scope) whose snapshot is
  * missing or stale: other sample count, or other set of devices. */
 static const char plan_users_sql[] =
-    "WITH cnt AS ("
+    "WITH cnt AS MATERIALIZED ("
     "  SELECT device_id, sum(n)::bigint AS cnt FROM ("
     "    SELECT device_id, sum(n)::bigint AS n FROM sample_chunks"
     "     WHERE device_id IN (SELECT id FROM devices WHERE user_id IS NOT NULL) GROUP BY device_id"
@@ -164,9 +181,10 @@ static int fail_run(PGconn *c, const char *rid, const char *why, struct ds_recal
   const char *p[2] = {rid, why};
   bool got = false;
   return status_query(c,
-                      "UPDATE recalc_runs SET state = 'failed', error = $2, started_at = now(),"
-                      " finished_at = now(), elapsed_ms = 0 WHERE request_id = $1"
-                      " RETURNING " DS_RECALC_STATUS_COLS,
+                      "WITH m AS (UPDATE recalc_runs SET state = 'failed', error = $2,"
+                      " started_at = now(), finished_at = now(), elapsed_ms = 0"
+                      " WHERE request_id = $1 RETURNING " DS_RECALC_STATUS_RAW ")"
+                      " SELECT " DS_RECALC_STATUS_COLS " FROM m",
                       2, p, &got, st, err);
 }
 
@@ -179,7 +197,8 @@ static int plan_run(PGconn *c, const char *rid, const struct ds_recalc_cmd *cmd,
 {
   /* The run's clock starts with its planning. */
   const char *sp[1] = {rid};
-  if (ds_db_exec(c, "UPDATE recalc_runs SET started_at = clock_timestamp() WHERE request_id = $1",
+  if (ds_db_exec(c,
+                 "UPDATE recalc_runs SET started_at = statement_timestamp() WHERE request_id = $1",
                  1, sp, NULL, err) != DS_OK)
     return DS_EDB;
   const char *full = cmd->full ? "true" : "false";
@@ -190,11 +209,12 @@ static int plan_run(PGconn *c, const char *rid, const struct ds_recalc_cmd *cmd,
   const char *up[3] = {rid, me, full};
   bool got = false;
   if (status_query(c,
-                   "UPDATE recalc_runs SET state = 'running',"
-                   " progress_at = clock_timestamp(), started_by = $2, full_run = $3::bool,"
+                   "WITH m AS (UPDATE recalc_runs SET state = 'running',"
+                   " progress_at = statement_timestamp(), started_by = $2, full_run = $3::bool,"
                    " devices_total = (SELECT count(*) FROM recalc_work"
                    "                   WHERE request_id = $1 AND kind = 'd')"
-                   " WHERE request_id = $1 RETURNING " DS_RECALC_STATUS_COLS,
+                   " WHERE request_id = $1 RETURNING " DS_RECALC_STATUS_RAW ")"
+                   " SELECT " DS_RECALC_STATUS_COLS " FROM m",
                    3, up, &got, st, err) != DS_OK)
     return DS_EDB;
   if (ds_db_exec(c, "NOTIFY " NOTIFY_CHANNEL, 0, NULL, NULL, err) != DS_OK)
@@ -247,8 +267,8 @@ int agg_runs_active(PGconn *c, bool *got, char rid[DS_RECALC_REQUEST_ID_MAX + 1]
   PGresult *r = NULL;
   if (ds_db_exec(c,
                  "SELECT r.request_id FROM recalc_runs r WHERE r.state = 'running'"
-                 " AND EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
-                 "             AND w.state = 'pending') ORDER BY r.seq LIMIT 1",
+                 " AND r.request_id IN (SELECT DISTINCT request_id FROM recalc_work"
+                 "                      WHERE state = 'pending') ORDER BY r.seq LIMIT 1",
                  0, NULL, &r, err) != DS_OK)
     return DS_EDB;
   *got = PQntuples(r) == 1;
@@ -271,8 +291,8 @@ int agg_runs_finish_orphan(PGconn *c, bool *got, struct ds_recalc_status *st, ch
   PGresult *r = NULL;
   if (ds_db_exec(c,
                  "SELECT r.request_id FROM recalc_runs r WHERE r.state = 'running'"
-                 " AND NOT EXISTS (SELECT 1 FROM recalc_work w WHERE w.request_id = r.request_id"
-                 "                 AND w.state = 'pending') ORDER BY r.seq LIMIT 1",
+                 " AND r.request_id NOT IN (SELECT DISTINCT request_id FROM recalc_work"
+                 "                          WHERE state = 'pending') ORDER BY r.seq LIMIT 1",
                  0, NULL, &r, err) != DS_OK)
     return DS_EDB;
   if (PQntuples(r) == 0) {
@@ -291,10 +311,10 @@ int agg_runs_progress(PGconn *c, const char *rid, bool *got, struct ds_recalc_st
   const char *p[1] = {rid};
   return status_query(
       c,
-      "UPDATE recalc_runs SET progress_at = clock_timestamp()"
+      "WITH m AS (UPDATE recalc_runs SET progress_at = statement_timestamp()"
       " WHERE request_id = $1 AND state = 'running'"
-      "   AND (progress_at IS NULL OR progress_at < clock_timestamp() - interval '1 s')"
-      " RETURNING " DS_RECALC_STATUS_COLS,
+      "   AND (progress_at IS NULL OR progress_at < statement_timestamp() - interval '1 s')"
+      " RETURNING " DS_RECALC_STATUS_RAW ") SELECT " DS_RECALC_STATUS_COLS " FROM m",
       1, p, got, st, err);
 }
 

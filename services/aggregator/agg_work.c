@@ -23,28 +23,59 @@ static int fail_rollback(PGconn *c)
   return DS_EDB;
 }
 
+/* Candidates are read without locks, CLAIM_BATCH at a time in (kind, key)
+ * order, and each is then locked alone with SKIP LOCKED.  One statement
+ * "... ORDER BY kind, key LIMIT 1 FOR UPDATE SKIP LOCKED" does both on plain
+ * PostgreSQL, but not on Citus, where recalc_work is distributed by key:
+ * row locks are only taken by statements that name the key (one shard). */
+#define CLAIM_BATCH 16
+#define CLAIM_BATCH_TEXT "16"
+
 int agg_work_claim(PGconn *c, const char *rid, bool *got, char *kind, int32_t *key,
                    char err[DS_ERRLEN])
 {
   *got = false;
   if (ds_db_exec(c, "BEGIN", 0, NULL, NULL, err) != DS_OK)
     return fail_rollback(c);
-  const char *p[1] = {rid};
-  PGresult *r = NULL;
-  if (ds_db_exec(c,
-                 "SELECT kind, key FROM recalc_work WHERE request_id = $1 AND state = 'pending'"
-                 " ORDER BY kind, key LIMIT 1 FOR UPDATE SKIP LOCKED",
-                 1, p, &r, err) != DS_OK)
-    return fail_rollback(c);
-  if (PQntuples(r) == 0) {
-    PQclear(r);
-    return ds_db_exec(c, "COMMIT", 0, NULL, NULL, err) == DS_OK ? DS_OK : fail_rollback(c);
+  char after_kind[2] = "", after_key[16] = "";
+  for (;;) {
+    const char *p[4] = {rid, after_kind[0] ? after_kind : NULL, after_kind[0] ? after_key : NULL,
+                        CLAIM_BATCH_TEXT};
+    PGresult *cand = NULL;
+    if (ds_db_exec(c,
+                   "SELECT kind, key FROM recalc_work WHERE request_id = $1 AND state = 'pending'"
+                   " AND ($2::\"char\" IS NULL OR (kind, key) > ($2::\"char\", $3::int))"
+                   " ORDER BY kind, key LIMIT $4::int",
+                   4, p, &cand, err) != DS_OK)
+      return fail_rollback(c);
+    int rows = PQntuples(cand);
+    for (int i = 0; i < rows && !*got; i++) {
+      snprintf(after_kind, sizeof after_kind, "%s", PQgetvalue(cand, i, 0));
+      snprintf(after_key, sizeof after_key, "%s", PQgetvalue(cand, i, 1));
+      const char *q[3] = {rid, after_kind, after_key};
+      PGresult *r = NULL;
+      if (ds_db_exec(c,
+                     "SELECT kind, key FROM recalc_work WHERE request_id = $1"
+                     " AND kind = $2::\"char\" AND key = $3::int AND state = 'pending'"
+                     " FOR UPDATE SKIP LOCKED",
+                     3, q, &r, err) != DS_OK) {
+        PQclear(cand);
+        return fail_rollback(c);
+      }
+      if (PQntuples(r) == 1) {
+        *kind = PQgetvalue(r, 0, 0)[0];
+        *key = (int32_t)strtol(PQgetvalue(r, 0, 1), NULL, 10);
+        *got = true;
+      }
+      PQclear(r);
+    }
+    PQclear(cand);
+    if (*got)
+      return DS_OK;
+    if (rows < CLAIM_BATCH)
+      break;
   }
-  *kind = PQgetvalue(r, 0, 0)[0];
-  *key = (int32_t)strtol(PQgetvalue(r, 0, 1), NULL, 10);
-  PQclear(r);
-  *got = true;
-  return DS_OK;
+  return ds_db_exec(c, "COMMIT", 0, NULL, NULL, err) == DS_OK ? DS_OK : fail_rollback(c);
 }
 
 /* Takes over r (a one-column result of device keys) into a new array
@@ -85,7 +116,7 @@ static int finish_item(PGconn *c, const char *rid, const char *kind, const char 
   PGresult *r = NULL;
   if (ds_db_exec(c,
                  "UPDATE recalc_work SET state = 'done', computed_by = $4,"
-                 " done_at = clock_timestamp(), samples = $5::bigint WHERE request_id = $1"
+                 " done_at = statement_timestamp(), samples = $5::bigint WHERE request_id = $1"
                  " AND kind = $2::\"char\" AND key = $3::int AND state = 'pending'",
                  5, p, &r, err) != DS_OK)
     return fail_rollback(c);
@@ -131,15 +162,17 @@ int agg_work_store_device(PGconn *c, const char *rid, int32_t key, const struct 
   agg_snap_params(s, &sp);
   const char *p[18] = {k, rid};
   memcpy(p + 2, sp.p, sizeof sp.p);
-  /* The newest sample time: compaction just moved the device's recent rows
-   * into chunks, so this reads little. */
+  /* The newest sample time comes from the (device_id, ...) indexes.  INSERT
+   * ... SELECT, not VALUES ((subquery)): Citus refuses subqueries in VALUES;
+   * statement_timestamp(), not clock_timestamp(): Citus evaluates a stable
+   * function once on the coordinator, and refuses volatile ones in writes. */
   if (ds_db_exec(
           c,
           "INSERT INTO device_snapshots (device_id, request_id, computed_at, last_ts, " SNAP_COLS
-          ") VALUES ($1::int, $2, clock_timestamp(),"
+          ") SELECT $1::int, $2::text, statement_timestamp(),"
           " greatest((SELECT max(last_ts) FROM sample_chunks WHERE device_id = $1::int),"
           "          (SELECT max(ts) FROM samples_recent WHERE device_id = $1::int)), " SNAP_VALS
-          ") ON CONFLICT (device_id) DO UPDATE SET " SNAP_SET,
+          " ON CONFLICT (device_id) DO UPDATE SET " SNAP_SET,
           18, p, NULL, err) != DS_OK)
     return fail_rollback(c);
   return finish_item(c, rid, "d", k, sp.text[0], me, err);
@@ -166,12 +199,12 @@ int agg_work_store_user(PGconn *c, const char *rid, int32_t key, const int32_t *
   p[18] = ids.data;
   rc = ds_db_exec(c,
                   "INSERT INTO user_snapshots (user_id, request_id, computed_at, last_ts, "
-                  "device_ids, " SNAP_COLS ") VALUES ($1::int, $2, clock_timestamp(),"
+                  "device_ids, " SNAP_COLS ") SELECT $1::int, $2::text, statement_timestamp(),"
                   " (SELECT max(t) FROM (SELECT max(last_ts) AS t FROM sample_chunks"
                   "                       WHERE device_id = ANY ($19::int[])"
                   "                      UNION ALL SELECT max(ts) FROM samples_recent"
                   "                       WHERE device_id = ANY ($19::int[])) q),"
-                  " $19::int[], " SNAP_VALS ") ON CONFLICT (user_id) DO UPDATE SET " SNAP_SET
+                  " $19::int[], " SNAP_VALS " ON CONFLICT (user_id) DO UPDATE SET " SNAP_SET
                   ", device_ids = EXCLUDED.device_ids",
                   19, p, NULL, err);
   ds_buf_cleanup(&ids);
@@ -193,7 +226,7 @@ int agg_work_fail(PGconn *c, const char *rid, char kind, int32_t key, const char
   const char *p[5] = {rid, kd, k, reason, me};
   if (ds_db_exec(c,
                  "UPDATE recalc_work SET state = 'failed', error = $4, computed_by = $5,"
-                 " done_at = clock_timestamp() WHERE request_id = $1 AND kind = $2::\"char\""
+                 " done_at = statement_timestamp() WHERE request_id = $1 AND kind = $2::\"char\""
                  " AND key = $3::int AND state = 'pending'",
                  5, p, NULL, err) != DS_OK)
     return fail_rollback(c);

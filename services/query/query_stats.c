@@ -143,10 +143,13 @@ static bool fetch_begin(struct query_http_req *req, struct fetch *f, const int32
   int lens[3] = {0, 8, 8}, fmts[3] = {0, 1, 1};
   res = PQexecParams(
       f->db,
-      "SELECT (SELECT coalesce(sum(n), 0) FROM sample_chunks"
-      "         WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2)"
-      "     + (SELECT count(*) FROM samples_recent"
-      "         WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3)",
+      /* One subquery with device_id in both arms: Citus runs it whole on
+       * each shard (one snapshot), as ds_store_samples. */
+      "SELECT coalesce(sum(n), 0)::bigint FROM ("
+      " SELECT device_id, sum(n) AS n FROM sample_chunks"
+      "  WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2 GROUP BY device_id"
+      " UNION ALL SELECT device_id, count(*) FROM samples_recent"
+      "  WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3 GROUP BY device_id) q",
       3, (const Oid[]){0, 1184, 1184}, vals, lens, fmts, 0);
   ds_buf_cleanup(&kb);
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {

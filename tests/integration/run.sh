@@ -13,6 +13,9 @@
 # DS_TEST_LOG_LEVEL (passed to services as LOG_LEVEL), TEST_VALGRIND=1,
 # DS_TEST_MQTT_TLS=1 (the broker's plain listener off: services and the
 # scenario's clients use the TLS listener, checked against the stack's CA).
+# INGEST_INSTANCES=N (ingest-1..N on the shared subscription, as run.sh),
+# DEVICESTATS_DB=citus (a Citus coordinator + CITUS_WORKERS workers, default
+# 2, instead of one cluster; the scenario sees DS_TEST_DB=citus).
 set -euo pipefail
 
 DS_PROG=it-run
@@ -41,7 +44,7 @@ CLEANED=0
 
 print_logs() {
   local f
-  for f in "$LOGS"/*.log "$T/pg/postgres.log"; do
+  for f in "$LOGS"/*.log "$T/pg/postgres.log" "$T"/citus-worker*/pg/postgres.log; do
     [ -e "$f" ] || continue
     echo "=================== $f"
     tail -n "${DS_TEST_LOG_LINES:-400}" "$f"
@@ -59,6 +62,7 @@ stop_all() {
   done
   ds_alive "$ST" mosquitto && ds_stop_instance "$ST" mosquitto 30 >/dev/null
   if [ -d "$T/pg/data" ] && ds_pg_running "$T"; then ds_pg_stop "$T" || true; fi
+  ds_citus_workers_stop "$T" || true
 }
 
 cleanup() {
@@ -94,17 +98,27 @@ INGEST_ADMIN_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT")
 AGGREGATOR_ADMIN_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT")
 MQTT_TLS_PORT=$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT" "$AGGREGATOR_ADMIN_PORT")
 
-# --- PostgreSQL
+# --- PostgreSQL (DEVICESTATS_DB=citus: a coordinator on PG_PORT plus
+# CITUS_WORKERS workers, default 2, on free ports of their own)
 DB_PASSWORD=$(ds_gen_secret)
-ds_pg_prepare "$T"
-ds_pg_init "$T" nosync
-ds_pg_start "$T" "$PG_PORT" off
-ds_pg_ensure_db "$T" "$PG_PORT" "$DB_PASSWORD"
+WORKER_PORTS=()
+if [ "$(ds_db_variant)" = citus ]; then
+  for ((i = 0; i < ${CITUS_WORKERS:-2}; i++)); do
+    WORKER_PORTS+=("$(ds_free_port "$PG_PORT" "$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT" "$AGGREGATOR_ADMIN_PORT" "$MQTT_TLS_PORT" "${WORKER_PORTS[@]}")")
+  done
+  ds_citus_up "$T" "$PG_PORT" off "$DB_PASSWORD" nosync "${WORKER_PORTS[@]}"
+else
+  ds_pg_prepare "$T"
+  ds_pg_init "$T" nosync
+  ds_pg_start "$T" "$PG_PORT" off
+  ds_pg_ensure_db "$T" "$PG_PORT" "$DB_PASSWORD"
+fi
 DATABASE_URL=$(ds_db_url "$PG_PORT" "$DB_PASSWORD")
 DS_MIGRATE_FALLBACK=${DS_MIGRATE_FALLBACK:-1} ds_migrate "$BUILD" "$SRC" "$DATABASE_URL" \
   >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log" >&2; exit 1; }
 # Each service logs in with its own role (deploy/sql/grants.sql).
 ds_pg_ensure_roles "$T" "$PG_PORT" "$T"
+[ "$(ds_db_variant)" = citus ] && ds_citus_roles "$T" "$PG_PORT" "$T" "${WORKER_PORTS[@]}"
 ds_db_grants "$SRC" "$DATABASE_URL"
 ds_svc_db_env "$ST" "$PG_PORT" "$T"
 
@@ -150,6 +164,22 @@ for svc in "${DS_SERVICES[@]}"; do
   bin=$(ds_service_bin "$BUILD" "$svc") || { echo "$DS_PROG: $svc not built, skipped" >&2; continue; }
   echo "SERVICES+=($svc)" >>"$T/state.sh"
   echo "BIN_$svc=$(printf %q "$bin")" >>"$T/state.sh"
+  if [ "$svc" = ingest ] && [ "${INGEST_INSTANCES:-1}" -gt 1 ]; then
+    # As scripts/run.sh: ingest-1..N on the shared subscription, each with
+    # its own client id, spool and admin port (instance 1 on
+    # INGEST_ADMIN_PORT); stackctl knows them as extra instances of ingest.
+    taken=("$PG_PORT" "$MQTT_PORT" "$HTTP_PORT" "$INGEST_ADMIN_PORT" "$AGGREGATOR_ADMIN_PORT" "$MQTT_TLS_PORT" "${WORKER_PORTS[@]}")
+    for ((i = 1; i <= INGEST_INSTANCES; i++)); do
+      port=$INGEST_ADMIN_PORT
+      [ "$i" -gt 1 ] && port=$(ds_free_port "${taken[@]}") && taken+=("$port")
+      printf '%s\n' ingest "ADMIN_PORT=$port" "INGEST_CLIENT_ID=devicestats-ingest-$i" \
+        INGEST_SHARE_GROUP=ingest "INGEST_SPOOL_DIR=$T/spool-$i" >"$ST/ingest-$i.extra"
+      mapfile -t svc_env < <(tail -n +2 "$ST/ingest-$i.extra")
+      ds_service_start "$ST" "ingest-$i" "$LOGS/ingest-$i.log" "$bin" "${svc_env[@]}"
+      started+=("ingest-$i")
+    done
+    continue
+  fi
   # A service's own settings (kept for stackctl's restarts).
   [ "$svc" = ingest ] && echo "ADMIN_PORT=$INGEST_ADMIN_PORT" >"$ST/$svc.env"
   [ "$svc" = aggregator ] && echo "ADMIN_PORT=$AGGREGATOR_ADMIN_PORT" >"$ST/$svc.env"
@@ -187,9 +217,11 @@ export DS_TEST_STACKCTL=$T/stackctl
 export DS_TEST_ALLOW_ERRORS=$T/allow-errors
 export DS_TEST_SERVICES="${started[*]}"
 export DS_TEST_DIR=$T
+DS_TEST_DB=$(ds_db_variant)
+export DS_TEST_DB
 : >"$DS_TEST_ALLOW_ERRORS"
 
-echo "$DS_PROG: $SCENARIO_NAME: pg :$PG_PORT, mqtt :$MQTT_PORT (tls :$MQTT_TLS_PORT), http :$HTTP_PORT, services: ${started[*]:-none}, dir $T" >&2
+echo "$DS_PROG: $SCENARIO_NAME: db $DS_TEST_DB, pg :$PG_PORT, mqtt :$MQTT_PORT (tls :$MQTT_TLS_PORT), http :$HTTP_PORT, services: ${started[*]:-none}, dir $T" >&2
 set +e
 "$SCENARIO" "$@"
 src=$?

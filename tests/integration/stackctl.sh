@@ -38,7 +38,7 @@ need() { [ $# -ge "$1" ] || usage; }
 # Binary of an instance: a service's own, or the one an extra was made from.
 bin_of() {
   local v="BIN_$1"
-  if [ -n "${!v:-}" ]; then printf '%s' "${!v}"; return 0; fi
+  if [[ $v =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && [ -n "${!v:-}" ]; then printf '%s' "${!v}"; return 0; fi
   if [ -f "$ST/$1.extra" ]; then
     local base
     base=$(head -n 1 "$ST/$1.extra")
@@ -138,6 +138,7 @@ case $action in
     done
     ds_alive "$ST" mosquitto && ds_stop_instance "$ST" mosquitto 20 >/dev/null
     if [ -d "$T/pg/data" ] && ds_pg_running "$T"; then ds_pg_stop "$T" || true; fi
+    ds_citus_workers_stop "$T" || true
     : >"$T/cleaned"
     ;;
   log)

@@ -31,12 +31,17 @@ struct ds_recalc_status {
 };
 
 /* The select list of a run's status, in the order ds_recalc_status_from_row
- * reads it, for any query on recalc_runs (also in RETURNING clauses). */
+ * reads it, for any query on recalc_runs.  Not in RETURNING clauses: Citus
+ * refuses clock_timestamp() there (recalc_runs is a reference table); a
+ * write returns DS_RECALC_STATUS_RAW in a WITH and selects these from it. */
 #define DS_RECALC_STATUS_COLS                                                                      \
   "request_id, state, devices_done, "                                                              \
   "CASE WHEN state = 'running' AND started_at IS NOT NULL "                                        \
   "THEN (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint "                      \
   "ELSE coalesce(elapsed_ms, 0) END, coalesce(error, '')"
+
+/* The columns DS_RECALC_STATUS_COLS is computed from. */
+#define DS_RECALC_STATUS_RAW "request_id, state, devices_done, started_at, elapsed_ms, error"
 
 /* The status of one run: $1 request_id.  No row: no such run. */
 #define DS_RECALC_STATUS_GET_SQL                                                                   \
@@ -56,8 +61,8 @@ struct ds_recalc_status {
   "                     CASE WHEN $3 = 'failed' THEN now() END,"                                   \
   "                     CASE WHEN $3 = 'failed' THEN 0 END)"                                       \
   "             ON CONFLICT (request_id) DO NOTHING"                                               \
-  "             RETURNING " DS_RECALC_STATUS_COLS ", true)"                                        \
-  " SELECT * FROM ins UNION ALL"                                                                   \
+  "             RETURNING " DS_RECALC_STATUS_RAW ")"                                               \
+  " SELECT " DS_RECALC_STATUS_COLS ", true FROM ins UNION ALL"                                     \
   " SELECT " DS_RECALC_STATUS_COLS ", false FROM recalc_runs"                                      \
   "  WHERE request_id = $1 AND NOT EXISTS (SELECT 1 FROM ins)"
 
