@@ -54,19 +54,27 @@ static const char devices_all_sql[] =
     " ORDER BY d.name";
 /* $1 after (NULL: from the first; '' sorts before every name and keeps the
  * bound an index condition in generic plans), $2 how many rows, $3 text the
- * name must contain (NULL: any). */
+ * name must contain (NULL: any).  The page's devices are named again inside
+ * each aggregate (IN, not LATERAL: Citus refuses a lateral join from a
+ * reference table to distributed ones), so each still looks up only its
+ * own devices. */
+#define DEVICES_PAGE_IDS                                                                           \
+  "(SELECT id FROM devices WHERE name > coalesce($1::text, '')"                                    \
+  " AND ($3::text IS NULL OR strpos(name, $3::text) > 0) ORDER BY name LIMIT $2::int8)"
 static const char devices_page_sql[] =
-    "SELECT d.name, d.user_id, c.n + r.n,"
+    "SELECT d.name, d.user_id, coalesce(c.n, 0) + coalesce(r.n, 0),"
     "  (extract(epoch FROM least(c.f, r.f)) * 1000000)::int8,"
     "  (extract(epoch FROM greatest(c.l, r.l)) * 1000000)::int8"
     " FROM (SELECT id, name, user_id FROM devices"
     "        WHERE name > coalesce($1::text, '')"
     "          AND ($3::text IS NULL OR strpos(name, $3::text) > 0)"
     "        ORDER BY name LIMIT $2::int8) d"
-    " CROSS JOIN LATERAL (SELECT coalesce(sum(n), 0) n, min(first_ts) f, max(last_ts) l"
-    "                       FROM sample_chunks WHERE device_id = d.id) c"
-    " CROSS JOIN LATERAL (SELECT count(*) n, min(ts) f, max(ts) l"
-    "                       FROM samples_recent WHERE device_id = d.id) r"
+    " LEFT JOIN (SELECT device_id, sum(n) n, min(first_ts) f, max(last_ts) l FROM sample_chunks"
+    "             WHERE device_id IN " DEVICES_PAGE_IDS
+    " GROUP BY device_id) c ON c.device_id = d.id"
+    " LEFT JOIN (SELECT device_id, count(*) n, min(ts) f, max(ts) l FROM samples_recent"
+    "             WHERE device_id IN " DEVICES_PAGE_IDS
+    " GROUP BY device_id) r ON r.device_id = d.id"
     " ORDER BY d.name";
 
 /* {"id": .., "owner": .., "count": .., "first": .., "last": ..} of row i. */
