@@ -146,3 +146,50 @@ SQL
     done
   done
 }
+
+# ds_citus_shard_grants B COORD_PORT WORKER_PORT...: after ds_db_grants.
+# The coordinator checks each service's privileges on the distributed
+# tables (deploy/sql/grants.sql) before a statement reaches a shard; the
+# shards themselves (every table on a worker, and the coordinator's own
+# placements of reference tables) were created before the roles' grants,
+# which Citus does not carry to them, so the service roles get the table
+# privileges there.  The workers listen on 127.0.0.1 only.
+ds_citus_shard_grants() {
+  local b=$1 port=$2 i=0 wp
+  shift 2
+  local bases=("$b") ports=("$port")
+  for wp in "$@"; do
+    i=$((i + 1))
+    bases+=("$(ds_citus_worker_base "$b" "$i")") ports+=("$wp")
+  done
+  for ((i = 0; i < ${#bases[@]}; i++)); do
+    ds_psql_admin "${bases[i]}" "${ports[i]}" -d devicestats >/dev/null <<'SQL' ||
+SET citus.enable_manual_changes_to_shards TO on;
+DO $$
+DECLARE
+  t regclass;
+  q regclass;
+  roles text := 'devicestats_ingest, devicestats_query, devicestats_aggregator';
+BEGIN
+  FOR t IN SELECT to_regclass(shard_name(s.logicalrelid, s.shardid))
+             FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
+            WHERE p.groupid = (SELECT groupid FROM pg_dist_local_group)
+  LOOP
+    IF t IS NOT NULL THEN
+      EXECUTE format('GRANT ALL ON %s TO %s', t, roles);
+      -- the shard's own sequences (identity chunk_id)
+      FOR q IN SELECT d.objid::regclass FROM pg_depend d
+                WHERE d.refobjid = t AND d.classid = 'pg_class'::regclass
+                  AND d.deptype IN ('a', 'i')
+                  AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S'
+      LOOP
+        EXECUTE format('GRANT ALL ON SEQUENCE %s TO %s', q, roles);
+      END LOOP;
+    END IF;
+  END LOOP;
+END
+$$;
+SQL
+      ds_die "granting the shards to the service roles failed on the node in ${bases[i]}"
+  done
+}
