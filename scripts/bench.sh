@@ -51,13 +51,13 @@
 #   BENCH_KILL_SAMPLES (300000)    samples published during the kill-window run
 #   BENCH_UI_SAMPLES (1000000)     samples of the dashboard's device, all in one day
 #   BENCH_ONLY ("seed ingest killwindow query aggregator ui scale")  sections to run
+#                                  (scale: ingest instances 1/2/4, plain vs
+#                                  Citus; sizes in scripts/lib/bench_scale.sh)
 #   SEED_SECONDS (60) SEED_PUSH_SECONDS (30) SEED_PUSH_USERS (64)
 #   SEED_RAW_SAMPLES (300000) SEED_ALL_SAMPLES (1000000) SEED_RSS_DEVICES (10000)
 #                                  the seed section's sizes
 #   BENCH_WRITE_DOCS (1; 0 with --quick)  the seed section rewrites its part
 #                                  of docs/benchmarks.md and docs/img/loadgen/
-#                                  (scale: ingest instances 1/2/4, plain vs
-#                                  Citus; sizes in scripts/lib/bench_scale.sh)
 #   BENCH_REPEAT (1)               ingest runs: best of N (the machine is shared)
 #   BENCH_KEEP=1                   keep the run directory (logs, cluster)
 #   DS_BENCH_BUILD_DIR (build-bench)  DS_SKIP_BUILD=1 (use it as it is)
