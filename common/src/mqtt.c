@@ -2,6 +2,7 @@
 #include "ds/mqtt.h"
 
 #include <MQTTClient.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "ds/log.h"
 #include "ds/retry.h"
+#include "ds/time.h"
 
 struct ds_mqtt {
   MQTTClient client;
@@ -17,6 +19,14 @@ struct ds_mqtt {
   bool clean_session;
   bool publish_only;
   int keepalive_s;
+  /* Publish-only clients: Paho's thread bumps done_gen on every PUBACK and
+   * on a lost connection, so a publisher waits for its token without
+   * MQTTClient_waitForCompletion (which, with Paho's thread running, sleeps
+   * 100 ms between checks: every QoS 1 publish took >= 100 ms). */
+  pthread_mutex_t done_mu;
+  pthread_cond_t done_cv; /* CLOCK_MONOTONIC */
+  unsigned long done_gen;
+  bool done_init;
 };
 
 static char *dup_or_null(const char *s)
@@ -35,10 +45,45 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message 
   return 1;
 }
 
+static void bump_done(struct ds_mqtt *m)
+{
+  pthread_mutex_lock(&m->done_mu);
+  m->done_gen++;
+  pthread_cond_broadcast(&m->done_cv);
+  pthread_mutex_unlock(&m->done_mu);
+}
+
+/* Paho's thread, with Paho's mutex held: takes only ours (never the
+ * other way round: waiters release ours before calling Paho). */
+static void on_delivered(void *ctx, MQTTClient_deliveryToken dt)
+{
+  (void)dt;
+  bump_done(ctx);
+}
+
 static void on_lost(void *ctx, char *cause)
 {
-  (void)ctx;
   (void)cause;
+  bump_done(ctx);
+}
+
+static int done_init(struct ds_mqtt *m)
+{
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca) != 0)
+    return DS_ENOMEM;
+  int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  if (rc == 0)
+    rc = pthread_cond_init(&m->done_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (rc != 0)
+    return DS_ENOMEM;
+  if (pthread_mutex_init(&m->done_mu, NULL) != 0) {
+    pthread_cond_destroy(&m->done_cv);
+    return DS_ENOMEM;
+  }
+  m->done_init = true;
+  return DS_OK;
 }
 
 bool ds_mqtt_url_is_tls(const char *url)
@@ -87,7 +132,12 @@ int ds_mqtt_new(const struct ds_mqtt_opts *opts, struct ds_mqtt **out, char err[
     return DS_EINVAL;
   }
   if (m->publish_only) {
-    rc = MQTTClient_setCallbacks(m->client, m, on_lost, on_message, NULL);
+    if (done_init(m) != DS_OK) {
+      snprintf(err, DS_ERRLEN, "cannot create the publisher's condition variable");
+      ds_mqtt_free(m, 0);
+      return DS_ENOMEM;
+    }
+    rc = MQTTClient_setCallbacks(m->client, m, on_lost, on_message, on_delivered);
     if (rc != MQTTCLIENT_SUCCESS) {
       snprintf(err, DS_ERRLEN, "MQTT callbacks: %s", MQTTClient_strerror(rc));
       ds_mqtt_free(m, 0);
@@ -112,6 +162,10 @@ void ds_mqtt_free(struct ds_mqtt *m, int timeout_ms)
   free(m->username);
   free(m->password);
   free(m->ca_file);
+  if (m->done_init) {
+    pthread_cond_destroy(&m->done_cv);
+    pthread_mutex_destroy(&m->done_mu);
+  }
   free(m);
 }
 
@@ -217,6 +271,60 @@ void ds_mqtt_message_free(struct ds_mqtt_message *msg)
   memset(msg, 0, sizeof *msg);
 }
 
+/* Whether tok is still waiting for its acknowledgement (Paho's list of
+ * pending tokens, which it updates before calling on_delivered). */
+static int token_pending(struct ds_mqtt *m, MQTTClient_deliveryToken tok, bool *pending)
+{
+  MQTTClient_deliveryToken *toks = NULL;
+  int rc = MQTTClient_getPendingDeliveryTokens(m->client, &toks);
+  if (rc != MQTTCLIENT_SUCCESS)
+    return rc;
+  *pending = false;
+  for (size_t i = 0; toks != NULL && toks[i] != -1; i++)
+    if (toks[i] == tok) {
+      *pending = true;
+      break;
+    }
+  MQTTClient_free(toks);
+  return MQTTCLIENT_SUCCESS;
+}
+
+/* Waits until tok is acknowledged (MQTTCLIENT_SUCCESS), the connection is
+ * lost (MQTTCLIENT_DISCONNECTED) or timeout_ms pass (MQTTCLIENT_FAILURE).
+ * Woken by on_delivered/on_lost; rechecks every 50 ms regardless. */
+static int wait_delivered(struct ds_mqtt *m, MQTTClient_deliveryToken tok, int timeout_ms)
+{
+  int64_t deadline = ds_time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  for (;;) {
+    pthread_mutex_lock(&m->done_mu);
+    unsigned long gen = m->done_gen;
+    pthread_mutex_unlock(&m->done_mu);
+    bool pending = true;
+    int rc = token_pending(m, tok, &pending);
+    if (rc != MQTTCLIENT_SUCCESS)
+      return rc;
+    if (!pending)
+      return MQTTCLIENT_SUCCESS;
+    if (!MQTTClient_isConnected(m->client))
+      return MQTTCLIENT_DISCONNECTED;
+    int64_t now = ds_time_mono_ms();
+    if (now >= deadline)
+      return MQTTCLIENT_FAILURE;
+    int64_t until = deadline < now + 50 ? deadline : now + 50;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (until - now) * 1000000;
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&m->done_mu);
+    while (m->done_gen == gen) {
+      if (pthread_cond_timedwait(&m->done_cv, &m->done_mu, &ts) != 0)
+        break;
+    }
+    pthread_mutex_unlock(&m->done_mu);
+  }
+}
+
 int ds_mqtt_publish(struct ds_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
                     bool retain, int timeout_ms, char err[DS_ERRLEN])
 {
@@ -231,8 +339,14 @@ int ds_mqtt_publish(struct ds_mqtt *m, const char *topic, const void *payload, s
   pm.retained = retain ? 1 : 0;
   MQTTClient_deliveryToken tok = 0;
   int rc = MQTTClient_publishMessage(m->client, topic, &pm, &tok);
-  if (rc == MQTTCLIENT_SUCCESS && qos > 0)
-    rc = MQTTClient_waitForCompletion(m->client, tok, (unsigned long)timeout_ms);
+  if (rc == MQTTCLIENT_SUCCESS && qos > 0) {
+    rc = m->done_init ? wait_delivered(m, tok, timeout_ms)
+                      : MQTTClient_waitForCompletion(m->client, tok, (unsigned long)timeout_ms);
+    if (rc == MQTTCLIENT_FAILURE) {
+      snprintf(err, DS_ERRLEN, "publish to %s: not acknowledged within %d ms", topic, timeout_ms);
+      return DS_EMQTT;
+    }
+  }
   if (rc != MQTTCLIENT_SUCCESS) {
     snprintf(err, DS_ERRLEN, "publish to %s: %s", topic,
              MQTTClient_strerror(rc) ? MQTTClient_strerror(rc) : "failed");
