@@ -322,14 +322,27 @@ static void test_admin(PGconn *c)
     pending = metric(b->data, "devicestats_aggregator_work_items_pending");
   }
   CHECK(queued == 0 && pending == 0, "queue gauges: queued %g pending %g", queued, pending);
-  long long done = it_qi(c, "SELECT count(*) FROM recalc_runs WHERE state = 'done'", NULL);
-  long long failed = it_qi(c, "SELECT count(*) FROM recalc_runs WHERE state = 'failed'", NULL);
-  long long devs =
-      it_qi(c, "SELECT coalesce(sum(devices_done), 0) FROM recalc_runs WHERE state = 'done'", NULL);
-  double m_done = metric(b->data, "devicestats_aggregator_runs_total{state=\"done\"}");
-  double m_failed = metric(b->data, "devicestats_aggregator_runs_total{state=\"failed\"}");
-  double m_count = metric(b->data, "devicestats_aggregator_run_duration_seconds_count");
-  double m_devs = metric(b->data, "devicestats_aggregator_devices_computed_total");
+  /* A run is committed in the table before the aggregator counts it (and a
+   * periodic pass may finish one meanwhile): compare the table and the
+   * metrics read together until they agree, for up to 10 s. */
+  long long done = 0, failed = 0, devs = 0;
+  double m_done = -1, m_failed = -1, m_count = -1, m_devs = -1;
+  for (int i = 0; i < 100; i++) {
+    if (i > 0)
+      usleep(100000);
+    REQUIRE(http("GET", metrics, NULL, b) == 200, "aggregator /metrics: %s", b->data);
+    done = it_qi(c, "SELECT count(*) FROM recalc_runs WHERE state = 'done'", NULL);
+    failed = it_qi(c, "SELECT count(*) FROM recalc_runs WHERE state = 'failed'", NULL);
+    devs = it_qi(c, "SELECT coalesce(sum(devices_done), 0) FROM recalc_runs WHERE state = 'done'",
+                 NULL);
+    m_done = metric(b->data, "devicestats_aggregator_runs_total{state=\"done\"}");
+    m_failed = metric(b->data, "devicestats_aggregator_runs_total{state=\"failed\"}");
+    m_count = metric(b->data, "devicestats_aggregator_run_duration_seconds_count");
+    m_devs = metric(b->data, "devicestats_aggregator_devices_computed_total");
+    if (m_done == (double)done && m_failed == (double)failed &&
+        m_count == (double)(done + failed) && m_devs == (double)devs)
+      break;
+  }
   CHECK(done > 0 && m_done == (double)done && m_failed == (double)failed &&
             m_count == (double)(done + failed),
         "runs: table done %lld failed %lld, metrics done %g failed %g count %g", done, failed,
