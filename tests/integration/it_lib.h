@@ -156,10 +156,10 @@ struct it_http_resp {
 };
 
 /* Sends method to DS_TEST_HTTP_URL + path (or to path itself when it is a
- * full http:// or https:// URL, e.g. $DS_TEST_INGEST_ADMIN_URL/health), with body (NULL for none, as
- * application/json) and, when auth, "Authorization: Bearer
- * $DS_TEST_API_TOKEN".  Fills *out (free with it_http_resp_cleanup) and
- * returns 0, or -1 when the request could not be made (out->status 0). */
+ * full http:// or https:// URL, e.g. $DS_TEST_INGEST_ADMIN_URL/health), with body (NULL for none,
+ * as application/json) and, when auth, "Authorization: Bearer $DS_TEST_API_TOKEN".  Fills *out
+ * (free with it_http_resp_cleanup) and returns 0, or -1 when the request could not be made
+ * (out->status 0). */
 int it_http(const char *method, const char *path, const char *body, bool auth,
             struct it_http_resp *out);
 void it_http_resp_cleanup(struct it_http_resp *r);
