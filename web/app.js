@@ -248,7 +248,7 @@
       show([el("h1", { text: "Device" }), msg("err", "\u201c" + id + "\u201d is not a device id: 1\u201364 letters, digits and _ . -", "not-found")]);
       return;
     }
-    var statsBox = el("div", {}, [el("p", { cls: "muted", text: "Loading\u2026" })]);
+    var statsBox = el("div", { id: "stats" }, [el("p", { cls: "muted", text: "Loading\u2026" })]);
     var chartBox = el("div", { cls: "chart", id: "chart" });
     var chartNote = el("p", { cls: "legend-note", id: "chart-note" });
     var snapBox = el("div", {});
@@ -296,6 +296,7 @@
         if (res.status === 200) {
           statsBox.replaceChildren(el("p", { cls: "muted", text: res.body.count + " samples" + (res.body.start ? " from " + res.body.start : "") + (res.body.end ? " to " + res.body.end : "") }), statsTable(res.body));
           statsBox.setAttribute("data-count", String(res.body.count));
+          statsBox.setAttribute("data-range", r.name);
           return;
         }
         statsBox.replaceChildren(res.status === 404 ? notFound(res, "No statistics") : msg("err", "Could not read the statistics: " + detail(res)));

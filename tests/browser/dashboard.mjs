@@ -168,6 +168,7 @@ async function desktop(ctx, uid) {
 
   await go(page, `#/device/${DEV}?range=all`);
   await page.waitForSelector("#chart canvas", { timeout: 30000 });
+  await page.waitForSelector('#stats[data-range="all"]', { timeout: 30000 });
   const all = await api(`/devices/${DEV}/data/all`);
   const cells = await statsCells(page);
   check(JSON.stringify(cells) === JSON.stringify(apiCells(all.body)), "all-time statistics on the page equal the API's");
@@ -177,6 +178,8 @@ async function desktop(ctx, uid) {
   await page.waitForFunction(() => document.querySelector("#chart")?.getAttribute("data-samples") === "1000", null, { timeout: 30000 });
   const before = await until("the chart drawn", async () => { const p = await chartPixels(page); return p.n > 200 && p; });
   check(before.n > 200, `the chart's canvas is drawn (${before.n} pixels of the median lines)`);
+  /* The table and the chart are fetched separately: wait for the table of this range. */
+  await page.waitForSelector('#stats[data-range="hour"][data-count="1000"]', { timeout: 30000 });
   const hourCells = await statsCells(page);
   check(JSON.stringify(hourCells) === JSON.stringify(cells), "last hour: the same statistics (every sample is in it)");
   await shot(page, "device-1280");
