@@ -24,6 +24,10 @@
 #                         (--preset seed) and the same pushed, next to the
 #                         old Python service's figures; /data/all over 1M
 #                         rows (scripts/lib/bench_seed.sh).
+#   Curves (issue 13)     how the cost grows: history length, concurrency,
+#                         total data, fleet size, backlog; each point beside
+#                         its ceiling; charts by scripts/plot-curves.sh
+#                         (scripts/lib/bench_curves.sh).
 #   Kill window           what a SIGKILLed ingest loses (Paho acknowledges
 #                         QoS 1 messages before ingest has committed them):
 #                         publish single objects at full speed, SIGKILL
@@ -50,9 +54,19 @@
 #   BENCH_FSYNC (on)               PostgreSQL fsync (on, as scripts/run.sh)
 #   BENCH_KILL_SAMPLES (300000)    samples published during the kill-window run
 #   BENCH_UI_SAMPLES (1000000)     samples of the dashboard's device, all in one day
-#   BENCH_ONLY ("seed ingest killwindow query aggregator ui scale")  sections to run
-#                                  (scale: ingest instances 1/2/4, plain vs
-#                                  Citus; sizes in scripts/lib/bench_scale.sh)
+#   BENCH_ONLY ("seed ingest killwindow query aggregator ui scale curves")
+#                                  sections to run (scale: ingest instances
+#                                  1/2/4, plain vs Citus; sizes in
+#                                  scripts/lib/bench_scale.sh; curves: sizes
+#                                  in scripts/lib/bench_curves.sh; --quick
+#                                  leaves curves out unless named here)
+#   BENCH_CURVES_DIR               also copy curves.json and the curves'
+#                                  PNGs there
+#   BENCH_LOAD_GATE (1.5)  BENCH_LOAD_WAIT_S (60; 0 with --quick)  before
+#                                  each section the bench prints the load
+#                                  average and waits up to WAIT_S for the
+#                                  1-minute load to fall to GATE; past it the
+#                                  section runs and its rows say "noisy"
 #   SEED_SECONDS (60) SEED_PUSH_SECONDS (30) SEED_PUSH_USERS (64)
 #   SEED_RAW_SAMPLES (300000) SEED_ALL_SAMPLES (1000000) SEED_RSS_DEVICES (10000)
 #                                  the seed section's sizes
@@ -86,6 +100,9 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
   : "${BENCH_Q_SAMPLES:=50000}" "${BENCH_AGG_DEVICES:=100}" "${BENCH_AGG_SAMPLES:=500}"
   : "${BENCH_HTTP_SECONDS:=2}" "${BENCH_KILL_SAMPLES:=30000}" "${BENCH_KILLS:=5}"
   : "${BENCH_STATS_PERIOD_S:=2}" "${BENCH_UI_SAMPLES:=100000}"
+  : "${BENCH_CURVE_HISTORY:=5000 20000 50000}" "${BENCH_CURVE_CONNS:=1 16 64}" "${BENCH_CURVE_SECONDS:=3}"
+  : "${BENCH_CURVE_TOTAL:=20x1000 100x1000}" "${BENCH_CURVE_FLEET:=100 1000 3000}" "${BENCH_CURVE_FLEET_SAMPLES:=9000}"
+  : "${BENCH_CURVE_BACKLOG:=3000 10000}" "${BENCH_CURVE_RUNS:=1}" "${BENCH_LOAD_WAIT_S:=0}"
 fi
 DEVICES=${BENCH_DEVICES:-1000}
 SAMPLES=${BENCH_SAMPLES:-1000000}
@@ -98,7 +115,8 @@ AGG_SAMPLES=${BENCH_AGG_SAMPLES:-10000}
 HTTP_SECONDS=${BENCH_HTTP_SECONDS:-10}
 HTTP_CONNS=${BENCH_HTTP_CONNS:-64}
 FSYNC=${BENCH_FSYNC:-on}
-ONLY=${BENCH_ONLY:-seed ingest killwindow query aggregator ui scale}
+# --quick leaves the curves out (it_bench_curves_quick runs them alone).
+ONLY=${BENCH_ONLY:-seed ingest killwindow query aggregator ui scale$([ "${BENCH_QUICK:-0}" = 1 ] || echo " curves")}
 KILL_SAMPLES=${BENCH_KILL_SAMPLES:-300000}
 REPEAT=${BENCH_REPEAT:-1}
 QUERY_THREADS=${QUERY_THREADS:-4}
@@ -122,8 +140,24 @@ section_on() { [[ " $ONLY " == *" $1 "* ]]; }
 note() { echo "bench.sh: $*" >&2; }
 
 ROWS=()
-# row ITEM CEILING DEVICESTATS RATIO TARGET RESULT
-row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 | $6 |"); }
+# row ITEM CEILING DEVICESTATS RATIO TARGET RESULT (marked when the section
+# ran on a loaded machine: see gate)
+row() { ROWS+=("| $1$NOISY | $2 | $3 | $4 | $5 | $6 |"); }
+NOISY=''
+# gate SECTION: prints the load average, then waits (up to
+# BENCH_LOAD_WAIT_S) for the 1-minute load to fall to BENCH_LOAD_GATE; a
+# section that starts above it has its rows marked noisy.
+gate() {
+  local l waited=0 max=${BENCH_LOAD_WAIT_S:-60} lim=${BENCH_LOAD_GATE:-1.5}
+  while l=$(cut -d ' ' -f 1 /proc/loadavg) && awk -v l="$l" -v m="$lim" 'BEGIN { exit !(l > m) }' && ((waited < max)); do
+    ((waited == 0)) && note "section $1: load $l > $lim, waiting up to ${max}s"
+    sleep 5
+    waited=$((waited + 5))
+  done
+  NOISY=''
+  awk -v l="$l" -v m="$lim" 'BEGIN { exit !(l > m) }' && NOISY=" *(noisy: load $l)*"
+  note "section $1: load average $(cut -d ' ' -f 1-3 /proc/loadavg)${NOISY:+, marked noisy}"
+}
 NOTES=()
 
 # ------------------------------------------------------------------- build
@@ -196,6 +230,9 @@ trap 'exit 130' INT TERM
 note "PostgreSQL on $PG_PORT (fsync=$FSYNC), mosquitto on $MQTT_PORT, HTTP on $HTTP_PORT; run dir $RUN"
 ds_pg_prepare "$RUN"
 ds_pg_init "$RUN" nosync
+# The concurrency curve runs pgbench at up to 256 connections.
+DS_PG_EXTRA_CONF="max_connections = 300
+${DS_PG_EXTRA_CONF:-}"
 ds_pg_start "$RUN" "$PG_PORT" "$FSYNC"
 DB_PASSWORD=$(ds_gen_secret)
 ds_pg_ensure_db "$RUN" "$PG_PORT" "$DB_PASSWORD"
@@ -671,13 +708,16 @@ BENCH_T0=$SECONDS
 LOAD_START=$(cut -d ' ' -f 1-3 /proc/loadavg)
 # shellcheck source=lib/bench_scale.sh
 . "$SRC/scripts/lib/bench_scale.sh"
-section_on seed && { seed_section || ds_die "seed section failed"; }
-section_on ingest && ingest_section
-section_on killwindow && killwindow_section
-section_on query && query_section
-section_on aggregator && aggregator_section
-section_on ui && ui_section
-section_on scale && { scale_section || note "scale section failed"; }
+# shellcheck source=lib/bench_curves.sh
+. "$SRC/scripts/lib/bench_curves.sh"
+section_on seed && { gate seed; seed_section || ds_die "seed section failed"; }
+section_on ingest && { gate ingest; ingest_section; }
+section_on killwindow && { gate killwindow; killwindow_section; }
+section_on query && { gate query; query_section; }
+section_on aggregator && { gate aggregator; aggregator_section; }
+section_on ui && { gate ui; ui_section; }
+section_on scale && { gate scale; scale_section || note "scale section failed"; }
+section_on curves && { gate curves; curves_section || note "curves section failed"; }
 
 cat <<EOF
 

@@ -7,7 +7,7 @@ PKGS=(build-essential cmake pkg-config
       libpaho-mqtt-dev mosquitto mosquitto-clients
       libpq-dev postgresql postgresql-contrib
       libjson-c-dev libcurl4-openssl-dev libcunit1-dev libmicrohttpd-dev
-      curl zlib1g-dev gnuplot-nox wrk libmosquitto-dev
+      curl zlib1g-dev gnuplot-nox wrk libmosquitto-dev jq
       chromium fonts-dejavu-core
       clang libclang-rt-14-dev valgrind)  # libFuzzer (tests/fuzz), test.sh --valgrind
 # The dashboard's uPlot and the browser tests' playwright-core come from npm
@@ -18,7 +18,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 # TLS certificates of the private broker (scripts/lib/stack.sh ds_tls_ensure).
 PKGS+=(openssl)
-# wrk and gnuplot-nox are above: scripts/test.sh runs `bench.sh --quick`.
+# wrk, gnuplot-nox and jq are above: scripts/test.sh runs `bench.sh --quick`.
 # Benchmark-only extras; DEVICESTATS_BENCH_DEPS=1 adds them.
 if [ "${DEVICESTATS_BENCH_DEPS:-0}" = 1 ]; then
   PKGS+=(wrk)
