@@ -49,8 +49,6 @@ point() {
     "$1" "$2" "$3" "$4" "${5:-null}" "$6" "${7:-measured}" "${8:-null}" >>"$CURVES_JSON"
 }
 pass_of() { [ "$1" = PASS ] && echo true || echo false; }
-# median V...: the middle value (the lower middle of an even count).
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 mib() { calc "$1 / 1024" | xargs printf '%.1f MiB'; }
 
 # curve_reset: an empty store and no curve devices (their snapshots first).
