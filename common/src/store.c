@@ -108,8 +108,20 @@ void ds_values_init(struct ds_values *v, size_t max)
   v->max = max;
 }
 
+void ds_values_init_fixed(struct ds_values *v, double *x, double *y, double *z, int64_t *ts,
+                          size_t cap)
+{
+  *v = (struct ds_values){.x = x, .y = y, .z = z, .ts = ts, .cap = cap, .max = cap, .fixed = true};
+}
+
 void ds_values_cleanup(struct ds_values *v)
 {
+  if (v->fixed) {
+    v->x = v->y = v->z = NULL;
+    v->ts = NULL;
+    v->n = v->cap = 0;
+    return;
+  }
   DS_FREE(v->x);
   DS_FREE(v->y);
   DS_FREE(v->z);
@@ -140,6 +152,8 @@ static int values_reserve(struct ds_values *v, size_t extra, bool want_ts)
   bool ts_missing = want_ts && v->ts == NULL;
   if (need <= v->cap && !ts_missing)
     return DS_OK;
+  if (v->fixed)
+    return DS_ERANGE;
   size_t cap = v->cap;
   if (need > cap) {
     cap = cap < 1024 ? 1024 : cap * 2;

@@ -1,14 +1,23 @@
 /* The shared sample-memory budget (see query_budget.h): a byte count under
- * a mutex, and a condition variable for the requests waiting for theirs. */
+ * a mutex, a condition variable for the requests waiting for theirs, and
+ * the blocks kept between requests. */
 #include "query_budget.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <time.h>
+
+/* A block: a private anonymous mapping whose first BLOCK_HEAD bytes hold
+ * its size; the caller's memory follows (aligned to BLOCK_HEAD). */
+#define BLOCK_HEAD 64
+#define HUGE_PAGE ((size_t)2 << 20)
 
 int query_budget_init(struct query_budget *b, size_t max)
 {
   b->used = 0;
   b->max = max;
+  b->nkept = b->kept_bytes = 0;
   atomic_init(&b->waiting, 0);
   if (pthread_mutex_init(&b->mu, NULL) != 0)
     return DS_ENOMEM;
@@ -25,8 +34,86 @@ int query_budget_init(struct query_budget *b, size_t max)
   return rc;
 }
 
+static size_t block_size(const void *p)
+{
+  return *(const size_t *)(const void *)((const unsigned char *)p - BLOCK_HEAD);
+}
+
+static void block_unmap(void *p)
+{
+  unsigned char *base = (unsigned char *)p - BLOCK_HEAD;
+  munmap(base, *(size_t *)(void *)base);
+}
+
+static void *block_map(size_t bytes)
+{
+  if (bytes > SIZE_MAX - BLOCK_HEAD - HUGE_PAGE)
+    return NULL;
+  /* Whole huge pages, so that with transparent huge pages (madvise mode)
+   * one fault maps 2 MB instead of 4 KB. */
+  size_t size = (bytes + BLOCK_HEAD + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+  void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED)
+    return NULL;
+  (void)madvise(base, size, MADV_HUGEPAGE); /* advice only: fails without THP */
+  *(size_t *)base = size;
+  return (unsigned char *)base + BLOCK_HEAD;
+}
+
+void *query_budget_block_get(struct query_budget *b, size_t bytes)
+{
+  if (b != NULL) {
+    pthread_mutex_lock(&b->mu);
+    size_t best = b->nkept;
+    for (size_t i = 0; i < b->nkept; i++)
+      if (block_size(b->kept[i]) - BLOCK_HEAD >= bytes &&
+          (best == b->nkept || block_size(b->kept[i]) < block_size(b->kept[best])))
+        best = i;
+    void *p = NULL;
+    if (best < b->nkept) {
+      p = b->kept[best];
+      b->kept_bytes -= block_size(p);
+      b->kept[best] = b->kept[--b->nkept];
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (p != NULL)
+      return p;
+  }
+  return block_map(bytes);
+}
+
+void query_budget_block_put(struct query_budget *b, void *p)
+{
+  if (p == NULL)
+    return;
+  if (b == NULL || block_size(p) > b->max) {
+    block_unmap(p);
+    return;
+  }
+  void *drop[QUERY_BUDGET_KEEP_MAX + 1];
+  size_t ndrop = 0;
+  pthread_mutex_lock(&b->mu);
+  b->kept[b->nkept++] = p; /* nkept < KEEP_MAX between calls */
+  b->kept_bytes += block_size(p);
+  while (b->nkept > 0 && (b->kept_bytes > b->max || b->nkept == QUERY_BUDGET_KEEP_MAX)) {
+    size_t small = 0;
+    for (size_t i = 1; i < b->nkept; i++)
+      if (block_size(b->kept[i]) < block_size(b->kept[small]))
+        small = i;
+    drop[ndrop++] = b->kept[small];
+    b->kept_bytes -= block_size(b->kept[small]);
+    b->kept[small] = b->kept[--b->nkept];
+  }
+  pthread_mutex_unlock(&b->mu);
+  for (size_t i = 0; i < ndrop; i++)
+    block_unmap(drop[i]);
+}
+
 void query_budget_cleanup(struct query_budget *b)
 {
+  for (size_t i = 0; i < b->nkept; i++)
+    block_unmap(b->kept[i]);
+  b->nkept = b->kept_bytes = 0;
   pthread_cond_destroy(&b->cv);
   pthread_mutex_destroy(&b->mu);
 }

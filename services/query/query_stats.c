@@ -21,6 +21,7 @@
 #include "query_cfg.h"
 #include "query_db.h"
 #include "query_params.h"
+#include "query_series.h"
 #include "query_server.h"
 
 #define BUDGET_WAIT_MS 30000
@@ -31,6 +32,7 @@ struct fetch {
   PGconn *db;
   bool in_tx;
   size_t reserved; /* bytes taken from the budget */
+  void *block;     /* their memory (query_budget_block_get) */
   struct ds_values v;
 };
 
@@ -43,6 +45,8 @@ static void fetch_end(struct query_http_req *req, struct fetch *f)
     PQclear(res);
   }
   ds_values_cleanup(&f->v);
+  query_budget_block_put(query_server_budget(req->server), f->block);
+  f->block = NULL;
   query_budget_release(query_server_budget(req->server), f->reserved);
   f->reserved = 0;
   f->in_tx = false;
@@ -118,10 +122,11 @@ void query_stats_write(struct ds_jsonw *w, const char *key_name, const char *key
 /* ---- reading samples ---- */
 
 /* Begins the snapshot, counts the samples the range may hold (an upper
- * bound: whole chunks) and reserves bytes_per_sample for each.  Answers the
- * request itself and returns false on failure. */
+ * bound: whole chunks), reserves the memory of their values (and times when
+ * want_ts) and sets f->v up in it.  Answers the request itself and returns
+ * false on failure. */
 static bool fetch_begin(struct query_http_req *req, struct fetch *f, const int32_t *keys,
-                        size_t nkeys, int64_t start, int64_t end, size_t bytes_per_sample, int *rc)
+                        size_t nkeys, int64_t start, int64_t end, bool want_ts, int *rc)
 {
   *rc = DS_OK;
   PGresult *res = PQexec(f->db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -171,13 +176,21 @@ static bool fetch_begin(struct query_http_req *req, struct fetch *f, const int32
     *rc = query_http_error(req, 413, "too_large", d);
     return false;
   }
-  size_t bytes = (size_t)n * bytes_per_sample;
-  if (query_budget_acquire(query_server_budget(req->server), bytes, BUDGET_WAIT_MS) != DS_OK) {
+  size_t cap = (size_t)n, bytes = cap * (want_ts ? 4 : 3) * sizeof(double);
+  struct query_budget *b = query_server_budget(req->server);
+  if (query_budget_acquire(b, bytes, BUDGET_WAIT_MS) != DS_OK) {
     *rc = query_http_error(req, 503, "busy", "too many large requests at once; retry later");
     return false;
   }
   f->reserved = bytes;
-  ds_values_init(&f->v, (size_t)n);
+  if ((f->block = query_budget_block_get(b, bytes)) == NULL) {
+    *rc = query_http_error(req, 503, "busy", "out of memory; retry later");
+    return false;
+  }
+  /* One block: x, y, z and ts after each other. */
+  double *x = f->block;
+  ds_values_init_fixed(&f->v, x, x + cap, x + 2 * cap, want_ts ? (int64_t *)(x + 3 * cap) : NULL,
+                       cap);
   return true;
 }
 
@@ -232,7 +245,7 @@ static int device_stats(struct query_http_req *req, int64_t start, int64_t end)
   if (!device_key(req, db, &key, &name, &rc))
     return rc;
   struct fetch f = {.db = db};
-  if (fetch_begin(req, &f, &key, 1, start, end, 3 * sizeof(double), &rc) &&
+  if (fetch_begin(req, &f, &key, 1, start, end, false, &rc) &&
       fetch_keys(req, &f, &key, 1, start, end, false, &rc)) {
     if (f.v.n == 0) {
       rc = query_http_error(req, 404, "not_found", "no samples in the range");
@@ -265,56 +278,26 @@ int query_stats_device_all(struct query_http_req *req)
 
 /* ---- series ---- */
 
-/* Groups the fetched samples into buckets (a counting sort by bucket, one
- * axis at a time through one scratch array) and writes "buckets": [...],
- * each non-empty bucket's statistics.  DS_OK or DS_ENOMEM. */
+/* Writes "buckets": [...], the statistics of each non-empty bucket
+ * (query_series_compute: reorders v's values, overwrites its times).
+ * DS_OK, DS_ENOMEM or DS_EINVAL. */
 static int buckets_json(struct ds_jsonw *w, struct ds_values *v, int64_t first, int64_t nb,
                         int64_t iv)
 {
-  size_t n = v->n;
-  int rc = DS_ENOMEM;
-  uint32_t *bucket = malloc(n * sizeof *bucket + 1);
-  double *tmp = malloc(n * sizeof *tmp + 1);
-  size_t *off = calloc((size_t)nb + 1, sizeof *off);
-  size_t *pos = malloc(((size_t)nb + 1) * sizeof *pos);
   struct ds_stats *st = calloc((size_t)nb, sizeof *st);
-  if (bucket == NULL || tmp == NULL || off == NULL || pos == NULL || st == NULL)
-    goto out;
-  int64_t b0 = query_params_floor_div(first, iv);
-  for (size_t i = 0; i < n; i++) {
-    bucket[i] = (uint32_t)(query_params_floor_div(v->ts[i], iv) - b0);
-    off[bucket[i] + 1]++;
-  }
-  for (int64_t b = 0; b < nb; b++)
-    off[b + 1] += off[b];
-  double *axes[3] = {v->x, v->y, v->z};
-  for (int a = 0; a < 3; a++) {
-    memcpy(pos, off, ((size_t)nb + 1) * sizeof *pos);
-    for (size_t i = 0; i < n; i++)
-      tmp[pos[bucket[i]]++] = axes[a][i];
+  if (st == NULL)
+    return DS_ENOMEM;
+  int rc = query_series_compute(v->x, v->y, v->z, v->ts, v->n, first, iv, (size_t)nb, st);
+  if (rc == DS_OK) {
+    ds_jsonw_key(w, "buckets");
+    ds_jsonw_array_begin(w);
     for (int64_t b = 0; b < nb; b++) {
-      size_t cnt = off[b + 1] - off[b];
-      if (cnt == 0)
-        continue;
-      struct ds_axis_stats *as = a == 0 ? &st[b].x : a == 1 ? &st[b].y : &st[b].z;
-      ds_axis_compute(tmp + off[b], cnt, as);
-      st[b].count = cnt;
+      int64_t bs = first + b * iv;
+      if (st[b].count > 0)
+        query_stats_write(w, NULL, NULL, bs, bs + iv, &st[b]);
     }
+    ds_jsonw_array_end(w);
   }
-  ds_jsonw_key(w, "buckets");
-  ds_jsonw_array_begin(w);
-  for (int64_t b = 0; b < nb; b++) {
-    int64_t bs = first + b * iv;
-    if (st[b].count > 0)
-      query_stats_write(w, NULL, NULL, bs, bs + iv, &st[b]);
-  }
-  ds_jsonw_array_end(w);
-  rc = DS_OK;
-out:
-  free(bucket);
-  free(tmp);
-  free(off);
-  free(pos);
   free(st);
   return rc;
 }
@@ -348,9 +331,8 @@ int query_stats_device_series(struct query_http_req *req)
   if (!device_key(req, db, &key, &name, &rc))
     return rc;
   struct fetch f = {.db = db};
-  /* values + times + bucket numbers + one scratch axis */
-  size_t per = 3 * sizeof(double) + sizeof(int64_t) + sizeof(uint32_t) + sizeof(double);
-  if (!fetch_begin(req, &f, &key, 1, start, end, per, &rc) ||
+  /* values and times: the buckets are computed in their memory. */
+  if (!fetch_begin(req, &f, &key, 1, start, end, true, &rc) ||
       !fetch_keys(req, &f, &key, 1, start, end, true, &rc))
     goto out;
   int64_t lo = start, hi = end;
@@ -571,7 +553,7 @@ int query_stats_user_data(struct query_http_req *req)
     rc = DS_ENOMEM;
     goto out;
   }
-  if (!fetch_begin(req, &f, keys, nd, start, end, 3 * sizeof(double), &rc) ||
+  if (!fetch_begin(req, &f, keys, nd, start, end, false, &rc) ||
       !fetch_each(req, &f, keys, nd, start, end, offs, &rc))
     goto out;
   if (f.v.n == 0)

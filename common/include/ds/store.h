@@ -36,10 +36,16 @@ struct ds_values {
   double *x, *y, *z;
   int64_t *ts; /* Unix microseconds, or NULL */
   size_t n, cap;
-  size_t max; /* hard limit on n; DS_ERANGE past it */
+  size_t max;  /* hard limit on n; DS_ERANGE past it */
+  bool fixed;  /* the arrays are the caller's (ds_values_init_fixed) */
 };
 
 void ds_values_init(struct ds_values *v, size_t max);
+/* Values in the caller's arrays (borrowed until cleanup), each of cap
+ * elements: never reallocated (DS_ERANGE past cap, as past max = cap) nor
+ * freed.  ts may be NULL (then a fetch with want_ts fails with DS_ERANGE). */
+void ds_values_init_fixed(struct ds_values *v, double *x, double *y, double *z, int64_t *ts,
+                          size_t cap);
 void ds_values_cleanup(struct ds_values *v);
 void ds_values_reset(struct ds_values *v);
 
