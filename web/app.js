@@ -289,28 +289,27 @@
       if (r.name === "hour" || r.name === "day" || r.name === "week") start = Date.now() - RANGES.filter(function (x) { return x[0] === r.name; })[0][2];
       if (needBounds && !bounds) { loadBounds(); return; }
       if (needBounds) { start = bounds[0]; end = bounds[1]; }
-      var statsPath = r.name === "all" ? "/devices/" + encodeURIComponent(id) + "/data/all" : "/devices/" + encodeURIComponent(id) + "/data" + rangeQuery(start, end);
-      /* Statistics and series at once (each reads the range's samples). */
-      api(statsPath).then(function (res) {
+      /* One request: the series and, with total=true, the range's
+       * statistics from the same read of the samples (a million samples
+       * are read once, not twice).  The end is the range's: the total then
+       * covers the samples /data would. */
+      var e = end !== null ? end : Date.now();
+      var step = interval(Math.max(e - start, 1000));
+      var sq = new URLSearchParams({ start: new Date(start).toISOString(), end: new Date(e + (end !== null ? 0 : step[0] * 1000)).toISOString(), interval: step[1], total: "true" });
+      api("/devices/" + encodeURIComponent(id) + "/series?" + sq).then(function (res) {
         if (!alive(gen)) return;
         if (res.status === 200) {
-          statsBox.replaceChildren(el("p", { cls: "muted", text: res.body.count + " samples" + (res.body.start ? " from " + res.body.start : "") + (res.body.end ? " to " + res.body.end : "") }), statsTable(res.body));
-          statsBox.setAttribute("data-count", String(res.body.count));
+          drawChart(res.body.buckets || [], step[1]);
+          var t = res.body.total;
+          statsBox.replaceChildren(el("p", { cls: "muted", text: t.count + " samples" + (r.name !== "all" && t.start ? " from " + t.start : "") + (r.name !== "all" && end !== null && t.end ? " to " + t.end : "") }), statsTable(t));
+          statsBox.setAttribute("data-count", String(t.count));
           statsBox.setAttribute("data-range", r.name);
           return;
         }
-        statsBox.replaceChildren(res.status === 404 ? notFound(res, "No statistics") : msg("err", "Could not read the statistics: " + detail(res)));
-        if (/unknown device/.test(detail(res))) chartBox.hidden = true;
-      }, ignore);
-      var e = end !== null ? end : Date.now();
-      var step = interval(Math.max(e - start, 1000));
-      var sq = new URLSearchParams({ start: new Date(start).toISOString(), end: new Date(e + step[0] * 1000).toISOString(), interval: step[1] });
-      api("/devices/" + encodeURIComponent(id) + "/series?" + sq).then(function (res) {
-        if (!alive(gen)) return;
-        if (res.status === 200) drawChart(res.body.buckets || [], step[1]);
-        else if (res.status === 404 && /unknown device/.test(detail(res))) chartBox.hidden = true;
+        if (res.status === 404 && /unknown device/.test(detail(res))) chartBox.hidden = true;
         else if (res.status === 404) { chartNote.textContent = "No samples in this range."; if (view.chart) view.chart.setData(seriesData([])); }
         else chartNote.textContent = "Could not read the series: " + detail(res);
+        statsBox.replaceChildren(res.status === 404 ? notFound(res, "No statistics") : msg("err", "Could not read the statistics: " + detail(res)));
       }, ignore);
       api("/devices/" + encodeURIComponent(id) + "/stats").then(function (res) {
         if (!alive(gen)) return;
@@ -397,7 +396,7 @@
         el("div", { cls: "row" }, [token, el("button", { type: "button", cls: "plain", text: "Forget token", on: { click: function () { sessionStorage.removeItem("ds_token"); token.value = ""; gate(); } } })]),
         el("form", { on: { submit: submit } }, [scope, target, el("label", {}, [full, " full (also devices without new samples)"]), start]),
         result]),
-      el("section", { cls: "panel" }, [el("h2", { text: "Recent tasks (this tab)" }), list]),
+      el("section", { cls: "panel" }, [el("h2", { text: "Recent tasks" }), list]),
       el("section", { cls: "panel" }, [el("h2", { text: "Latest snapshot per device" }), snaps])]);
 
     function submit(ev) {
@@ -429,46 +428,70 @@
         }
       }, function () { gate(); });
     }
-    function drawTasks() {
-      var all = tasks();
-      if (!all.length) { list.replaceChildren(el("p", { cls: "muted", text: "None started from this tab yet." })); return; }
-      list.replaceChildren(table(["task", "scope", "started", "state", "progress", "devices", "elapsed ms", "error"], all.map(function (t) {
-        var pr = el("progress", { max: "1", "aria-label": "progress of " + t.id });
-        if (t.state === "done" || t.state === "failed") pr.value = 1;
-        return [el("span", { cls: "mono", text: t.id }), t.scope, t.at, el("span", { cls: "state", "data-task": t.id, text: t.state }), pr, t.devices, t.elapsed_ms, t.error];
-      }), 5));
+    /* The latest tasks from GET /tasks (any client: this page, the API,
+     * MQTT, the aggregator's schedule), with scope and start time for
+     * those started from this tab; a task this tab just queued shows until
+     * the list has it. */
+    function drawTasks(server) {
+      var mine = tasks(), byId = {}, seen = {};
+      mine.forEach(function (t) { byId[t.id] = t; });
+      server.forEach(function (t) { seen[t.request_id] = true; if (byId[t.request_id]) byId[t.request_id].state = t.state; });
+      saveTasks(mine);
+      var rows = mine.filter(function (t) { return !seen[t.id] && t.state === "queued"; })
+        .map(function (t) { return { request_id: t.id, state: t.state }; }).concat(server);
+      if (!rows.length) { list.replaceChildren(el("p", { cls: "muted", text: "No recalculation tasks yet." })); return; }
+      list.replaceChildren(el("p", { cls: "muted", text: "The latest " + rows.length + ", newest first; scope and start time for those started from this tab." }),
+        table(["task", "scope", "started", "state", "progress", "devices", "elapsed ms", "error"], rows.map(function (t) {
+          var pr = el("progress", { max: "1", "aria-label": "progress of " + t.request_id });
+          if (t.state === "done" || t.state === "failed") pr.value = 1;
+          var m = byId[t.request_id];
+          return [el("span", { cls: "mono", text: t.request_id }), m ? m.scope : null, m ? m.at : null, el("span", { cls: "state", "data-task": t.request_id, text: t.state }), pr, t.devices, t.elapsed_ms, t.error];
+        }), 5));
+    }
+    var lastDone = null, pollTimer = null;
+    /* One pending poll at a time (a task started here polls at once). */
+    function pollIn(ms) {
+      clearTimeout(pollTimer);
+      pollTimer = setTimeout(poll, ms);
     }
     function poll() {
-      var all = tasks(), open = all.filter(function (t) { return t.state !== "done" && t.state !== "failed"; });
-      drawTasks();
-      if (!open.length) { drawSnaps(); return; }
-      Promise.all(open.map(function (t) {
-        return api("/tasks/" + encodeURIComponent(t.id)).then(function (res) {
-          if (res.status === 200) { t.state = res.body.state; t.devices = res.body.devices; t.elapsed_ms = res.body.elapsed_ms; t.error = res.body.error; }
-        });
-      })).then(function () {
+      clearTimeout(pollTimer);
+      if (!alive(gen)) return; /* the view was left */
+      api("/tasks?limit=20").then(function (res) {
         if (!alive(gen)) return;
-        var now = tasks();
-        now.forEach(function (t) { open.forEach(function (o) { if (o.id === t.id) { t.state = o.state; t.devices = o.devices; t.elapsed_ms = o.elapsed_ms; t.error = o.error; } }); });
-        saveTasks(now);
-        drawTasks();
-        if (open.some(function (t) { return t.state === "done" || t.state === "failed"; })) drawSnaps();
-        later(poll, 1000);
-      }, function () { if (alive(gen)) later(poll, 3000); });
+        if (res.status !== 200) { list.replaceChildren(msg("err", "Could not list the tasks: " + detail(res))); pollIn(REFRESH_MS); return; }
+        var ts = res.body.tasks || [];
+        drawTasks(ts);
+        var open = ts.some(function (t) { return t.state === "queued" || t.state === "running"; });
+        /* A task that finished since the last look: its snapshots changed. */
+        var done = ts.filter(function (t) { return t.state === "done"; }).map(function (t) { return t.request_id; }).join(" ");
+        if (done !== lastDone) { lastDone = done; drawSnaps(); }
+        pollIn(open ? 1000 : REFRESH_MS);
+      }, function () { if (alive(gen)) pollIn(3000); });
     }
+    /* The snapshots of one page of devices (25, in id order, as #/devices). */
+    var snapAfter = "", snapSeq = 0;
     function drawSnaps() {
-      api("/devices?limit=" + PAGE).then(function (res) {
-        if (!alive(gen) || res.status !== 200) return;
-        var ds = res.body.devices || [];
+      var seq = ++snapSeq, after = snapAfter;
+      var p = new URLSearchParams({ limit: String(PAGE) });
+      if (after) p.set("after", after);
+      api("/devices?" + p).then(function (res) {
+        if (!alive(gen) || seq !== snapSeq) return;
+        if (res.status !== 200) { snaps.replaceChildren(msg("err", "Could not list the devices: " + detail(res))); return; }
+        var ds = res.body.devices || [], next = res.body.next;
         if (!ds.length) { snaps.replaceChildren(el("p", { cls: "muted", text: "No devices yet." })); return; }
         return Promise.all(ds.map(function (d) {
           return api("/devices/" + encodeURIComponent(d.id) + "/stats").then(function (r) { return [d.id, r]; });
         })).then(function (rs) {
-          if (!alive(gen)) return;
+          if (!alive(gen) || seq !== snapSeq) return;
+          var pager = el("div", { cls: "row" });
+          if (after) pager.appendChild(el("button", { type: "button", cls: "plain", id: "snap-first", text: "\u2190 First page", on: { click: function () { snapAfter = ""; drawSnaps(); } } }));
+          if (next) pager.appendChild(el("button", { type: "button", cls: "plain", id: "snap-next", text: "Next page \u2192", on: { click: function () { snapAfter = next; drawSnaps(); } } }));
           snaps.replaceChildren(table(["device", "computed at", "samples", "x median", "y median", "z median"], rs.map(function (p) {
             var b = p[1].status === 200 ? p[1].body : null;
             return [deviceLink(p[0]), b ? b.computed_at : "none yet", b ? b.count : null, b ? b.x.median : null, b ? b.y.median : null, b ? b.z.median : null];
-          }), 2));
+          }), 2), pager);
+          snaps.setAttribute("data-after", after);
         });
       }, ignore);
     }

@@ -208,9 +208,17 @@ static double compensated_sum(const double *v, size_t n)
 
 void ds_axis_compute(double *v, size_t n, struct ds_axis_stats *out)
 {
+  ds_axis_summary(v, n, out);
+  if (n > 0)
+    out->median = ds_median(v, n);
+}
+
+void ds_axis_summary(const double *v, size_t n, struct ds_axis_stats *out)
+{
   out->count = n;
+  out->median = 0.0;
   if (n == 0) {
-    out->min = out->max = out->sum = out->median = 0.0;
+    out->min = out->max = out->sum = 0.0;
     return;
   }
   double lo = v[0], hi = v[0];
@@ -223,5 +231,4 @@ void ds_axis_compute(double *v, size_t n, struct ds_axis_stats *out)
   out->min = lo;
   out->max = hi;
   out->sum = compensated_sum(v, n);
-  out->median = ds_median(v, n);
 }

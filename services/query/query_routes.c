@@ -21,6 +21,7 @@ const struct query_http_route query_routes[] = {
     {"PUT", "/users/{uid}/devices/{id}", query_users_assign_device, QUERY_HTTP_ROUTE_WRITE},
     {"GET", "/users/{uid}/data", query_stats_user_data, QUERY_HTTP_ROUTE_READ},
     {"POST", "/tasks/recalculate", query_tasks_recalculate, QUERY_HTTP_ROUTE_WRITE},
+    {"GET", "/tasks", query_tasks_list, QUERY_HTTP_ROUTE_READ},
     {"GET", "/tasks/{task_id}", query_tasks_get, QUERY_HTTP_ROUTE_READ},
     {"GET", "/rejected", query_ops_rejected, QUERY_HTTP_ROUTE_READ},
     {"GET", "/health", query_ops_health, 0},

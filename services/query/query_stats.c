@@ -315,6 +315,12 @@ int query_stats_device_series(struct query_http_req *req)
   if (ds_interval_parse(ivs, &iv) != DS_OK)
     return query_http_error(req, 400, "bad_request",
                             "interval: a positive integer and a unit: ms, s, m, h or d (e.g. 60s)");
+  /* total=true: the range's statistics too, from the same samples (one
+   * read instead of a second request to /data). */
+  const char *tot = query_http_query_param(req, "total");
+  bool want_total = tot != NULL && (strcmp(tot, "true") == 0 || strcmp(tot, "1") == 0);
+  if (tot != NULL && !want_total && strcmp(tot, "false") != 0 && strcmp(tot, "0") != 0)
+    return query_http_error(req, 400, "bad_request", "total: true or false");
   int64_t first, nb;
   char d[160];
   snprintf(d, sizeof d, "the range spans more than %lld buckets (QUERY_SERIES_MAX_BUCKETS)",
@@ -354,6 +360,14 @@ int query_stats_device_series(struct query_http_req *req)
     rc = query_http_error(req, 400, "too_many_buckets", d);
     goto out;
   }
+  /* The total's count, min, max and sum in read order (as /data takes
+   * them: the same bits), its medians after the buckets reordered values. */
+  struct ds_stats total = {.count = f.v.n};
+  if (want_total) {
+    ds_axis_summary(f.v.x, f.v.n, &total.x);
+    ds_axis_summary(f.v.y, f.v.n, &total.y);
+    ds_axis_summary(f.v.z, f.v.n, &total.z);
+  }
   struct ds_jsonw w;
   query_http_json_begin(req, &w);
   ds_jsonw_object_begin(&w);
@@ -364,6 +378,13 @@ int query_stats_device_series(struct query_http_req *req)
   ds_jsonw_key(&w, "end");
   query_http_json_time(&w, end);
   if ((rc = buckets_json(&w, &f.v, first, nb, iv)) == DS_OK) {
+    if (want_total) {
+      total.x.median = ds_median(f.v.x, f.v.n);
+      total.y.median = ds_median(f.v.y, f.v.n);
+      total.z.median = ds_median(f.v.z, f.v.n);
+      ds_jsonw_key(&w, "total");
+      query_stats_write(&w, "device_id", name, start, end, &total);
+    }
     ds_jsonw_object_end(&w);
     rc = query_http_json_end(req, &w);
   }

@@ -1,5 +1,5 @@
-/* The recalculation task routes: POST /tasks/recalculate and GET
- * /tasks/{task_id}.  A task is a row of recalc_runs
+/* The recalculation task routes: POST /tasks/recalculate, GET
+ * /tasks/{task_id} and GET /tasks (the latest, newest first).  A task is a row of recalc_runs
  * (deploy/sql/003_aggregator.sql): POST records it as queued, then publishes
  * the command on control/recalculate; aggregators start queued runs from the
  * table, so the task runs even if the publication is lost, and the request
@@ -16,8 +16,11 @@
 #include "ds/recalc_status.h"
 #include "query_cfg.h"
 #include "query_db.h"
+#include "query_params.h"
 
 #define PUBLISH_TIMEOUT_MS 5000
+#define TASKS_LIST_DEFAULT 20
+#define TASKS_LIST_MAX 100
 
 int query_tasks_get(struct query_http_req *req)
 {
@@ -44,6 +47,49 @@ int query_tasks_get(struct query_http_req *req)
     if (rc == DS_OK)
       rc = ds_buf_append_str(req->out, "\n");
   }
+  PQclear(r);
+  return rc;
+}
+
+int query_tasks_list(struct query_http_req *req)
+{
+  long long limit = TASKS_LIST_DEFAULT;
+  const char *ls = query_http_query_param(req, "limit");
+  if (ls != NULL && query_params_int(ls, 1, TASKS_LIST_MAX, &limit) != DS_OK) {
+    char d[64];
+    snprintf(d, sizeof d, "limit: an integer from 1 to %d", TASKS_LIST_MAX);
+    return query_http_error(req, 400, "bad_request", d);
+  }
+  PGconn *db = query_db_conn(req);
+  if (db == NULL)
+    return DS_OK;
+  char lim[24];
+  snprintf(lim, sizeof lim, "%lld", limit);
+  const char *vals[1] = {lim};
+  /* seq is the order runs were recorded in (unique, indexed). */
+  PGresult *r = query_db_exec(req, db, "query_tasks_list",
+                              "SELECT " DS_RECALC_STATUS_COLS
+                              " FROM recalc_runs ORDER BY seq DESC LIMIT $1::int8",
+                              1, vals, 0);
+  if (r == NULL)
+    return DS_ENOMEM;
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    int rc = query_db_fail(req, db, r);
+    PQclear(r);
+    return rc;
+  }
+  /* {"tasks": [...]}, each task as GET /tasks/{task_id} prints it. */
+  int rc = ds_buf_append_str(req->out, "{\"tasks\": [");
+  for (int i = 0; rc == DS_OK && i < PQntuples(r); i++) {
+    struct ds_recalc_status st;
+    ds_recalc_status_from_row(r, i, &st);
+    if (i > 0)
+      rc = ds_buf_append_str(req->out, ", ");
+    if (rc == DS_OK)
+      rc = ds_recalc_status_json(req->out, &st);
+  }
+  if (rc == DS_OK)
+    rc = ds_buf_append_str(req->out, "]}\n");
   PQclear(r);
   return rc;
 }

@@ -10,5 +10,9 @@
 int query_tasks_recalculate(struct query_http_req *req);
 /* GET /tasks/{task_id} */
 int query_tasks_get(struct query_http_req *req);
+/* GET /tasks?limit=N (1-100, default 20): {"tasks": [...]}, the latest
+ * recorded first, each as GET /tasks/{task_id} answers it.  Not in
+ * DESIGN.md's table: added for the dashboard's recent tasks. */
+int query_tasks_list(struct query_http_req *req);
 
 #endif

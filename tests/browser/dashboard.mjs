@@ -227,19 +227,47 @@ async function desktop(ctx, uid) {
   check(/401/.test(await page.textContent("#unauthorized")), "a wrong token: 401 shown as a message");
   check((await page.textContent("h1")) === "Recalculation", "the page is still there");
   phase = "recalc";
+  /* A task started elsewhere (the API): the page lists it too. */
+  const other = await post("/tasks/recalculate", { device_id: ODD[0] });
+  check(other.status === 202, "a task started through the API");
+  const otherId = other.body.task_id;
+  await page.waitForSelector(`#tasks [data-task="${otherId}"]`, { timeout: 15000 });
+  check(true, "recent tasks: one started elsewhere is listed (GET /tasks)");
   await page.fill("#token", TOKEN);
   await page.click("#start");
+  await page.waitForFunction(() => /^Task \S+ queued\.$/.test(document.querySelector("#recalc-result")?.textContent || ""));
+  const mine = /^Task (\S+) queued\.$/.exec(await page.textContent("#recalc-result"))[1];
   const state = await until("the task done", async () => {
-    const s = await page.$$eval("#tasks .state", (t) => t.map((x) => x.textContent));
+    const s = await page.$$eval(`#tasks [data-task="${mine}"]`, (t) => t.map((x) => x.textContent));
     return s.length === 1 && (s[0] === "done" || s[0] === "failed") && s[0];
   }, 90000);
   check(state === "done", "a recalculation started from the page reaches done");
+  const order = await page.$$eval("#tasks .state", (t) => t.map((x) => x.getAttribute("data-task")));
+  const listedTasks = (await api("/tasks?limit=20")).body.tasks.map((t) => t.request_id);
+  check(order.indexOf(mine) >= 0 && order.indexOf(mine) < order.indexOf(otherId) && JSON.stringify(order) === JSON.stringify(listedTasks),
+    "recent tasks newest first, as GET /tasks lists them");
   await page.waitForFunction((d) => [...document.querySelectorAll("#snapshots tr")].some((r) => r.textContent.includes(d) && !r.textContent.includes("none yet")), DEV, { timeout: 15000 });
   check(true, "its snapshot is listed");
   check(await page.evaluate(() => sessionStorage.getItem("ds_token")) === TOKEN, "the token is kept in session storage");
   await page.reload();
   await page.waitForSelector("#start");
-  check(!(await page.isDisabled("#start")) && (await page.$$("#tasks .state")).length === 1, "after a reload: token and recent task still there");
+  await page.waitForSelector(`#tasks [data-task="${mine}"]`);
+  const row = await page.$$eval(`#tasks tr`, (rs, id) => rs.filter((r) => r.textContent.includes(id)).map((r) => r.textContent), mine);
+  check(!(await page.isDisabled("#start")) && row.length === 1 && row[0].includes(DEV), "after a reload: token and recent task (with its scope) still there");
+  /* Snapshots, paged like the devices list: 25, then the next page. */
+  await page.waitForSelector("#snap-next");
+  const snapIds = async () => page.$$eval("#snapshots tbody tr td:first-child", (t) => t.map((x) => x.textContent));
+  const s1 = await snapIds();
+  const api1 = (await api("/devices?limit=25")).body;
+  check(s1.length === 25 && JSON.stringify(s1) === JSON.stringify(api1.devices.map((d) => d.id)), "snapshots: the first page of 25 devices");
+  await page.click("#snap-next");
+  await page.waitForFunction((a) => document.querySelector("#snapshots").getAttribute("data-after") === a, api1.next);
+  const s2 = await snapIds();
+  const api2 = (await api("/devices?limit=25&after=" + encodeURIComponent(api1.next))).body;
+  check(s2.length > 0 && JSON.stringify(s2) === JSON.stringify(api2.devices.map((d) => d.id)), `snapshots: the next page (${s2.length} devices)`);
+  await page.click("#snap-first");
+  await page.waitForFunction(() => document.querySelector("#snapshots").getAttribute("data-after") === "");
+  check(JSON.stringify(await snapIds()) === JSON.stringify(s1), "snapshots: back to the first page");
   await shot(page, "recalc-1280");
 
   phase = "docs";

@@ -236,6 +236,56 @@ static long http(const char *method, const char *path, const char *body, struct 
   return code;
 }
 
+/* The request_id of task i of a GET /tasks answer, or "". */
+static const char *list_id(struct json_object *tasks, size_t i)
+{
+  struct json_object *rid = NULL;
+  if (i >= json_object_array_length(tasks) ||
+      !json_object_object_get_ex(json_object_array_get_idx(tasks, i), "request_id", &rid))
+    return "";
+  return json_object_get_string(rid);
+}
+
+/* GET /tasks: the latest first, each as GET /tasks/{task_id} answers it.
+ * older: a task recorded (and done) before. */
+static void test_task_list(const char *older)
+{
+  struct http_body b, one;
+  long code = http("POST", "/tasks/recalculate", "{\"device_id\": \"it-dev-9\"}", &b);
+  CHECK(code == 202, "second POST /tasks/recalculate: %ld %s", code, b.data);
+  struct json_object *o = json_tokener_parse(b.data), *tid = NULL, *tasks = NULL;
+  REQUIRE(o != NULL && json_object_object_get_ex(o, "task_id", &tid), "202 body: %s", b.data);
+  char newer[160];
+  snprintf(newer, sizeof newer, "%s", json_object_get_string(tid));
+  json_object_put(o);
+  code = http("GET", "/tasks?limit=2", NULL, &b);
+  CHECK(code == 200, "GET /tasks?limit=2: %ld %s", code, b.data);
+  o = json_tokener_parse(b.data);
+  REQUIRE(o != NULL && json_object_object_get_ex(o, "tasks", &tasks) &&
+              json_object_is_type(tasks, json_type_array),
+          "GET /tasks: %s", b.data);
+  CHECK(json_object_array_length(tasks) == 2, "limit=2: %s", b.data);
+  CHECK(strcmp(list_id(tasks, 0), newer) == 0 && strcmp(list_id(tasks, 1), older) == 0,
+        "newest first (%s then %s): %s", newer, older, b.data);
+  /* The older one is done: its entry is the very object GET /tasks/{id}
+   * answers. */
+  char path[256];
+  snprintf(path, sizeof path, "/tasks/%s", older);
+  CHECK(http("GET", path, NULL, &one) == 200, "GET %s", path);
+  struct json_object *single = json_tokener_parse(one.data);
+  CHECK(single != NULL && json_object_equal(single, json_object_array_get_idx(tasks, 1)),
+        "list entry vs %s: %s", one.data, b.data);
+  json_object_put(single);
+  json_object_put(o);
+  code = http("GET", "/tasks", NULL, &b);
+  CHECK(code == 200 && strstr(b.data, older) != NULL && strstr(b.data, newer) != NULL,
+        "GET /tasks: %ld %s", code, b.data);
+  CHECK(strstr(b.data, newer) < strstr(b.data, older), "GET /tasks order: %s", b.data);
+  CHECK(http("GET", "/tasks?limit=0", NULL, &b) == 400, "limit=0: %s", b.data);
+  CHECK(http("GET", "/tasks?limit=101", NULL, &b) == 400, "limit=101: %s", b.data);
+  CHECK(http("GET", "/tasks?limit=x", NULL, &b) == 400, "limit=x: %s", b.data);
+}
+
 static void test_http(PGconn *c)
 {
   const char *svcs = getenv("DS_TEST_SERVICES");
@@ -253,8 +303,9 @@ static void test_http(PGconn *c)
               json_object_object_get_ex(o, "status", &st),
           "202 body: %s", b.data);
   CHECK(strcmp(json_object_get_string(st), "queued") == 0, "status %s", json_object_get_string(st));
-  char path[256];
+  char path[256], first[160];
   snprintf(path, sizeof path, "/tasks/%s", json_object_get_string(tid));
+  snprintf(first, sizeof first, "%s", json_object_get_string(tid));
   json_object_put(o);
   bool done = false;
   for (int i = 0; i < 300 && !done; i++) {
@@ -265,6 +316,7 @@ static void test_http(PGconn *c)
       usleep(100000);
   }
   CHECK(done && strstr(b.data, "\"devices\": 1") != NULL, "task: %s", b.data);
+  test_task_list(first);
   code = http("GET", "/tasks/no-such-task", NULL, &b);
   CHECK(code == 404, "unknown task: %ld", code);
   code = http("POST", "/tasks/recalculate", "{\"full\": \"yes\"}", &b);

@@ -423,6 +423,25 @@ static void series_checks(CURL *c, const struct ref_set *a)
   json_object_put(o);
   resp_free(&r);
 
+  /* total=true: the range's statistics beside the buckets, as /data answers
+   * them for the same range. */
+  snprintf(path, sizeof path, "/devices/it-q-a/series?start=%lld&end=%lld&interval=1s&total=true",
+           (long long)T0 - 5000, (long long)(T0 + 8500));
+  http_get(c, path, &r);
+  o = resp_json(&r);
+  struct resp rd;
+  snprintf(path, sizeof path, "/devices/it-q-a/data?start=%lld&end=%lld", (long long)T0 - 5000,
+           (long long)(T0 + 8500));
+  http_get(c, path, &rd);
+  struct json_object *od = resp_json(&rd);
+  CHECK(r.status == 200 && jget(o, "total") != NULL && json_object_equal(jget(o, "total"), od),
+        "series total vs /data: %.300s", r.body ? r.body : "");
+  check_stats(jget(o, "total"), a, T0 - 5000, T0 + 8500, "series total");
+  json_object_put(o);
+  json_object_put(od);
+  resp_free(&r);
+  resp_free(&rd);
+  expect_error(c, "GET", "/devices/it-q-a/series?interval=1s&total=yes", NULL, NULL, 400, NULL);
   expect_error(c, "GET", "/devices/it-q-a/series", NULL, NULL, 400, NULL);
   expect_error(c, "GET", "/devices/it-q-a/series?interval=10x", NULL, NULL, 400, NULL);
   expect_error(c, "GET", "/devices/it-q-a/series?interval=0s", NULL, NULL, 400, NULL);

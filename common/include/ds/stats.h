@@ -33,4 +33,8 @@ double ds_median(double *v, size_t n);
  * double range. */
 void ds_axis_compute(double *v, size_t n, struct ds_axis_stats *out);
 
+/* As ds_axis_compute without the median (left 0), and without reordering
+ * v: the same count, min, max and sum, bit for bit. */
+void ds_axis_summary(const double *v, size_t n, struct ds_axis_stats *out);
+
 #endif
