@@ -314,6 +314,25 @@ compact_all() {
     [ "$moved" -eq 0 ] && break
   done
 }
+# compact_bulk: everything in samples_recent into chunks of 10,000 samples
+# per device in one statement, then an empty samples_recent: the layout
+# ds_compact(id, 10000) makes (oldest first, arrays in (ts, x, y, z)
+# order), without its per-call cost (a call per 10,000 samples: hours at
+# the curves' 10M-30M samples).  Only when samples_recent holds nothing
+# but rows just loaded for a bench.
+compact_bulk() {
+  sql "BEGIN;
+       INSERT INTO sample_chunks (device_id, first_ts, last_ts, n, ts, x, y, z)
+       SELECT device_id, min(ts), max(ts), count(*),
+              array_agg(ts ORDER BY ts, x, y, z), array_agg(x ORDER BY ts, x, y, z),
+              array_agg(y ORDER BY ts, x, y, z), array_agg(z ORDER BY ts, x, y, z)
+         FROM (SELECT device_id, ts, x, y, z,
+                      (row_number() OVER (PARTITION BY device_id ORDER BY ts, x, y, z) - 1) / 10000 AS k
+                 FROM samples_recent) s
+        GROUP BY device_id, k;
+       TRUNCATE samples_recent;
+       COMMIT" >/dev/null
+}
 # naive_table: the naive layout the Python service used (one row per sample,
 # btree on device and time), for the SQL ceilings.
 naive_table() {
