@@ -168,7 +168,6 @@ ds_migrate "$BUILD" "$SRC" "$DATABASE_URL"
 ds_pg_ensure_roles "$RUN" "$PG_PORT" "$RUN"
 [ "$DB_VARIANT" = citus ] && ds_citus_roles "$RUN" "$PG_PORT" "$RUN" "${WORKER_PORTS[@]}"
 ds_db_grants "$SRC" "$DATABASE_URL"
-[ "$DB_VARIANT" = citus ] && ds_citus_shard_grants "$RUN" "$PG_PORT" "${WORKER_PORTS[@]}"
 ds_svc_db_env "$ST" "$PG_PORT" "$RUN"
 
 # --- mosquitto

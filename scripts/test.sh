@@ -5,11 +5,10 @@
 #   scripts/test.sh -L unit        scripts/test.sh -R ingest
 # Environment: DS_TEST_BUILD_DIR (build-test), DS_TEST_JOBS (nproc),
 # CI=true (fail when LeakSanitizer cannot run, instead of warning),
-# DS_TEST_CITUS=1 (add the Citus part: the tests labelled citus, which run
-# the ingest, query, aggregator and storage scenarios again on a Citus
-# coordinator and 2 workers; deps.sh then makes Citus available, built once
-# per machine when no package is installed.  Off by default: with the
-# services' own database roles they fail, see docs/scaling.md).
+# DS_TEST_CITUS (default 1: the tests labelled citus run too: the ingest,
+# query, aggregator and storage scenarios again on a Citus coordinator and
+# 2 workers; deps.sh makes Citus available, built once per machine when no
+# package is installed, docs/scaling.md.  DS_TEST_CITUS=0 leaves them out).
 #
 # The fuzz step (README § Security): with clang present, the libFuzzer
 # targets of tests/fuzz/ are built in build-fuzz/ (DS_FUZZ_BUILD_DIR) and
@@ -30,7 +29,7 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${DS_TEST_BUILD_DIR:-$SRC/build-test}
 JOBS=${DS_TEST_JOBS:-$(nproc)}
 
-CITUS=${DS_TEST_CITUS:-0}
+CITUS=${DS_TEST_CITUS:-1}
 if [ "$CITUS" = 1 ]; then
   DEVICESTATS_DEPS_CITUS=1 "$SRC/scripts/deps.sh"
 else

@@ -6,7 +6,8 @@
 # 1. When $(pg_config --pkglibdir)/citus.so exists (a distribution's or
 #    Citus's own packages), nothing is done.
 # 2. Otherwise Citus is built from the release tarball named by CITUS_SOURCE
-#    (default: ../shared/vendor/citus-13.2.2.tar.gz next to the repository),
+#    (default: ../shared/vendor/citus-13.2.2.tar.gz next to the repository,
+#    or next to the local repository it was cloned from),
 #    whose sha256 must match, with the vendored PostgreSQL-15.20 patch
 #    applied, into a per-machine cache outside the work tree
 #    (DEVICESTATS_CACHE_DIR, default /var/cache/devicestats), keyed by the
@@ -51,7 +52,24 @@ pg_major=${pg_version%%.*}
 server_pkg=postgresql-$pg_major
 server_pkg_version=$(dpkg-query -W -f='${Version}' "$server_pkg" 2>/dev/null || true)
 
-CITUS_SOURCE=${CITUS_SOURCE:-$(cd "$SRC/.." && pwd)/shared/vendor/citus-$CITUS_VERSION.tar.gz}
+# The tarball: CITUS_SOURCE, else shared/vendor next to the repository,
+# else next to the repository it was cloned from (a CI clone elsewhere of a
+# local repository).
+citus_default_source() {
+  local name=shared/vendor/citus-$CITUS_VERSION.tar.gz origin
+  if [ -f "$SRC/../$name" ]; then
+    printf '%s' "$(cd "$SRC/.." && pwd)/$name"
+    return
+  fi
+  origin=$(git -C "$SRC" remote get-url origin 2>/dev/null || true)
+  origin=${origin#file://}
+  if [ -n "$origin" ] && [ -d "$origin" ] && [ -f "$origin/../$name" ]; then
+    printf '%s' "$(cd "$origin/.." && pwd)/$name"
+    return
+  fi
+  printf '%s' "$(cd "$SRC/.." && pwd)/$name"
+}
+CITUS_SOURCE=${CITUS_SOURCE:-$(citus_default_source)}
 [ -f "$CITUS_SOURCE" ] || die "Citus is not installed and CITUS_SOURCE ($CITUS_SOURCE) does not exist.
   Install Citus for PostgreSQL $pg_major from your distribution or from Citus's own packages
   (https://docs.citusdata.com/en/stable/installation/), or set CITUS_SOURCE to citus-$CITUS_VERSION.tar.gz"

@@ -20,14 +20,26 @@ ds_db_variant() {
 # Settings of every Citus node (appended to devicestats.conf).
 # citus.max_adaptive_executor_pool_size = 1: one connection per worker for
 # a statement; ingest's COPY of a batch spanning many devices took 585-770 ms
-# with the default (16), 25 ms with 1.  citus.shard_count: shards per
-# distributed table (CITUS_SHARD_COUNT, default 16: the most workers the
-# tables can later be spread over; every multi-device statement runs one
-# task per shard, so fewer are cheaper on small clusters).
+# with the default (16), 25 ms with 1.
+# citus.allow_modifications_from_workers_to_replicated_tables = off: every
+# write reaches the reference tables (users, devices, recalc_runs) through
+# the coordinator, which then serialises them with its own locks.  With the
+# default (on) it also locks them on the first worker by calling
+# lock_shard_resources() there as the service's role, which checks that
+# the role may write the locked table -- and the tables it references:
+# ingest inserting a device (devices -> users) or query assigning one was
+# refused "permission denied for table users" although the coordinator
+# had accepted the statement.  Off: no remote lock, one round trip less
+# per reference-table write, and deploy/sql/grants.sql serves both.
+# citus.shard_count: shards per distributed table (CITUS_SHARD_COUNT,
+# default 16: the most workers the tables can later be spread over; every
+# multi-device statement runs one task per shard, so fewer are cheaper on
+# small clusters).
 ds_citus_conf() {
   printf '%s\n' "shared_preload_libraries = 'citus'" \
     "max_prepared_transactions = 200" \
     "citus.max_adaptive_executor_pool_size = 1" \
+    "citus.allow_modifications_from_workers_to_replicated_tables = off" \
     "citus.shard_count = ${CITUS_SHARD_COUNT:-16}"
 }
 
@@ -144,52 +156,5 @@ INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo) VALUES
 SQL
         ds_die "setting pg_dist_authinfo for devicestats_$svc failed on the node in ${bases[i]}"
     done
-  done
-}
-
-# ds_citus_shard_grants B COORD_PORT WORKER_PORT...: after ds_db_grants.
-# The coordinator checks each service's privileges on the distributed
-# tables (deploy/sql/grants.sql) before a statement reaches a shard; the
-# shards themselves (every table on a worker, and the coordinator's own
-# placements of reference tables) were created before the roles' grants,
-# which Citus does not carry to them, so the service roles get the table
-# privileges there.  The workers listen on 127.0.0.1 only.
-ds_citus_shard_grants() {
-  local b=$1 port=$2 i=0 wp
-  shift 2
-  local bases=("$b") ports=("$port")
-  for wp in "$@"; do
-    i=$((i + 1))
-    bases+=("$(ds_citus_worker_base "$b" "$i")") ports+=("$wp")
-  done
-  for ((i = 0; i < ${#bases[@]}; i++)); do
-    ds_psql_admin "${bases[i]}" "${ports[i]}" -d devicestats >/dev/null <<'SQL' ||
-SET citus.enable_manual_changes_to_shards TO on;
-DO $$
-DECLARE
-  t regclass;
-  q regclass;
-  roles text := 'devicestats_ingest, devicestats_query, devicestats_aggregator';
-BEGIN
-  FOR t IN SELECT to_regclass(shard_name(s.logicalrelid, s.shardid))
-             FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid)
-            WHERE p.groupid = (SELECT groupid FROM pg_dist_local_group)
-  LOOP
-    IF t IS NOT NULL THEN
-      EXECUTE format('GRANT ALL ON %s TO %s', t, roles);
-      -- the shard's own sequences (identity chunk_id)
-      FOR q IN SELECT d.objid::regclass FROM pg_depend d
-                WHERE d.refobjid = t AND d.classid = 'pg_class'::regclass
-                  AND d.deptype IN ('a', 'i')
-                  AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S'
-      LOOP
-        EXECUTE format('GRANT ALL ON SEQUENCE %s TO %s', q, roles);
-      END LOOP;
-    END IF;
-  END LOOP;
-END
-$$;
-SQL
-      ds_die "granting the shards to the service roles failed on the node in ${bases[i]}"
   done
 }

@@ -120,7 +120,6 @@ DS_MIGRATE_FALLBACK=${DS_MIGRATE_FALLBACK:-1} ds_migrate "$BUILD" "$SRC" "$DATAB
 ds_pg_ensure_roles "$T" "$PG_PORT" "$T"
 [ "$(ds_db_variant)" = citus ] && ds_citus_roles "$T" "$PG_PORT" "$T" "${WORKER_PORTS[@]}"
 ds_db_grants "$SRC" "$DATABASE_URL"
-[ "$(ds_db_variant)" = citus ] && ds_citus_shard_grants "$T" "$PG_PORT" "${WORKER_PORTS[@]}"
 ds_svc_db_env "$ST" "$PG_PORT" "$T"
 
 # --- mosquitto
