@@ -146,7 +146,11 @@ EOF
   { echo "\\set s $LOAD_BASE_S + 3600 * random(0, $((hours - 1)))"
     stats_sql bench_naive "device_id = $C_CONC_ID AND ts >= to_timestamp(:s) AND ts < to_timestamp(:s + 3600)"; echo; } >"$pgs"
   : >"$RUN/consthttp.out"
-  "$CONSTHTTP" "$CONST_PORT" "$QUERY_THREADS" >"$RUN/consthttp.out" 2>&1 &
+  # In a session of its own, as every service runs (ds_service_start):
+  # with the kernel's autogroup scheduling, each session is one group with
+  # an equal share of the CPU on a loaded machine, so a constant server
+  # sharing the bench's session competed on other terms than the service.
+  setsid "$CONSTHTTP" "$CONST_PORT" "$QUERY_THREADS" >"$RUN/consthttp.out" 2>&1 &
   cp=$!
   EXTRA_PIDS+=("$cp")
   for ((i = 0; i < 100; i++)); do grep -q ready "$RUN/consthttp.out" && break; sleep 0.05; done
