@@ -268,7 +268,11 @@ SQL
 # the owner (DATABASE_URL), in one transaction.
 ds_db_grants() {
   local sqldir=${DEVICESTATS_SQL_DIR:-$1/deploy/sql}
-  "$DS_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -1 -d "$2" -f "$sqldir/grants.sql" >/dev/null ||
+  # client_min_messages=error: on Citus, ALL TABLES IN SCHEMA public also
+  # names Citus's own views (citus_tables, citus_schemas, owned by the
+  # superuser), and each GRANT/REVOKE warned once per column about them.
+  PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=error" \
+    "$DS_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -1 -d "$2" -f "$sqldir/grants.sql" >/dev/null ||
     ds_die "applying $sqldir/grants.sql failed"
 }
 
