@@ -2,8 +2,9 @@
 # Container entry point of the database: the same cluster as run.sh's
 # (scripts/lib/stack.sh: initdb, role and database devicestats with
 # $PGPASSWORD), then PostgreSQL in the foreground listening on the
-# container's network with password (SCRAM) logins.  DS_ROOT, DS_DATA,
-# DS_PORT and DS_LISTEN exist to try it outside a container.
+# container's network with password (SCRAM) logins; the services' roles
+# made or updated at every start.  DS_ROOT, DS_DATA, DS_PORT and DS_LISTEN
+# exist to try it outside a container.
 set -euo pipefail
 DS_PROG=postgres-entrypoint
 ROOT=${DS_ROOT:-/opt/devicestats} B=${DS_DATA:-/var/lib/devicestats} PORT=${DS_PORT:-5432}
@@ -20,6 +21,18 @@ fi
 # Create the role and database (first start) on a private socket only.
 ds_pg_start "$B" "$PORT" "${DS_PG_FSYNC:-on}"
 ds_pg_ensure_db "$B" "$PORT" "$PGPASSWORD"
+# The services' roles (devicestats_ingest, _query, _aggregator) with the
+# passwords PGPASSWORD_INGEST, _QUERY, _AGGREGATOR, set again at every
+# start; their privileges come from the grants service after the migrations.
+roles=$(mktemp -d)
+for svc in "${DS_DB_ROLES[@]}"; do
+  v=PGPASSWORD_${svc^^}
+  [ -n "${!v:-}" ] || ds_die "$v is required"
+  ds_write_secret "$roles/db-password-$svc" "${!v}"
+  unset "$v"
+done
+ds_pg_ensure_roles "$B" "$PORT" "$roles"
+rm -rf "$roles"
 ds_pg_stop "$B"
 # devicestats.conf (from ds_pg_start) holds the port and socket; listen on
 # the container's network too.  setpriv execs (runuser would stay as PID 1

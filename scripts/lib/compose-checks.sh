@@ -4,13 +4,17 @@
 # PASS/FAIL line; its output goes to $W/check-N.log.
 
 NCHECK=0
-# check NAME CMD...: runs CMD, counts and reports it; its status.
+# check NAME CMD...: runs CMD, counts and reports it; its status.  CMD
+# fails by its status or by a `fail` anywhere in it (a check goes on after
+# a fail, to log what else is wrong, and still fails).
+CHECK_FAILED=0
 check() {
   local name=$1 log
   shift
   NCHECK=$((NCHECK + 1))
   log=$W/check-$NCHECK.log
-  if "$@" >"$log" 2>&1; then
+  CHECK_FAILED=0
+  if "$@" >"$log" 2>&1 && [ "$CHECK_FAILED" = 0 ]; then
     PASSED=$((PASSED + 1))
     echo "PASS  $name"
   else
@@ -22,8 +26,37 @@ check() {
 }
 
 cid() { dc ps -q "$1" 2>/dev/null | head -n 1; }
+
+# build_with 0|1: dc build with BuildKit off or on (compose 1.29 builds
+# through the docker CLI, which reads DOCKER_BUILDKIT).
+build_with() { DOCKER_BUILDKIT=$1 COMPOSE_DOCKER_CLI_BUILD=1 dc build; }
+
+# Both images built again with BuildKit (tag DS_IMAGE_TAG-buildkit; its own
+# cache), offline (the daemon reaches no registry: a frontend image or a
+# base image pulled would fail the build), then run: the programs load, as
+# user devicestats; the servers and entry points are there.
+c_buildkit() {
+  local tag=${DS_IMAGE_TAG:-check}-buildkit
+  DS_IMAGE_TAG=$tag build_with 1 || return 1
+  docker run --rm "devicestats/services:$tag" sh -c \
+    'id -un; for p in /usr/local/bin/devicestats-*; do echo "$p"; ldd "$p" | grep "not found" && exit 1; done; devicestats-query --help-config >/dev/null' |
+    tee "$W/buildkit-services" || return 1
+  [ "$(head -n 1 "$W/buildkit-services")" = devicestats ] || fail "services image: not user devicestats"
+  [ "$(grep -c '^/usr/local/bin/devicestats-' "$W/buildkit-services")" -ge 5 ] || fail "services image: programs missing"
+  docker run --rm --entrypoint sh "devicestats/infra:$tag" -c \
+    'test -x /usr/lib/postgresql/15/bin/postgres && test -x /usr/sbin/mosquitto && command -v openssl &&
+     test -x /opt/devicestats/deploy/docker/postgres-entrypoint.sh && test -r /opt/devicestats/scripts/lib/stack.sh' ||
+    fail "infra image: a server or an entry point is missing"
+  BUILDKIT_TAG=$tag
+}
+BUILDKIT_TAG=
 say() { echo "$*"; }
-fail() { echo "$*"; return 1; }
+# fail MESSAGE: logs it and fails the running check (see check).
+fail() {
+  echo "$*"
+  CHECK_FAILED=1
+  return 1
+}
 
 # wait_healthy TIMEOUT_S: every long-running service healthy, migrate done.
 wait_healthy() {
@@ -35,8 +68,10 @@ wait_healthy() {
       st=$([ -n "$c" ] && docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$c")
       [ "$st" = healthy ] || all=0
     done
-    c=$(cid migrate)
-    [ -n "$c" ] && [ "$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$c")" = "exited 0" ] || all=0
+    for s in migrate grants; do
+      c=$(cid "$s")
+      [ -n "$c" ] && [ "$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$c")" = "exited 0" ] || all=0
+    done
     [ $all = 1 ] && return 0
     sleep 1
   done
@@ -56,7 +91,8 @@ http() {
   HTTP_STATUS=$(curl "${args[@]}" "$url") || HTTP_STATUS=0
   [ "$HTTP_STATUS" != 0 ]
 }
-# The last body without blanks, for exact comparisons.
+# The last body without blanks, for exact comparisons (grep it from a
+# here-string: grep -q in a pipe would kill tr, and pipefail fail the match).
 body() { tr -d ' \n' <"$W/body"; }
 
 pub() { # TOPIC MESSAGE
@@ -68,7 +104,7 @@ wait_count() {
   local i
   for ((i = 0; i < $3 * 2; i++)); do
     http GET "/devices/$1/data/all" && [ "$HTTP_STATUS" = 200 ] &&
-      body | grep -q "^{\"device_id\":\"$1\",[^{]*\"count\":$2," && return 0
+      grep -q "^{\"device_id\":\"$1\",[^{]*\"count\":$2," <<<"$(body)" && return 0
     sleep 0.5
   done
   echo "GET /devices/$1/data/all: $HTTP_STATUS $(cat "$W/body")"
@@ -76,19 +112,33 @@ wait_count() {
 }
 
 expect_body() { # STATUS FIXED-STRING (in the blank-less body)
-  [ "$HTTP_STATUS" = "$1" ] && body | grep -qF -- "$2" && return 0
+  [ "$HTTP_STATUS" = "$1" ] && grep -qF -- "$2" <<<"$(body)" && return 0
   echo "expected $1 with $2, got $HTTP_STATUS: $(cat "$W/body")"
   return 1
 }
 
+# Every process of every long-running container, in two snapshots 2 s
+# apart: a root process in both (same pid) fails.  One snapshot alone could
+# catch a healthcheck between docker's exec (as the container's user: root
+# in the infra containers, which prepare their volumes) and its setpriv.
+# docker top's ps options need pid (the 20.10 daemon refuses them without).
 c_nonroot() {
-  local s c bad=0
+  local s c top r1 r2
   for s in mosquitto postgres ingest aggregator query; do
     c=$(cid "$s")
-    docker top "$c" -o uid,comm | tail -n +2 | sed "s/^/$s: /" | tee -a "$W/top"
-    docker top "$c" -o uid | tail -n +2 | grep -qx ' *0' && { echo "$s has a process as root"; bad=1; }
+    top=$(docker top "$c" -o pid,uid,comm | tail -n +2) || fail "docker top $s failed"
+    [ -n "$top" ] || fail "$s: no process listed"
+    sed "s/^/$s: /" <<<"$top"
+    r1+=$(awk -v s="$s" '$2 == 0 { print s, $1, $3 }' <<<"$top")$'\n'
   done
-  [ $bad = 0 ]
+  sleep 2
+  for s in mosquitto postgres ingest aggregator query; do
+    r2+=$(docker top "$(cid "$s")" -o pid,uid,comm | tail -n +2 | awk -v s="$s" '$2 == 0 { print s, $1, $3 }')$'\n'
+  done
+  echo "root in the first snapshot: $(grep -c . <<<"$r1"); in the second: $(grep -c . <<<"$r2")"
+  local both
+  both=$(grep -xF -f <(grep . <<<"$r1") <<<"$r2") && fail "a process runs as root: $both"
+  return 0
 }
 
 c_admin() {
@@ -111,7 +161,7 @@ c_samples() {
     expect_body 200 '"z":{"count":4,"min":0.25,"max":9.0,"sum":16.0,"median":3.375}' || return 1
   local i
   for ((i = 0; i < 20; i++)); do
-    http GET '/rejected?limit=50' && body | grep -qF "\"topic\":\"devices/$DEV/data\"" && return 0
+    http GET '/rejected?limit=50' && grep -qF "\"topic\":\"devices/$DEV/data\"" <<<"$(body)" && return 0
     sleep 0.5
   done
   echo "the rejected message is not in GET /rejected: $(cat "$W/body")"
@@ -159,6 +209,77 @@ c_recalc() {
   grep "$rid" "$W/status"
   grep -q "\"request_id\": *\"$rid\".*\"state\": *\"done\"" "$W/status" || fail "no done status"
   http GET "/devices/$DEV/stats" && expect_body 200 '"count":4,' && expect_body 200 '"computed_at":'
+}
+
+# The TLS listener from the host: a sample published over TLS, the broker
+# verified against the CA it published (mqtt-ca), is stored; another CA and
+# plain MQTT on the TLS port are refused.
+c_tls() {
+  dc exec -T mosquitto cat /var/lib/devicestats-ca/ca.crt >"$W/ca.crt" && [ -s "$W/ca.crt" ] ||
+    fail "no CA certificate in the mosquitto container"
+  local tls=(-h 127.0.0.1 -p "$MQTT_TLS_PORT" -u devicestats -P "$MQTT_PASSWORD" -q 1 -t "devices/$DEV-tls/data")
+  mosquitto_pub "${tls[@]}" --cafile "$W/ca.crt" -m '{"x": 1, "y": 2, "z": 3}' || fail "publish over TLS failed"
+  wait_count "$DEV-tls" 1 30 || return 1
+  ds_tls_ensure "$W/other-ca" >/dev/null
+  if mosquitto_pub "${tls[@]}" --cafile "$W/other-ca/ca.crt" -m '{"x": 9, "y": 9, "z": 9}'; then
+    fail "published over TLS with another CA"
+  fi
+  if timeout 10 mosquitto_pub "${tls[@]}" -m '{"x": 9, "y": 9, "z": 9}'; then
+    fail "plain MQTT accepted on the TLS port"
+  fi
+  sleep 1
+  wait_count "$DEV-tls" 1 5
+}
+
+# ingest, aggregator and query hold their broker connections on the TLS
+# listener (8883 inside the network), none on the plain one: established
+# TCP connections in the broker's /proc/net/tcp, by each container's address.
+c_services_tls() {
+  local s ip hex tcp ok=0
+  tcp=$(dc exec -T mosquitto cat /proc/net/tcp) || return 1
+  for s in ingest aggregator query; do
+    ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$(cid "$s")" | awk '{print $1}')
+    IFS=. read -r a b c d <<<"$ip"
+    hex=$(printf '%02X%02X%02X%02X' "$d" "$c" "$b" "$a")
+    local on_tls on_plain
+    on_tls=$(awk -v r="$hex" '$4 == "01" && $2 ~ /:22B3$/ && $3 ~ "^" r ":" { n++ } END { print n + 0 }' <<<"$tcp")
+    on_plain=$(awk -v r="$hex" '$4 == "01" && $2 ~ /:075B$/ && $3 ~ "^" r ":" { n++ } END { print n + 0 }' <<<"$tcp")
+    echo "$s ($ip): $on_tls on TLS, $on_plain plain"
+    [ "$on_tls" -ge 1 ] && [ "$on_plain" = 0 ] || ok=1
+  done
+  return $ok
+}
+
+# Each service is connected to the database as its own role
+# (pg_stat_activity: usename by application_name), the owner is not; a
+# statement outside a role's grants fails with 42501 / must be owner.
+c_db_roles() {
+  local s rows
+  local q="SELECT application_name || ' ' || usename FROM pg_stat_activity
+           WHERE datname = 'devicestats' AND application_name LIKE 'devicestats-%' ORDER BY 1"
+  rows=$(PGPASSWORD=$PGPASSWORD psql -X -At -h 127.0.0.1 -p "$PG_PORT" -U devicestats -d devicestats -c "$q") ||
+    return 1
+  echo "$rows"
+  for s in ingest aggregator query; do
+    grep -q "^devicestats-$s[^ ]* devicestats_$s\$" <<<"$rows" || fail "no connection of $s as devicestats_$s"
+  done
+  ! grep -E '^devicestats-(ingest|aggregator|query)' <<<"$rows" |
+    grep -vE '^devicestats-(ingest|aggregator|query)[^ ]* devicestats_\1$' || fail "a service connected as another role"
+  as_role() { PGPASSWORD=${ROLE_PW[$1]} psql -X -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" \
+    -U "devicestats_$1" -d devicestats -c "$2" 2>&1; }
+  local out
+  out=$(as_role ingest 'DELETE FROM samples_recent WHERE false')
+  echo "ingest DELETE: $out"
+  [[ $out == *"permission denied"* ]] || fail "ingest may DELETE FROM samples_recent"
+  out=$(as_role query 'BEGIN; DROP TABLE users; ROLLBACK')
+  echo "query DROP: $out"
+  [[ $out == *"must be owner"* ]] || fail "query may DROP TABLE users"
+  out=$(as_role aggregator 'SELECT count(*) FROM rejected')
+  echo "aggregator reading rejected: $out"
+  [[ $out == *"permission denied"* ]] || fail "aggregator may read rejected"
+  out=$(as_role query 'SELECT count(*) FROM devices')
+  echo "query reading devices: $out"
+  [[ $out =~ ^[0-9]+$ ]] || fail "query cannot read devices"
 }
 
 c_auth() {
@@ -230,14 +351,19 @@ c_down_up() {
 # Every layer and config of both images, grepped for this run's secrets
 # and the canaries.
 c_secrets() {
-  local tag=${DS_IMAGE_TAG:-check} d=$W/images s l
+  local tag=${DS_IMAGE_TAG:-check} d=$W/images s l imgs
   mkdir -p "$d"
-  docker save "devicestats/services:$tag" "devicestats/infra:$tag" | tar -C "$d" -x || return 1
+  imgs=("devicestats/services:$tag" "devicestats/infra:$tag")
+  [ -n "$BUILDKIT_TAG" ] && imgs+=("devicestats/services:$BUILDKIT_TAG" "devicestats/infra:$BUILDKIT_TAG")
+  echo "${imgs[*]}"
+  docker save "${imgs[@]}" | tar -C "$d" -x || return 1
   local pats=()
   for s in "${SECRETS[@]}"; do pats+=(-e "$s"); done
   if grep -rlaF "${pats[@]}" "$d" --include='*.json'; then fail "a secret in an image's metadata"; fi
   for l in "$d"/*/layer.tar; do
-    if tar -xOf "$l" | grep -qaF "${pats[@]}"; then fail "a secret in layer $l"; fi
+    # grep reads to the end (no -q: tar killed by SIGPIPE would make the
+    # pipeline fail under pipefail and hide a match).
+    if tar -xOf "$l" | grep -aF "${pats[@]}" >/dev/null; then fail "a secret in layer $l"; fi
   done
   echo "$(ls "$d"/*/layer.tar | wc -l) layers, ${#SECRETS[@]} secrets: none found"
 }
@@ -245,7 +371,7 @@ c_secrets() {
 image_sizes() {
   local tag=${DS_IMAGE_TAG:-check}
   docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
-    grep -E "^devicestats/(services|infra):$tag |^debian:12 " | sed 's/^/  image /'
+    grep -E "^devicestats/(services|infra):$tag(-buildkit)? |^debian:12 " | sed 's/^/  image /'
 }
 
 c_down_v() {
@@ -264,7 +390,10 @@ run_checks() {
   check "no process runs as root in any container" c_nonroot
   check "admin ports: ingest and aggregator /health + /metrics, query /health" c_admin
   check "MQTT samples (single, array, rejected) stored exactly" c_samples
+  check "MQTT over TLS from the host: verified against the broker's CA; other CA, plain refused" c_tls
+  check "ingest, aggregator, query connected to the broker over TLS only" c_services_tls
   check "data/all, series, devices, users routes" c_routes
+  check "each service logged in to the database as its own role; outside its grants refused" c_db_roles
   check "dashboard: GET / with the real uPlot" c_dashboard
   check "recalculation over MQTT reaches done; /devices/{id}/stats answers" c_recalc
   check "HTTP write routes refuse a missing token (401)" c_auth

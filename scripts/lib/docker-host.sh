@@ -57,6 +57,22 @@ dh_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 }
 
+# Puts Debian's docker client (/usr/bin/docker, docker.io) first in PATH
+# (a symlink in directory $1) when the docker found first is another one:
+# compose 1.29 builds through the docker in PATH, and a newer client without
+# its buildx plugin (this machine's /usr/local/bin/docker 28.2.2) refuses
+# DOCKER_BUILDKIT=1, while docker.io's 20.10 client speaks BuildKit itself.
+dh_debian_cli() {
+  local d=$1 cur
+  cur=$(command -v docker) || return 0
+  [ -x /usr/bin/docker ] && [ "$(readlink -f "$cur")" != "$(readlink -f /usr/bin/docker)" ] || return 0
+  dpkg -S "$(readlink -f "$cur")" >/dev/null 2>&1 && return 0
+  mkdir -p "$d" && ln -sf /usr/bin/docker "$d/docker" || return 1
+  PATH=$d:$PATH
+  hash -r
+  ds_log "the docker client in PATH, $cur ($("$cur" --version 2>/dev/null)), is not Debian's: using /usr/bin/docker"
+}
+
 # Starts dockerd when no daemon answers; sets DH_DOCKERD_PID when it did.
 DH_DOCKERD_PID=
 dh_daemon() {

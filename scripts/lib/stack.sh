@@ -310,12 +310,13 @@ ds_migrate() {
 }
 
 # ----------------------------------------------------------------- TLS
-# ds_tls_ensure DIR: a private CA (DIR/ca.crt, ca.key) and a server
+# ds_tls_ensure DIR [SANS]: a private CA (DIR/ca.crt, ca.key) and a server
 # certificate signed by it for localhost and 127.0.0.1 (DIR/server.crt,
 # server.key), generated once: kept while ca.crt, server.crt and server.key
-# exist.  EC P-256 keys, mode 0600; certificates valid ten years.
+# exist.  EC P-256 keys, mode 0600; certificates valid ten years.  SANS:
+# more subjectAltName entries (compose: DNS:mosquitto).
 ds_tls_ensure() {
-  local d=$1
+  local d=$1 sans="DNS:localhost,IP:127.0.0.1${2:+,$2}"
   if [ -s "$d/ca.crt" ] && [ -s "$d/server.crt" ] && [ -s "$d/server.key" ]; then
     return 0
   fi
@@ -333,7 +334,7 @@ ds_tls_ensure() {
     openssl ecparam -name prime256v1 -genkey -noout -out server.key
     openssl req -new -key server.key -subj "/CN=localhost" -out server.csr
     printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyAgreement" \
-      "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >server.ext
+      "extendedKeyUsage=serverAuth" "subjectAltName=$sans" >server.ext
     openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 \
       -days 3650 -extfile server.ext -out server.crt
     rm -f server.csr server.ext ca.srl
