@@ -573,9 +573,27 @@ static void measure(const struct dev *d)
       it_db_exec(db, "DROP TABLE st_rows, st_c10, st_c300, st_c10000, st_compacted, st_merged", 0));
 }
 
+/* The view's first five columns are the contract's (DESIGN.md), in its
+ * order and types, on either database; what follows them (device_key) is
+ * an addition. */
+static void view_columns(void)
+{
+  long long ok = it_db_scalar_ll(
+      db,
+      "SELECT count(*) FROM information_schema.columns c"
+      " JOIN (VALUES (1, 'device_id', 'text'), (2, 'ts', 'timestamp with time zone'),"
+      "              (3, 'x', 'double precision'), (4, 'y', 'double precision'),"
+      "              (5, 'z', 'double precision')) AS w (pos, name, type)"
+      "   ON c.ordinal_position = w.pos AND c.column_name = w.name AND c.data_type = w.type"
+      " WHERE c.table_schema = 'public' AND c.table_name = 'device_samples'",
+      0);
+  IT_EXPECT(ok == 5, "device_samples: %lld of the contract's 5 columns in place", ok);
+}
+
 int main(void)
 {
   db = it_db_connect();
+  view_columns();
   PQclear(it_db_exec(db,
                      "CREATE TEMP TABLE st_ref (device_id int, ts timestamptz,"
                      " x float8, y float8, z float8)",
