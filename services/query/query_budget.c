@@ -17,7 +17,7 @@ int query_budget_init(struct query_budget *b, size_t max)
 {
   b->used = 0;
   b->max = max;
-  b->nkept = b->kept_bytes = 0;
+  b->nkept = b->kept_bytes = b->mapped = 0;
   atomic_init(&b->waiting, 0);
   if (pthread_mutex_init(&b->mu, NULL) != 0)
     return DS_ENOMEM;
@@ -45,13 +45,18 @@ static void block_unmap(void *p)
   munmap(base, *(size_t *)(void *)base);
 }
 
-static void *block_map(size_t bytes)
+/* The size of the mapping for bytes (0 when too large): whole huge pages,
+ * so that with transparent huge pages (madvise mode) one fault maps 2 MB
+ * instead of 4 KB. */
+static size_t map_size(size_t bytes)
 {
   if (bytes > SIZE_MAX - BLOCK_HEAD - HUGE_PAGE)
-    return NULL;
-  /* Whole huge pages, so that with transparent huge pages (madvise mode)
-   * one fault maps 2 MB instead of 4 KB. */
-  size_t size = (bytes + BLOCK_HEAD + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    return 0;
+  return (bytes + BLOCK_HEAD + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+}
+
+static void *block_map(size_t size)
+{
   void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED)
     return NULL;
@@ -60,50 +65,82 @@ static void *block_map(size_t bytes)
   return (unsigned char *)base + BLOCK_HEAD;
 }
 
+/* Takes the smallest kept block out (under mu; nkept > 0) and returns it. */
+static void *drop_smallest(struct query_budget *b)
+{
+  size_t small = 0;
+  for (size_t i = 1; i < b->nkept; i++)
+    if (block_size(b->kept[i]) < block_size(b->kept[small]))
+      small = i;
+  void *p = b->kept[small];
+  b->kept_bytes -= block_size(p);
+  b->mapped -= block_size(p);
+  b->kept[small] = b->kept[--b->nkept];
+  return p;
+}
+
 void *query_budget_block_get(struct query_budget *b, size_t bytes)
 {
-  if (b != NULL) {
-    pthread_mutex_lock(&b->mu);
-    size_t best = b->nkept;
-    for (size_t i = 0; i < b->nkept; i++)
-      if (block_size(b->kept[i]) - BLOCK_HEAD >= bytes &&
-          (best == b->nkept || block_size(b->kept[i]) < block_size(b->kept[best])))
-        best = i;
-    void *p = NULL;
-    if (best < b->nkept) {
-      p = b->kept[best];
-      b->kept_bytes -= block_size(p);
-      b->kept[best] = b->kept[--b->nkept];
-    }
+  size_t size = map_size(bytes);
+  if (size == 0)
+    return NULL;
+  if (b == NULL)
+    return block_map(size);
+  void *drop[QUERY_BUDGET_KEEP_MAX];
+  size_t ndrop = 0;
+  pthread_mutex_lock(&b->mu);
+  size_t best = b->nkept;
+  for (size_t i = 0; i < b->nkept; i++)
+    if (block_size(b->kept[i]) - BLOCK_HEAD >= bytes &&
+        (best == b->nkept || block_size(b->kept[i]) < block_size(b->kept[best])))
+      best = i;
+  if (best < b->nkept) {
+    void *p = b->kept[best];
+    b->kept_bytes -= block_size(p);
+    b->kept[best] = b->kept[--b->nkept];
     pthread_mutex_unlock(&b->mu);
-    if (p != NULL)
-      return p;
+    return p;
   }
-  return block_map(bytes);
+  /* None large enough: kept ones go first while all mapped blocks would
+   * exceed the budget's size with the new one. */
+  while (b->nkept > 0 && b->mapped + size > b->max)
+    drop[ndrop++] = drop_smallest(b);
+  b->mapped += size;
+  pthread_mutex_unlock(&b->mu);
+  for (size_t i = 0; i < ndrop; i++)
+    block_unmap(drop[i]);
+  void *p = block_map(size);
+  if (p == NULL) {
+    pthread_mutex_lock(&b->mu);
+    b->mapped -= size;
+    pthread_mutex_unlock(&b->mu);
+  }
+  return p;
 }
 
 void query_budget_block_put(struct query_budget *b, void *p)
 {
   if (p == NULL)
     return;
-  if (b == NULL || block_size(p) > b->max) {
+  if (b == NULL) {
     block_unmap(p);
     return;
   }
   void *drop[QUERY_BUDGET_KEEP_MAX + 1];
   size_t ndrop = 0;
   pthread_mutex_lock(&b->mu);
+  if (block_size(p) > b->max) { /* a request that ran alone */
+    b->mapped -= block_size(p);
+    pthread_mutex_unlock(&b->mu);
+    block_unmap(p);
+    return;
+  }
   b->kept[b->nkept++] = p; /* nkept < KEEP_MAX between calls */
   b->kept_bytes += block_size(p);
-  while (b->nkept > 0 && (b->kept_bytes > b->max || b->nkept == QUERY_BUDGET_KEEP_MAX)) {
-    size_t small = 0;
-    for (size_t i = 1; i < b->nkept; i++)
-      if (block_size(b->kept[i]) < block_size(b->kept[small]))
-        small = i;
-    drop[ndrop++] = b->kept[small];
-    b->kept_bytes -= block_size(b->kept[small]);
-    b->kept[small] = b->kept[--b->nkept];
-  }
+  /* Every mapped block (in use or kept) within the budget's size, so what
+   * is kept never adds to what requests use; the smallest go first. */
+  while (b->nkept > 0 && (b->mapped > b->max || b->nkept == QUERY_BUDGET_KEEP_MAX))
+    drop[ndrop++] = drop_smallest(b);
   pthread_mutex_unlock(&b->mu);
   for (size_t i = 0; i < ndrop; i++)
     block_unmap(drop[i]);
@@ -113,7 +150,7 @@ void query_budget_cleanup(struct query_budget *b)
 {
   for (size_t i = 0; i < b->nkept; i++)
     block_unmap(b->kept[i]);
-  b->nkept = b->kept_bytes = 0;
+  b->nkept = b->kept_bytes = b->mapped = 0;
   pthread_cond_destroy(&b->cv);
   pthread_mutex_destroy(&b->mu);
 }

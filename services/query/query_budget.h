@@ -26,9 +26,10 @@ struct query_budget {
   pthread_cond_t cv;  /* on CLOCK_MONOTONIC */
   size_t used, max;   /* bytes, under mu */
   atomic_int waiting; /* requests inside query_budget_acquire */
-  /* Blocks given back, under mu: their bytes in all (<= max). */
+  /* Blocks given back, under mu, and their bytes; mapped: the bytes of
+   * every block, in use or kept (blocks are kept only while mapped <= max). */
   void *kept[QUERY_BUDGET_KEEP_MAX];
-  size_t nkept, kept_bytes;
+  size_t nkept, kept_bytes, mapped;
 };
 
 /* A budget of max bytes in b (caller's storage).  DS_OK or DS_ENOMEM. */
@@ -47,9 +48,11 @@ void query_budget_release(struct query_budget *b, size_t bytes);
  * (nothing kept).  Give it back with query_budget_block_put.  Reserve the
  * bytes with query_budget_acquire first: the block is their memory. */
 void *query_budget_block_get(struct query_budget *b, size_t bytes);
-/* Takes back a block of query_budget_block_get (NULL ok): kept while the
- * kept blocks stay within the budget's size (the smallest go first), else
- * unmapped. */
+/* Takes back a block of query_budget_block_get (NULL ok): kept while all
+ * mapped blocks, in use or kept, stay within the budget's size (the
+ * smallest kept go first), else unmapped; a new mapping also unmaps kept
+ * blocks first.  So keeping adds nothing to the memory that requests use
+ * at most. */
 void query_budget_block_put(struct query_budget *b, void *p);
 /* How many requests are waiting for their share now. */
 int query_budget_waiting(struct query_budget *b);

@@ -213,14 +213,30 @@ static void test_budget_blocks(void)
   query_budget_block_put(&b, q);
   query_budget_block_put(&b, r);
   query_budget_block_put(&b, s);
-  CU_ASSERT(b.kept_bytes <= 8 * mb);
+  CU_ASSERT(b.kept_bytes <= 8 * mb && b.mapped == b.kept_bytes);
   CU_ASSERT(b.nkept >= 1 && b.nkept < 3);
+  /* A new mapping unmaps kept blocks first: in use + kept stays within the
+   * budget's size unless requests alone need more. */
+  void *r2 = query_budget_block_get(&b, 7 * mb);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(r2);
+  CU_ASSERT_EQUAL(b.nkept, 0);
+  CU_ASSERT(b.mapped == 8 * mb);
+  query_budget_block_put(&b, r2);
+  CU_ASSERT_EQUAL(b.nkept, 1);
   void *big = query_budget_block_get(&b, 9 * mb);
   CU_ASSERT_PTR_NOT_NULL_FATAL(big);
-  size_t before = b.nkept;
+  CU_ASSERT_EQUAL(b.nkept, 0);
   query_budget_block_put(&b, big);
-  CU_ASSERT_EQUAL(b.nkept, before);
-  CU_ASSERT(b.kept_bytes <= 8 * mb);
+  CU_ASSERT_EQUAL(b.nkept, 0);
+  CU_ASSERT_EQUAL(b.mapped, 0);
+  /* Many small blocks: at most QUERY_BUDGET_KEEP_MAX - 1 kept. */
+  void *sm[10];
+  for (int i = 0; i < 10; i++)
+    sm[i] = query_budget_block_get(&b, 1000);
+  for (int i = 0; i < 10; i++)
+    query_budget_block_put(&b, sm[i]);
+  CU_ASSERT(b.nkept < QUERY_BUDGET_KEEP_MAX && b.kept_bytes <= 8 * mb);
+  CU_ASSERT_EQUAL(b.mapped, b.kept_bytes);
   query_budget_block_put(NULL, query_budget_block_get(NULL, 100));
   query_budget_cleanup(&b);
 }
