@@ -36,8 +36,8 @@ struct ds_values {
   double *x, *y, *z;
   int64_t *ts; /* Unix microseconds, or NULL */
   size_t n, cap;
-  size_t max;  /* hard limit on n; DS_ERANGE past it */
-  bool fixed;  /* the arrays are the caller's (ds_values_init_fixed) */
+  size_t max; /* hard limit on n; DS_ERANGE past it */
+  bool fixed; /* the arrays are the caller's (ds_values_init_fixed) */
 };
 
 void ds_values_init(struct ds_values *v, size_t max);
