@@ -281,8 +281,18 @@ int agg_runs_active(PGconn *c, bool *got, char rid[DS_RECALC_REQUEST_ID_MAX + 1]
 int agg_runs_finish(PGconn *c, const char *rid, bool *got, struct ds_recalc_status *st,
                     char err[DS_ERRLEN])
 {
+  /* Synchronous whatever the session says (workers commit asynchronously):
+   * its WAL flush covers the run's earlier commits too. */
   const char *p[1] = {rid};
-  return status_query(c, finish_sql, 1, p, got, st, err);
+  *got = false;
+  if (ds_db_exec(c, "BEGIN", 0, NULL, NULL, err) != DS_OK ||
+      ds_db_exec(c, "SET LOCAL synchronous_commit = on", 0, NULL, NULL, err) != DS_OK ||
+      status_query(c, finish_sql, 1, p, got, st, err) != DS_OK ||
+      ds_db_exec(c, "COMMIT", 0, NULL, NULL, err) != DS_OK) {
+    *got = false;
+    return fail_rollback(c);
+  }
+  return DS_OK;
 }
 
 int agg_runs_finish_orphan(PGconn *c, bool *got, struct ds_recalc_status *st, char err[DS_ERRLEN])

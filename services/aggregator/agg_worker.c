@@ -291,6 +291,14 @@ static int ensure_conn(struct agg_worker *w)
    * within a second and releases its work row.  Older servers: ignored. */
   PGresult *r = PQexec(w->conn, "SET client_connection_check_interval = 1000");
   PQclear(r);
+  /* A worker commits once per device; waiting for each commit's WAL flush
+   * cost more than the computation for small devices.  Snapshots can be
+   * computed again, and a crash of PostgreSQL loses a suffix of these
+   * commits as a whole (items go back to pending).  The run's finish
+   * commits synchronously (agg_runs_finish), which flushes every earlier
+   * commit of the run with it: a run announced done is durable. */
+  r = PQexec(w->conn, "SET synchronous_commit = off");
+  PQclear(r);
   set_cancel(w, PQgetCancel(w->conn));
   return DS_OK;
 }
