@@ -135,6 +135,8 @@ if [ "$BK" = 1 ]; then
   t=$(date +%s)
   check "build, BuildKit on (DOCKER_BUILDKIT=1, offline), images sound" c_buildkit && touch "$BK_STAMP"
   ds_log "BuildKit build: $(($(date +%s) - t)) s"
+elif [ "${DS_COMPOSE_BUILDKIT:-auto}" = 0 ]; then
+  ds_log "BuildKit build left out (DS_COMPOSE_BUILDKIT=0)"
 else
   ds_log "BuildKit build skipped: it passed with this recipe ($BK_STAMP; DS_COMPOSE_BUILDKIT=1 forces it)"
 fi
