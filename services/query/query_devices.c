@@ -35,47 +35,46 @@ static void time_or_null(struct ds_jsonw *w, const char *key, PGresult *res, int
 /* Per device: sample count, first and last time from the chunk metadata
  * (sum(n), min(first_ts), max(last_ts): the arrays are never read) plus the
  * small samples_recent table.  One statement, so a compaction moving rows
- * between the tables is seen before or after, never half-way: exact.
+ * between the tables is seen before or after, never half-way: exact.  On
+ * Citus both tables are read in one subquery (UNION ALL with device_id in
+ * both arms, grouped by it), which Citus runs whole on each shard, one
+ * snapshot there (EXPLAIN: one task per shard with both arms); two joined
+ * subqueries were run as two separate steps and a compaction between them
+ * counted its rows twice or not at all (GET /devices off by the rows being
+ * moved, seen in citus_scenario_query).
  *
  * The whole list aggregates each table once (sequential scans, hash
  * aggregates): per-device index lookups would fetch every chunk's heap page
  * at random, measured 4x slower with 1M interleaved chunks.  A page (limit/
  * after) looks up only its own devices through the (device_id, ...)
  * indexes, so its cost does not grow with the other devices' data. */
-static const char devices_all_sql[] =
-    "SELECT d.name, d.user_id, coalesce(c.n, 0) + coalesce(r.n, 0),"
-    "  (extract(epoch FROM least(c.f, r.f)) * 1000000)::int8,"
-    "  (extract(epoch FROM greatest(c.l, r.l)) * 1000000)::int8"
-    " FROM devices d"
-    " LEFT JOIN (SELECT device_id, sum(n) n, min(first_ts) f, max(last_ts) l"
-    "              FROM sample_chunks GROUP BY device_id) c ON c.device_id = d.id"
-    " LEFT JOIN (SELECT device_id, count(*) n, min(ts) f, max(ts) l"
-    "              FROM samples_recent GROUP BY device_id) r ON r.device_id = d.id"
-    " ORDER BY d.name";
+#define DEVICES_SELECT                                                                             \
+  " SELECT d.name, d.user_id, coalesce(s.n, 0),"                                                   \
+  "  (extract(epoch FROM s.f) * 1000000)::int8, (extract(epoch FROM s.l) * 1000000)::int8"
+/* The counts as a MATERIALIZED CTE: joined from the reference table
+ * devices as a subquery, Citus planned the two arms as separate steps. */
+#define DEVICES_SAMPLES(where)                                                                     \
+  "WITH s AS MATERIALIZED (SELECT device_id, sum(n)::int8 n, min(f) f, max(l) l FROM ("            \
+  "   SELECT device_id, sum(n) n, min(first_ts) f, max(last_ts) l FROM sample_chunks" where        \
+  "    GROUP BY device_id"                                                                         \
+  "   UNION ALL SELECT device_id, count(*), min(ts), max(ts) FROM samples_recent" where            \
+  "    GROUP BY device_id) u GROUP BY device_id)"
+static const char devices_all_sql[] = DEVICES_SAMPLES("") DEVICES_SELECT
+    " FROM devices d LEFT JOIN s ON s.device_id = d.id ORDER BY d.name";
 /* $1 after (NULL: from the first; '' sorts before every name and keeps the
  * bound an index condition in generic plans), $2 how many rows, $3 text the
  * name must contain (NULL: any).  The page's devices are named again inside
- * each aggregate (IN, not LATERAL: Citus refuses a lateral join from a
- * reference table to distributed ones), so each still looks up only its
- * own devices. */
+ * each arm (IN, not LATERAL: Citus refuses a lateral join from a reference
+ * table to distributed ones), so each still looks up only its own devices. */
 #define DEVICES_PAGE_IDS                                                                           \
   "(SELECT id FROM devices WHERE name > coalesce($1::text, '')"                                    \
   " AND ($3::text IS NULL OR strpos(name, $3::text) > 0) ORDER BY name LIMIT $2::int8)"
-static const char devices_page_sql[] =
-    "SELECT d.name, d.user_id, coalesce(c.n, 0) + coalesce(r.n, 0),"
-    "  (extract(epoch FROM least(c.f, r.f)) * 1000000)::int8,"
-    "  (extract(epoch FROM greatest(c.l, r.l)) * 1000000)::int8"
-    " FROM (SELECT id, name, user_id FROM devices"
-    "        WHERE name > coalesce($1::text, '')"
-    "          AND ($3::text IS NULL OR strpos(name, $3::text) > 0)"
-    "        ORDER BY name LIMIT $2::int8) d"
-    " LEFT JOIN (SELECT device_id, sum(n) n, min(first_ts) f, max(last_ts) l FROM sample_chunks"
-    "             WHERE device_id IN " DEVICES_PAGE_IDS
-    " GROUP BY device_id) c ON c.device_id = d.id"
-    " LEFT JOIN (SELECT device_id, count(*) n, min(ts) f, max(ts) l FROM samples_recent"
-    "             WHERE device_id IN " DEVICES_PAGE_IDS
-    " GROUP BY device_id) r ON r.device_id = d.id"
-    " ORDER BY d.name";
+static const char devices_page_sql[] = DEVICES_SAMPLES(" WHERE device_id IN " DEVICES_PAGE_IDS)
+    DEVICES_SELECT " FROM (SELECT id, name, user_id FROM devices"
+                   "        WHERE name > coalesce($1::text, '')"
+                   "          AND ($3::text IS NULL OR strpos(name, $3::text) > 0)"
+                   "        ORDER BY name LIMIT $2::int8) d"
+                   " LEFT JOIN s ON s.device_id = d.id ORDER BY d.name";
 
 /* {"id": .., "owner": .., "count": .., "first": .., "last": ..} of row i. */
 static void device_json(struct ds_jsonw *w, PGresult *res, int i)
