@@ -141,8 +141,10 @@ else
   ds_log "BuildKit build skipped: it passed with this recipe ($BK_STAMP; DS_COMPOSE_BUILDKIT=1 forces it)"
 fi
 t=$(date +%s)
+# UP before up: a failed up -d (a one-shot service exiting 1) leaves
+# containers that the exit's down -v must remove.
+UP=1
 if check "up -d" dc up -d; then
-  UP=1
   check "every service healthy, migrate exited 0" wait_healthy 240
   ds_log "up to healthy: $(($(date +%s) - t)) s"
   run_checks
