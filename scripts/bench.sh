@@ -385,14 +385,19 @@ MISSING="n/a (service missing)"
 # broker_ceiling BATCH SAMPLES: publisher -> mosquitto -> devicestats-sink.
 # Sets RATE_A (samples/s from the first publish to the sink's last sample)
 # and PUB_A (the publisher's own rate).
+# sink_start N: devicestats-sink expecting N samples, output in
+# $RUN/sink.out, started and ready; sets SINK_PID.
+sink_start() {
+  : >"$RUN/sink.out"
+  "$SINK" --expect "$1" --idle-ms 20000 >"$RUN/sink.out" 2>>"$LOGS/sink.log" &
+  SINK_PID=$!
+  EXTRA_PIDS+=("$SINK_PID")
+  for ((i = 0; i < 100; i++)); do grep -q 'sink ready' "$RUN/sink.out" && break; sleep 0.05; done
+}
 broker_ceiling() {
-  local batch=$1 n=$2 out line sp
-  out=$RUN/sink.out
-  : >"$out"
-  "$SINK" --expect "$n" --idle-ms 20000 >"$out" 2>>"$LOGS/sink.log" &
-  sp=$!
-  EXTRA_PIDS+=("$sp")
-  for ((i = 0; i < 100; i++)); do grep -q 'sink ready' "$out" && break; sleep 0.05; done
+  local batch=$1 n=$2 out=$RUN/sink.out line sp
+  sink_start "$n"
+  sp=$SINK_PID
   line=$("$LOADGEN" --progress off --devices "$DEVICES" --samples "$n" --batch "$batch" \
     --connections "$PUB_CONNS" --inflight "$PUB_INFLIGHT")
   wait "$sp" || note "sink: $(tail -n 1 "$out")"

@@ -224,13 +224,9 @@ curve_total() {
 # fleet_run N SAMPLES: broker ceiling, COPY ceiling and end to end with N
 # devices; sets F_A F_B F_C (samples/s) and F_HWM (ingest KiB).
 fleet_run() {
-  local n=$1 total=$2 pfx=cvf$1- out sp line sl t_end
-  out=$RUN/sink.out
-  : >"$out"
-  "$SINK" --expect "$total" --idle-ms 20000 >"$out" 2>>"$LOGS/sink.log" &
-  sp=$!
-  EXTRA_PIDS+=("$sp")
-  for ((i = 0; i < 100; i++)); do grep -q 'sink ready' "$out" && break; sleep 0.05; done
+  local n=$1 total=$2 pfx=cvf$1- out=$RUN/sink.out sp line sl t_end
+  sink_start "$total"
+  sp=$SINK_PID
   line=$("$LOADGEN" --progress off --prefix "$pfx" --devices "$n" --samples "$total" --inflight "$PUB_INFLIGHT")
   wait "$sp" || note "sink: $(tail -n 1 "$out")"
   untrack "$sp"
