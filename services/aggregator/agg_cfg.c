@@ -35,6 +35,9 @@ const struct ds_cfg_var agg_cfg_vars[] = {
             "recalculate all devices every N seconds (incremental); 0 = off"),
     INT_VAR("AGGREGATOR_WORKERS", workers, "2", 1, 64,
             "computing threads, each with its own database connection"),
+    INT_VAR("AGGREGATOR_BATCH_DEVICES", batch_devices, "64", 1, 1024,
+            "most devices a worker claims, reads and stores in one transaction (fewer when "
+            "they hold many samples: about 1M samples per batch)"),
     INT_VAR("AGGREGATOR_POLL_MS", poll_ms, "250", 10, 10000,
             "how often the run queue and running runs are checked"),
     INT_VAR(

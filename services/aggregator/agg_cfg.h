@@ -14,12 +14,13 @@ struct agg_cfg {
   char *mqtt_username;
   char *mqtt_password;
   char *mqtt_ca_file;
-  char *database_url;   /* NULL: libpq's PG* variables */
-  char *group;          /* shared-subscription group; "" = plain subscription */
-  char *client_id;      /* NULL: devicestats-aggregator-<hostname> (agg_svc_init) */
-  long long interval_s; /* scheduled full-scope recalculation; 0 = off */
-  long long workers;    /* computing threads, one database connection each */
-  long long poll_ms;    /* how often runs and the queue are looked at */
+  char *database_url;      /* NULL: libpq's PG* variables */
+  char *group;             /* shared-subscription group; "" = plain subscription */
+  char *client_id;         /* NULL: devicestats-aggregator-<hostname> (agg_svc_init) */
+  long long interval_s;    /* scheduled full-scope recalculation; 0 = off */
+  long long workers;       /* computing threads, one database connection each */
+  long long batch_devices; /* most devices per claim and transaction */
+  long long poll_ms;       /* how often runs and the queue are looked at */
   long long compact_interval_s;
   long long compact_min_rows;
   long long compact_max_age_s;

@@ -1,5 +1,6 @@
-/* Worker threads: claim, compute and store one device or user at a time
- * (see agg_worker.h and deploy/sql/003_aggregator.sql for the protocol). */
+/* Worker threads: claim, compute and store a batch of devices or one user
+ * at a time (see agg_worker.h, agg_batch.h and deploy/sql/003_aggregator.sql
+ * for the protocol). */
 #include "agg_worker.h"
 
 #include <inttypes.h>
@@ -7,18 +8,27 @@
 #include <string.h>
 #include <time.h>
 
+#include "agg_batch.h"
 #include "agg_runs.h"
-#include "agg_work.h"
 #include "agg_snap.h"
+#include "agg_work.h"
 #include "ds/db.h"
 #include "ds/log.h"
 #include "ds/signal.h"
+#include "ds/store_batch.h"
 #include "ds/store_maint.h"
 #include "ds/time.h"
 
 /* A work item that fails this many times in a row on database errors is
  * marked failed, so a poison item cannot hold a run for ever. */
 #define ITEM_MAX_ATTEMPTS 3
+/* A batch aims at about this many samples (~24 MB read), as many devices as
+ * that takes at the last batch's mean, within AGGREGATOR_BATCH_DEVICES: a
+ * batch of many small devices amortises its round trips and commit, and a
+ * batch of large ones stays short, so workers finish a run together. */
+#define BATCH_SAMPLES 1000000
+/* The first batch's size, before any mean is known. */
+#define BATCH_FIRST 16
 
 int agg_worker_compact_device(PGconn *c, int32_t key, long long chunk_rows, long long *rows,
                               char err[DS_ERRLEN])
@@ -100,14 +110,17 @@ int agg_worker_compact_pass(PGconn *c, const struct agg_cfg *cfg, long long *row
   return rc;
 }
 
-static void log_item_error(struct agg_worker *w, const char *rid, char kind, int32_t key, int code,
-                           const char *err)
+/* items: the size of the batch that failed (key is its first item). */
+static void log_item_error(struct agg_worker *w, const char *rid, char kind, int32_t key,
+                           size_t items, int code, const char *err)
 {
   struct ds_logline l;
   if (ds_log_begin(&l, DS_LOG_WARN, "item_error")) {
     ds_log_str(&l, "request_id", rid);
     ds_log_str(&l, "kind", kind == 'd' ? "device" : "user");
     ds_log_int(&l, "key", key);
+    if (items > 1)
+      ds_log_int(&l, "items", (long long)items);
     ds_log_int(&l, "worker", w->index);
     ds_log_str(&l, "code", ds_strerror(code));
     ds_log_str(&l, "msg", err);
@@ -115,22 +128,14 @@ static void log_item_error(struct agg_worker *w, const char *rid, char kind, int
   }
 }
 
-/* Computes the claimed item inside its open transaction and stores it. */
-static int compute_item(struct agg_worker *w, const char *rid, char kind, int32_t key,
-                        char err[DS_ERRLEN])
+/* Computes the claimed user inside its open transaction and stores it. */
+static int compute_user(struct agg_worker *w, const char *rid, int32_t key, char err[DS_ERRLEN])
 {
   int32_t *keys = NULL;
   size_t nkeys = 0;
-  int rc;
-  if (kind == 'd') {
-    keys = malloc(sizeof *keys);
-    if (keys == NULL)
-      return DS_ENOMEM;
-    keys[0] = key;
-    nkeys = 1;
-  } else if ((rc = agg_work_user_devices(w->conn, key, &keys, &nkeys, err)) != DS_OK) {
+  int rc = agg_work_user_devices(w->conn, key, &keys, &nkeys, err);
+  if (rc != DS_OK)
     return rc;
-  }
   /* Hold the devices against the compactor while computing.  The run does
    * not compact them itself: ds_store_fetch reads recent rows as well, and a
    * compaction here would add writes (and small chunks) to every run; the
@@ -147,18 +152,72 @@ static int compute_item(struct agg_worker *w, const char *rid, char kind, int32_
   atomic_fetch_add(&w->counters.samples, (long long)w->values.n);
   struct ds_stats st;
   agg_snap_compute(&w->values, &st);
-  if (kind == 'd') {
-    rc = agg_work_store_device(w->conn, rid, key, &st, w->me, err);
-    if (rc == DS_OK)
-      atomic_fetch_add(&w->counters.devices, 1);
-  } else {
-    rc = agg_work_store_user(w->conn, rid, key, keys, nkeys, &st, w->me, err);
-    if (rc == DS_OK)
-      atomic_fetch_add(&w->counters.users, 1);
-  }
+  rc = agg_work_store_user(w->conn, rid, key, keys, nkeys, &st, w->me, err);
+  if (rc == DS_OK)
+    atomic_fetch_add(&w->counters.users, 1);
 out:
   DS_FREE(keys);
   return rc;
+}
+
+/* The fetch's callback context: the batch and the next item to match. */
+struct batch_ctx {
+  struct agg_batch *b;
+  size_t next;
+  long long samples;
+};
+
+/* One device's samples (ds_store_device_fn): its snapshot, or its failure,
+ * into its batch item.  Devices come in key order, as the items are. */
+static int on_device(void *ctx, int32_t key, struct ds_values *v, int64_t last_pg, int vrc)
+{
+  struct batch_ctx *bc = ctx;
+  struct agg_batch *b = bc->b;
+  while (bc->next < b->n && b->items[bc->next].key < key)
+    bc->next++;
+  if (bc->next >= b->n || b->items[bc->next].key != key)
+    return DS_OK; /* not asked for: cannot happen, the statement names the keys */
+  struct agg_batch_item *it = &b->items[bc->next++];
+  it->has_last = true;
+  it->last_pg = last_pg;
+  it->code = vrc;
+  if (vrc == DS_OK) {
+    bc->samples += (long long)v->n;
+    agg_snap_compute(v, &it->st);
+  }
+  return DS_OK;
+}
+
+/* Computes the claimed device batch inside its open transaction and stores
+ * it.  Items the fetch does not report have no samples: their snapshot
+ * says so (count 0), as before batching. */
+static int compute_batch(struct agg_worker *w, const char *rid, char err[DS_ERRLEN])
+{
+  struct agg_batch *b = &w->batch;
+  int rc = agg_batch_lock_devices(w->conn, b, err);
+  if (rc != DS_OK)
+    return rc;
+  int32_t keys[AGG_BATCH_MAX];
+  for (size_t i = 0; i < b->n; i++)
+    keys[i] = b->items[i].key;
+  struct batch_ctx bc = {.b = b};
+  if ((rc = ds_store_fetch_devices(w->conn, keys, b->n, &w->values, on_device, &bc, err)) != DS_OK)
+    return rc;
+  size_t done = 0, failed = 0;
+  if ((rc = agg_batch_store(w->conn, rid, b, w->me, &done, &failed, err)) != DS_OK)
+    return rc;
+  atomic_fetch_add(&w->counters.samples, bc.samples);
+  atomic_fetch_add(&w->counters.devices, (long long)done);
+  atomic_fetch_add(&w->counters.failed, (long long)failed);
+  for (size_t i = 0; i < b->n; i++)
+    if (b->items[i].code != DS_OK)
+      log_item_error(w, rid, 'd', b->items[i].key, 1, b->items[i].code,
+                     b->items[i].code == DS_ERANGE ? "too many samples" : "out of memory");
+  /* The next batch: about BATCH_SAMPLES samples at this batch's mean. */
+  long long mean = bc.samples / (long long)b->n;
+  size_t want = mean > 0 ? (size_t)(BATCH_SAMPLES / mean) : b->cap;
+  w->batch_want = want < 1 ? 1 : want > b->cap ? b->cap : want;
+  return DS_OK;
 }
 
 /* Handles a failed item: database errors are retried (the rollback makes
@@ -167,7 +226,7 @@ out:
 static void item_failed(struct agg_worker *w, const char *rid, char kind, int32_t key, int code,
                         const char *why)
 {
-  log_item_error(w, rid, kind, key, code, why);
+  log_item_error(w, rid, kind, key, 1, code, why);
   ds_db_rollback(w->conn);
   if (code == DS_EDB) {
     atomic_fetch_add(&w->counters.db_errors, 1);
@@ -187,7 +246,25 @@ static void item_failed(struct agg_worker *w, const char *rid, char kind, int32_
   if (agg_work_fail(w->conn, rid, kind, key, reason, w->me, err) == DS_OK)
     atomic_fetch_add(&w->counters.failed, 1);
   else
-    log_item_error(w, rid, kind, key, DS_EDB, err);
+    log_item_error(w, rid, kind, key, 1, DS_EDB, err);
+}
+
+/* Handles a failed batch of several devices: rolled back, so its items are
+ * pending again; then this worker takes the next items one at a time (as
+ * many as the batch had), so that item_failed singles out an item that
+ * fails on its own. */
+static void batch_failed(struct agg_worker *w, const char *rid, int code, const char *why)
+{
+  const struct agg_batch *b = &w->batch;
+  if (b->n == 1) {
+    item_failed(w, rid, b->kind, b->items[0].key, code, why);
+    return;
+  }
+  log_item_error(w, rid, b->kind, b->items[0].key, b->n, code, why);
+  ds_db_rollback(w->conn);
+  if (code == DS_EDB)
+    atomic_fetch_add(&w->counters.db_errors, 1);
+  w->batch_single = b->n;
 }
 
 /* Works on run rid until it has no pending work left or a stop is asked. */
@@ -195,18 +272,21 @@ static void work_run(struct agg_worker *w, const char *rid)
 {
   char err[DS_ERRLEN] = "";
   while (!ds_signal_stop_requested() && !ds_db_broken(w->conn)) {
-    bool got = false;
-    char kind = 0;
-    int32_t key = 0;
-    if (agg_work_claim(w->conn, rid, &got, &kind, &key, err) != DS_OK) {
+    struct agg_batch *b = &w->batch;
+    if (agg_batch_claim(w->conn, rid, w->batch_single > 0 ? 1 : w->batch_want, b, err) != DS_OK) {
       ds_log_msg(DS_LOG_WARN, "db_error", "claim: %s", err);
+      ds_db_rollback(w->conn);
       return;
     }
-    if (!got)
+    if (b->n == 0)
       break;
-    int rc = compute_item(w, rid, kind, key, err);
+    if (w->batch_single > 0)
+      w->batch_single--;
+    int rc =
+        b->kind == 'u' ? compute_user(w, rid, b->items[0].key, err) : compute_batch(w, rid, err);
     if (rc != DS_OK)
-      item_failed(w, rid, kind, key, rc, err);
+      batch_failed(w, rid, rc, err);
+    bool got = false;
     struct ds_recalc_status st;
     if (agg_runs_progress(w->conn, rid, &got, &st, err) == DS_OK && got) {
       agg_outbox_push(w->outbox, &st);
@@ -257,7 +337,8 @@ static void set_cancel(struct agg_worker *w, PGcancel *c)
 
 static int ensure_conn(struct agg_worker *w)
 {
-  if (w->conn != NULL && !ds_db_broken(w->conn))
+  /* A connection left in pipeline mode by a failed claim is replaced too. */
+  if (w->conn != NULL && !ds_db_broken(w->conn) && PQpipelineStatus(w->conn) == PQ_PIPELINE_OFF)
     return DS_OK;
   if (w->conn != NULL) {
     set_cancel(w, NULL);
@@ -335,6 +416,10 @@ static void *worker_main(void *arg)
 
 int agg_worker_start(struct agg_worker *w)
 {
+  if (agg_batch_init(&w->batch, (size_t)w->cfg->batch_devices) != DS_OK)
+    return DS_ENOMEM;
+  w->batch_want = BATCH_FIRST < w->batch.cap ? BATCH_FIRST : w->batch.cap;
+  w->batch_single = 0;
   ds_values_init(&w->values, (size_t)w->cfg->max_samples);
   w->next_compact_ms = ds_time_mono_ms();
   ds_backoff_init(&w->db_backoff, (long)w->cfg->retry_min_ms, (long)w->cfg->retry_max_ms);
@@ -343,10 +428,12 @@ int agg_worker_start(struct agg_worker *w)
   atomic_store(&w->exited, false);
   if (pthread_mutex_init(&w->cancel_lock, NULL) != 0) {
     ds_values_cleanup(&w->values);
+    agg_batch_cleanup(&w->batch);
     return DS_ENOMEM;
   }
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     ds_values_cleanup(&w->values);
+    agg_batch_cleanup(&w->batch);
     pthread_mutex_destroy(&w->cancel_lock);
     return DS_ENOMEM;
   }
@@ -378,4 +465,5 @@ void agg_worker_join(struct agg_worker *w, long long timeout_ms)
     PQfinish(w->conn);
   w->conn = NULL;
   ds_values_cleanup(&w->values);
+  agg_batch_cleanup(&w->batch);
 }

@@ -1,11 +1,13 @@
 /* Worker threads: each has its own database connection, waits for a running
- * run with pending work (woken by NOTIFY, else every poll_ms), claims one
- * device or user at a time (FOR UPDATE SKIP LOCKED), fetches, computes and
- * stores its snapshot in the claiming transaction (agg_work.h), and
- * finishes the run when no work is left (agg_runs.h).  Runs do not compact;
- * worker 0 runs the periodic compaction pass when idle.  A stop request is honoured between
- * devices: the device in hand is finished and committed, the rest stays pending for the next
- * aggregator. */
+ * run with pending work (woken by NOTIFY, else every poll_ms), claims a
+ * batch of devices (up to AGGREGATOR_BATCH_DEVICES, about 1M samples) or
+ * one user at a time (FOR UPDATE SKIP LOCKED), fetches them in one
+ * statement, computes and stores their snapshots in the claiming
+ * transaction (agg_batch.h, agg_work.h), and finishes the run when no work
+ * is left (agg_runs.h).  Runs do not compact; worker 0 runs the periodic
+ * compaction pass when idle.  A stop request is honoured between batches:
+ * the batch in hand is finished and committed, the rest stays pending for
+ * the next aggregator. */
 #ifndef AGG_WORKER_H
 #define AGG_WORKER_H
 
@@ -14,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "agg_batch.h"
 #include "agg_cfg.h"
 #include "agg_outbox.h"
 #include "ds/backoff.h"
@@ -48,6 +51,9 @@ struct agg_worker {
   PGcancel *cancel;
   atomic_bool exited;
   struct ds_values values;
+  struct agg_batch batch; /* the items in hand */
+  size_t batch_want;      /* devices the next claim asks for */
+  size_t batch_single;    /* after a failed batch: claims left to make one item at a time */
   long long next_compact_ms;
   /* The last item whose processing hit a database error, and how often. */
   char fail_rid[DS_RECALC_REQUEST_ID_MAX + 1];

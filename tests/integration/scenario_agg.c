@@ -5,7 +5,9 @@
  * a malformed command yields failed and the next command still works; a
  * repeated request_id is not run twice; queued commands run one at a time;
  * the HTTP task and snapshot routes; the admin port's /health and
- * /metrics agree with the runs table. */
+ * /metrics agree with the runs table; devices are computed in batches (one
+ * statement marks a batch done), and a device over AGGREGATOR_MAX_SAMPLES
+ * fails alone while the rest of its batch is stored. */
 #include "scenario_agg_common.h"
 
 #include <curl/curl.h>
@@ -407,6 +409,57 @@ static void test_admin(PGconn *c)
   free(b);
 }
 
+/* Last (it restarts the aggregator with other limits, and its failed run
+ * would upset test_admin's counts): ten devices of one user, the third
+ * with more samples than AGGREGATOR_MAX_SAMPLES allows, batches of 8. */
+static void test_batch_limit(struct it_bus *b, PGconn *c)
+{
+  it_log("batches: a device over AGGREGATOR_MAX_SAMPLES fails alone");
+  char user[24];
+  snprintf(user, sizeof user, "%lld",
+           it_qi(c, "INSERT INTO users (name) VALUES ('it-cap') RETURNING id", NULL));
+  PQclear(it_q(c,
+               "INSERT INTO devices (name, user_id) SELECT 'it-cap-' || i, $1::int"
+               " FROM generate_series(1, 10) i",
+               user, NULL));
+  PQclear(it_q(c,
+               "INSERT INTO samples_recent (device_id, ts, x, y, z)"
+               " SELECT d.id, now() - make_interval(secs => s), random() * 10, s % 7, -s"
+               "  FROM devices d, generate_series(1, 1200) s"
+               " WHERE d.name LIKE 'it-cap-%' AND (s <= 100 OR d.name = 'it-cap-3')",
+               NULL));
+  PQclear(it_q(c, "SELECT ds_compact(id, 60) FROM devices WHERE name IN ('it-cap-1', 'it-cap-3')",
+               NULL));
+  it_stackctl_req("stop aggregator");
+  it_stackctl_req("start aggregator AGGREGATOR_MAX_SAMPLES=1000 AGGREGATOR_BATCH_DEVICES=8");
+  char payload[128];
+  snprintf(payload, sizeof payload, "{\"request_id\": \"it-cap\", \"user_id\": %s}", user);
+  const struct it_event *e = it_run(b, "it-cap", payload, 60000);
+  CHECK(strcmp(e->state, "failed") == 0 && strstr(e->error, "it-cap-3") != NULL &&
+            strstr(e->error, "too many samples") != NULL,
+        "it-cap %s: %s", e->state, e->error);
+  CHECK(e->devices == 9, "it-cap devices %lld (9 of 10)", e->devices);
+  CHECK(it_qi(c,
+              "SELECT count(*) FROM recalc_work w JOIN devices d ON d.id = w.key"
+              " WHERE w.request_id = 'it-cap' AND w.kind = 'd' AND w.state = 'failed'"
+              " AND d.name = 'it-cap-3' AND w.error LIKE '%too many samples%'",
+              NULL) == 1,
+        "it-cap-3 failed alone");
+  /* One statement marks a batch done: fewer distinct times than devices. */
+  long long times = it_qi(c,
+                          "SELECT count(DISTINCT done_at) FROM recalc_work WHERE"
+                          " request_id = 'it-cap' AND kind = 'd' AND state = 'done'",
+                          NULL);
+  CHECK(times >= 2 && times < 9, "9 devices marked done at %lld distinct times", times);
+  PGresult *r = it_q(c,
+                     "SELECT id FROM devices WHERE name LIKE 'it-cap-%' AND name <> 'it-cap-3'"
+                     " ORDER BY id",
+                     NULL);
+  for (int i = 0; i < PQntuples(r); i++)
+    it_check_device(c, strtoll(PQgetvalue(r, i, 0), NULL, 10));
+  PQclear(r);
+}
+
 int main(void)
 {
   PGconn *c = it_db();
@@ -419,6 +472,7 @@ int main(void)
   test_queue(b, c);
   test_http(c);
   test_admin(c);
+  test_batch_limit(b, c);
   ds_mqtt_free(b->m, 1000);
   free(b);
   PQfinish(c);

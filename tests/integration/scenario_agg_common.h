@@ -352,11 +352,20 @@ static void it_check_snapshot(PGconn *c, bool user, const char *key)
     free(v[a]);
 }
 
+/* A device's snapshot: its statistics, and last_ts exactly (to the
+ * microsecond) the newest of its samples. */
 static void it_check_device(PGconn *c, long long key)
 {
   char k[24];
   snprintf(k, sizeof k, "%lld", key);
   it_check_snapshot(c, false, k);
+  CHECK(it_qi(c,
+              "SELECT count(*) FROM device_snapshots WHERE device_id = $1::int"
+              " AND last_ts IS NOT DISTINCT FROM (SELECT max(t) FROM ("
+              "  SELECT max(last_ts) AS t FROM sample_chunks WHERE device_id = $1::int"
+              "  UNION ALL SELECT max(ts) FROM samples_recent WHERE device_id = $1::int) q)",
+              k, NULL) == 1,
+        "device_snapshots %s: last_ts is not the newest sample's time", k);
 }
 
 static void it_check_user(PGconn *c, long long key)
