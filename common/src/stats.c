@@ -151,12 +151,18 @@ static void select_kth(double *v, size_t n, size_t k)
 /* The mean of a and b without overflow, correctly rounded: a + b is exact or
  * rounded once, halving is exact unless subnormal (then a + b was exact); on
  * overflow both are large, so halving each first is exact. */
-static double mean2(double a, double b)
+double ds_mean2(double a, double b)
 {
   double s = a + b;
   if (isfinite(s))
     return s / 2;
   return a / 2 + b / 2;
+}
+
+double ds_select_kth(double *v, size_t n, size_t k)
+{
+  select_kth(v, n, k);
+  return v[k];
 }
 
 double ds_median(double *v, size_t n)
@@ -172,14 +178,19 @@ double ds_median(double *v, size_t n)
   for (size_t i = 1; i < k; i++)
     if (v[i] > lower)
       lower = v[i];
-  return mean2(lower, v[k]);
+  return ds_mean2(lower, v[k]);
 }
 
-/* Neumaier's compensated sum of v[0..n), each value multiplied by scale
- * (a power of two, so exact short of subnormals). */
-static double neumaier(const double *v, size_t n, double scale)
+void ds_sum_init(struct ds_sum *s, double scale)
 {
-  double sum = 0.0, c = 0.0;
+  *s = (struct ds_sum){.scale = scale};
+}
+
+/* Neumaier's compensated sum, each value multiplied by scale (a power of
+ * two, so exact short of subnormals). */
+void ds_sum_add(struct ds_sum *s, const double *v, size_t n)
+{
+  double sum = s->sum, c = s->c, scale = s->scale;
   for (size_t i = 0; i < n; i++) {
     double x = v[i] * scale;
     double t = sum + x;
@@ -189,7 +200,21 @@ static double neumaier(const double *v, size_t n, double scale)
       c += (x - t) + sum;
     sum = t;
   }
-  return sum + c;
+  s->sum = sum;
+  s->c = c;
+}
+
+double ds_sum_value(const struct ds_sum *s)
+{
+  return s->sum + s->c;
+}
+
+int ds_sum_scale_exp(uint64_t n)
+{
+  int e = 1;
+  for (uint64_t m = n; m > 1; m >>= 1)
+    e++;
+  return e;
 }
 
 /* The sum, even when partial sums overflow though the total would not:
@@ -197,13 +222,16 @@ static double neumaier(const double *v, size_t n, double scale)
  * +-inf only if the true total is beyond the double range). */
 static double compensated_sum(const double *v, size_t n)
 {
-  double s = neumaier(v, n, 1.0);
-  if (isfinite(s) || n == 0)
-    return s;
-  int e = 1;
-  for (size_t m = n; m > 1; m >>= 1)
-    e++;
-  return ldexp(neumaier(v, n, ldexp(1.0, -e)), e);
+  struct ds_sum s;
+  ds_sum_init(&s, 1.0);
+  ds_sum_add(&s, v, n);
+  double r = ds_sum_value(&s);
+  if (isfinite(r) || n == 0)
+    return r;
+  int e = ds_sum_scale_exp(n);
+  ds_sum_init(&s, ldexp(1.0, -e));
+  ds_sum_add(&s, v, n);
+  return ldexp(ds_sum_value(&s), e);
 }
 
 void ds_axis_compute(double *v, size_t n, struct ds_axis_stats *out)

@@ -27,6 +27,26 @@ struct ds_stats {
  * finite; NaNs give a meaningless result but no crash. */
 double ds_median(double *v, size_t n);
 
+/* The k-th smallest of v[0..n) (k < n), which ends at v[k] with smaller
+ * or equal values before it and greater or equal after.  Reorders v. */
+double ds_select_kth(double *v, size_t n, size_t k);
+
+/* The mean of a and b, correctly rounded and without overflow. */
+double ds_mean2(double a, double b);
+
+/* A compensated (Neumaier) running sum of values times scale (a power of
+ * two).  Adding the same values in the same order, in any number of
+ * calls, gives the same bits. */
+struct ds_sum {
+  double sum, c, scale;
+};
+void ds_sum_init(struct ds_sum *s, double scale);
+void ds_sum_add(struct ds_sum *s, const double *v, size_t n);
+double ds_sum_value(const struct ds_sum *s);
+/* When the sum of n values at scale 1 overflowed: the e such that the sum
+ * at scale 2^-e, times 2^e, is the true one (as ds_axis_compute does). */
+int ds_sum_scale_exp(uint64_t n);
+
 /* Fills *out from one axis: min, max, a compensated (Neumaier) sum and the
  * median.  Reorders v.  n may be 0 (all zero).  The sum survives partial
  * sums that overflow; it is +-inf only when the true total is beyond the
