@@ -121,9 +121,18 @@ void ds_values_cleanup(struct ds_values *v)
   v->n = v->cap = 0;
 }
 
+void ds_values_set_flush(struct ds_values *v, size_t max,
+                         int (*flush)(void *arg, const struct ds_values *v), void *arg)
+{
+  v->max = max;
+  v->flush = flush;
+  v->flush_arg = arg;
+}
+
 void ds_values_reset(struct ds_values *v)
 {
   v->n = 0;
+  v->flushed = 0;
 }
 
 int ds_store_device_key(PGconn *conn, struct ds_store_stmts *st, const char *name, int32_t *key,

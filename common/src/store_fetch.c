@@ -28,11 +28,23 @@ static int grow_array(void **p, size_t elem, size_t cap)
   return DS_OK;
 }
 
-/* Makes room for extra more values (and times when want_ts). */
+/* Makes room for extra more values (and times when want_ts): grows the
+ * arrays, or in flush mode hands the values so far to the flush function
+ * (extra <= cap there: callers add at most cap values at a time).
+ * DS_ERANGE past max, counting the values flushed. */
 static int values_reserve(struct ds_values *v, size_t extra, bool want_ts)
 {
-  if (extra > v->max || v->n > v->max - extra)
+  if (extra > v->max || v->flushed > v->max - extra || v->n > v->max - extra - v->flushed)
     return DS_ERANGE;
+  if (v->flush != NULL && extra > v->cap - v->n) {
+    if (extra > v->cap)
+      return DS_ERANGE;
+    int rc = v->flush(v->flush_arg, v);
+    if (rc != DS_OK)
+      return rc;
+    v->flushed += v->n;
+    v->n = 0;
+  }
   size_t need = v->n + extra;
   bool ts_missing = want_ts && v->ts == NULL;
   if (need <= v->cap && !ts_missing)
@@ -59,21 +71,42 @@ static int values_reserve(struct ds_values *v, size_t extra, bool want_ts)
   return DS_OK;
 }
 
+/* values_reserve with the reason in err. */
+static int reserve(struct ds_values *v, size_t extra, bool want_ts, char err[DS_ERRLEN])
+{
+  int rc = values_reserve(v, extra, want_ts);
+  if (rc == DS_ERANGE)
+    snprintf(err, DS_ERRLEN, "too many samples");
+  else if (rc == DS_ENOMEM)
+    snprintf(err, DS_ERRLEN, "out of memory");
+  else if (rc != DS_OK)
+    snprintf(err, DS_ERRLEN, "cannot take the samples read");
+  return rc;
+}
+
+/* How many of a chunk's n values to add at a time: all, or at most the
+ * arrays' size in flush mode. */
+static size_t slice_size(const struct ds_values *v, size_t n)
+{
+  return v->flush != NULL && v->cap < n ? v->cap : n;
+}
+
 /* ---- binary decoding (the arrays are checked by store_chunk.c) ---- */
 
-/* Decodes n float8 elements at body into out; with keep, only those where
- * keep[i] is set.  Returns how many were written. */
-static size_t decode_f8(const unsigned char *body, size_t n, const unsigned char *keep, double *out)
+/* Decodes the n float8 elements from i0 on at body into out; with keep,
+ * only those where keep[i - i0] is set.  Returns how many were written. */
+static size_t decode_f8(const unsigned char *body, size_t i0, size_t n, const unsigned char *keep,
+                        double *out)
 {
   size_t k = 0;
   if (keep == NULL) {
     for (size_t i = 0; i < n; i++)
-      out[i] = ds_store_chunk_f8(body, i);
+      out[i] = ds_store_chunk_f8(body, i0 + i);
     return n;
   }
   for (size_t i = 0; i < n; i++)
     if (keep[i])
-      out[k++] = ds_store_chunk_f8(body, i);
+      out[k++] = ds_store_chunk_f8(body, i0 + i);
   return k;
 }
 
@@ -109,6 +142,45 @@ static int chunk_arrays(PGresult *res, int col0, size_t *n, const unsigned char 
   return ds_store_chunk_arrays(cells, n, b, err);
 }
 
+/* Appends the values i0..i0+m of a chunk's arrays b (b[3], the times, NULL
+ * when the chunk is wholly inside the range) that lie inside the range. */
+static int add_slice(const unsigned char *b[4], size_t i0, size_t m, int64_t start_pg,
+                     int64_t end_pg, bool want_ts, struct ds_values *out, struct scratch *sc,
+                     char err[DS_ERRLEN])
+{
+  const unsigned char *keep = NULL, *bt = b[3];
+  size_t kept = m;
+  if (bt != NULL) {
+    /* A chunk straddling a bound: keep the samples inside [start, end). */
+    if (scratch_reserve(sc, m) != DS_OK) {
+      snprintf(err, DS_ERRLEN, "out of memory");
+      return DS_ENOMEM;
+    }
+    kept = 0;
+    for (size_t i = 0; i < m; i++) {
+      int64_t t = ds_store_chunk_ts(bt, i0 + i);
+      sc->keep[i] = t >= start_pg && t < end_pg;
+      kept += sc->keep[i];
+    }
+    keep = sc->keep;
+  }
+  if (kept == 0)
+    return DS_OK;
+  /* Room for exactly the values kept: a limit counts samples in the range. */
+  int rc = reserve(out, kept, want_ts, err);
+  if (rc != DS_OK)
+    return rc;
+  if (want_ts)
+    for (size_t i = 0, k = out->n; i < m; i++)
+      if (sc->keep[i])
+        out->ts[k++] = ds_pg_ts_to_unix(ds_store_chunk_ts(bt, i0 + i));
+  decode_f8(b[0], i0, m, keep, out->x + out->n);
+  decode_f8(b[1], i0, m, keep, out->y + out->n);
+  decode_f8(b[2], i0, m, keep, out->z + out->n);
+  out->n += kept;
+  return DS_OK;
+}
+
 /* Appends one chunk row (columns col0..: n, x, y, z, ts-or-NULL) to out. */
 static int add_chunk(PGresult *res, int col0, int64_t start_pg, int64_t end_pg, bool want_ts,
                      struct ds_values *out, struct scratch *sc, char err[DS_ERRLEN])
@@ -118,42 +190,14 @@ static int add_chunk(PGresult *res, int col0, int64_t start_pg, int64_t end_pg, 
   int rc = chunk_arrays(res, col0, &n, b, err);
   if (rc != DS_OK)
     return rc;
-  const unsigned char *bx = b[0], *by = b[1], *bz = b[2], *bt = b[3];
-  if (want_ts && bt == NULL) {
+  if (want_ts && b[3] == NULL) {
     snprintf(err, DS_ERRLEN, "chunk without times");
     return DS_EDB;
   }
-  rc = values_reserve(out, n, want_ts);
-  if (rc != DS_OK) {
-    snprintf(err, DS_ERRLEN, "%s", rc == DS_ERANGE ? "too many samples" : "out of memory");
-    return rc;
-  }
-  const unsigned char *keep = NULL;
-  size_t kept = n;
-  if (bt != NULL) {
-    /* A chunk straddling a bound: keep the samples inside [start, end). */
-    if ((rc = scratch_reserve(sc, n)) != DS_OK) {
-      snprintf(err, DS_ERRLEN, "out of memory");
-      return rc;
-    }
-    kept = 0;
-    int64_t *ts_out = want_ts ? out->ts + out->n : NULL;
-    for (size_t i = 0; i < n; i++) {
-      int64_t t = ds_store_chunk_ts(bt, i);
-      sc->keep[i] = t >= start_pg && t < end_pg;
-      if (sc->keep[i]) {
-        if (ts_out != NULL)
-          ts_out[kept] = ds_pg_ts_to_unix(t);
-        kept++;
-      }
-    }
-    keep = sc->keep;
-  }
-  decode_f8(bx, n, keep, out->x + out->n);
-  decode_f8(by, n, keep, out->y + out->n);
-  decode_f8(bz, n, keep, out->z + out->n);
-  out->n += kept;
-  return DS_OK;
+  size_t step = slice_size(out, n);
+  for (size_t i0 = 0; i0 < n && rc == DS_OK; i0 += step)
+    rc = add_slice(b, i0, n - i0 < step ? n - i0 : step, start_pg, end_pg, want_ts, out, sc, err);
+  return rc;
 }
 
 /* Reads the chunks overlapping the range and the recent rows inside it, in
@@ -249,34 +293,45 @@ static int64_t rd_i64(PGresult *res, int col)
 static int add_entry(const struct ds_chunk *e, int64_t start_pg, int64_t end_pg, bool want_ts,
                      struct ds_values *out, char err[DS_ERRLEN])
 {
-  int rc = values_reserve(out, e->n, want_ts);
-  if (rc != DS_OK) {
-    snprintf(err, DS_ERRLEN, "%s", rc == DS_ERANGE ? "too many samples" : "out of memory");
-    return rc;
-  }
-  size_t k = out->n;
-  if (e->first_ts >= start_pg && e->last_ts < end_pg) {
-    memcpy(out->x + k, e->x, e->n * sizeof(double));
-    memcpy(out->y + k, e->y, e->n * sizeof(double));
-    memcpy(out->z + k, e->z, e->n * sizeof(double));
-    if (want_ts)
-      for (size_t i = 0; i < e->n; i++)
-        out->ts[k + i] = ds_pg_ts_to_unix(e->ts[i]);
-    out->n += e->n;
-    return DS_OK;
-  }
-  for (size_t i = 0; i < e->n; i++) {
-    int64_t t = e->ts[i];
-    if (t < start_pg || t >= end_pg)
+  bool whole = e->first_ts >= start_pg && e->last_ts < end_pg;
+  size_t step = slice_size(out, e->n);
+  for (size_t i0 = 0; i0 < e->n; i0 += step) {
+    size_t m = e->n - i0 < step ? e->n - i0 : step, kept = m;
+    if (!whole) {
+      kept = 0;
+      for (size_t i = i0; i < i0 + m; i++)
+        kept += e->ts[i] >= start_pg && e->ts[i] < end_pg;
+    }
+    if (kept == 0)
       continue;
-    out->x[k] = e->x[i];
-    out->y[k] = e->y[i];
-    out->z[k] = e->z[i];
-    if (want_ts)
-      out->ts[k] = ds_pg_ts_to_unix(t);
-    k++;
+    /* Room for exactly the values kept: a limit counts samples in the range. */
+    int rc = reserve(out, kept, want_ts, err);
+    if (rc != DS_OK)
+      return rc;
+    size_t k = out->n;
+    if (whole) {
+      memcpy(out->x + k, e->x + i0, m * sizeof(double));
+      memcpy(out->y + k, e->y + i0, m * sizeof(double));
+      memcpy(out->z + k, e->z + i0, m * sizeof(double));
+      if (want_ts)
+        for (size_t i = 0; i < m; i++)
+          out->ts[k + i] = ds_pg_ts_to_unix(e->ts[i0 + i]);
+      out->n += m;
+      continue;
+    }
+    for (size_t i = i0; i < i0 + m; i++) {
+      int64_t t = e->ts[i];
+      if (t < start_pg || t >= end_pg)
+        continue;
+      out->x[k] = e->x[i];
+      out->y[k] = e->y[i];
+      out->z[k] = e->z[i];
+      if (want_ts)
+        out->ts[k] = ds_pg_ts_to_unix(t);
+      k++;
+    }
+    out->n = k;
   }
-  out->n = k;
   return DS_OK;
 }
 
@@ -328,9 +383,9 @@ static int decode_entry(PGresult *res, int64_t id, int32_t dev, struct ds_chunk 
     snprintf(err, DS_ERRLEN, "out of memory");
     return DS_ENOMEM;
   }
-  decode_f8(b[0], n, NULL, e->x);
-  decode_f8(b[1], n, NULL, e->y);
-  decode_f8(b[2], n, NULL, e->z);
+  decode_f8(b[0], 0, n, NULL, e->x);
+  decode_f8(b[1], 0, n, NULL, e->y);
+  decode_f8(b[2], 0, n, NULL, e->z);
   for (size_t i = 0; i < n; i++)
     e->ts[i] = ds_store_chunk_ts(b[3], i);
   *out = e;

@@ -133,10 +133,17 @@ int query_metrics_write_service(struct ds_buf *b, const struct query_metrics *m,
       "devicestats_query_published_total %llu\n"
       "# TYPE devicestats_query_publish_failures_total counter\n"
       "devicestats_query_publish_failures_total %llu\n"
-      "# TYPE devicestats_query_broker_up gauge\ndevicestats_query_broker_up %d\n",
+      "# TYPE devicestats_query_broker_up gauge\ndevicestats_query_broker_up %d\n"
+      "# HELP devicestats_query_multipass_requests_total Statistics requests with more samples "
+      "than QUERY_MEM_BUDGET_MB holds, read in passes.\n"
+      "# TYPE devicestats_query_multipass_requests_total counter\n"
+      "devicestats_query_multipass_requests_total %llu\n"
+      "# TYPE devicestats_query_multipass_passes_total counter\n"
+      "devicestats_query_multipass_passes_total %llu\n",
       atomic_load(&m->db_open), threads, atomic_load(&m->db_connects),
       atomic_load(&m->db_connect_fails), atomic_load(&m->db_lost), budget_waiting,
-      atomic_load(&m->publish_ok), atomic_load(&m->publish_fail), broker_up ? 1 : 0);
+      atomic_load(&m->publish_ok), atomic_load(&m->publish_fail), broker_up ? 1 : 0,
+      atomic_load(&m->multipass_requests), atomic_load(&m->multipass_passes));
 }
 
 int query_metrics_write_chunk_cache(struct ds_buf *b, struct ds_chunk_cache *cache)

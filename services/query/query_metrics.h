@@ -35,6 +35,8 @@ struct query_metrics {
   atomic_ullong db_connect_fails; /* failed attempts */
   atomic_ullong db_lost;          /* connections found broken */
   atomic_ullong publish_ok, publish_fail;
+  /* statistics read in passes (more samples than the budget holds) */
+  atomic_ullong multipass_requests, multipass_passes;
 };
 
 /* Counts one finished request: route is an index in query_routes (or

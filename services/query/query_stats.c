@@ -1,10 +1,8 @@
 /* The statistics routes: one device over a range or all time, a device's
  * series of buckets, its latest recalculation snapshot, and a user's
- * devices together.  Samples are read by
- * ds_store_fetch_cached (through the server's decoded-chunk cache, when
- * QUERY_CHUNK_CACHE_MB > 0) in one REPEATABLE READ snapshot after reserving their
- * memory from the server's shared budget, so concurrent large requests
- * cannot push the process past its memory bound. */
+ * devices together.  Samples are read through query_fetch.h: one snapshot
+ * per request, memory from the server's shared budget, statistics larger
+ * than the budget in passes. */
 #include "query_stats.h"
 
 #include <inttypes.h>
@@ -17,52 +15,14 @@
 #include "ds/stats.h"
 #include "ds/store.h"
 #include "ds/time.h"
-#include "query_budget.h"
 #include "query_cfg.h"
 #include "query_db.h"
+#include "query_fetch.h"
 #include "query_params.h"
 #include "query_series.h"
 #include "query_server.h"
 
-#define BUDGET_WAIT_MS 30000
 #define USER_DEVICES_MAX 10000
-
-/* A statistics read in progress: transaction, memory reservation, values. */
-struct fetch {
-  PGconn *db;
-  bool in_tx;
-  size_t reserved; /* bytes taken from the budget */
-  void *block;     /* their memory (query_budget_block_get) */
-  struct ds_values v;
-};
-
-static void fetch_end(struct query_http_req *req, struct fetch *f)
-{
-  /* query_db_fail may have closed a broken connection: use only the live one. */
-  bool live = req->thread == NULL || query_db_current(req) == f->db;
-  if (f->in_tx && live && PQstatus(f->db) == CONNECTION_OK) {
-    PGresult *res = PQexec(f->db, "COMMIT");
-    PQclear(res);
-  }
-  ds_values_cleanup(&f->v);
-  query_budget_block_put(query_server_budget(req->server), f->block);
-  f->block = NULL;
-  query_budget_release(query_server_budget(req->server), f->reserved);
-  f->reserved = 0;
-  f->in_tx = false;
-}
-
-/* Binary timestamptz parameter: microseconds since 2000, +-infinity for an
- * open bound. */
-static uint64_t ts_param(int64_t us, bool is_start)
-{
-  int64_t pg = us == DS_TIME_NONE ? (is_start ? INT64_MIN : INT64_MAX) : ds_pg_ts_from_unix(us);
-  uint64_t u = (uint64_t)pg;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  u = __builtin_bswap64(u);
-#endif
-  return u;
-}
 
 /* ---- the statistics object ---- */
 
@@ -119,99 +79,6 @@ void query_stats_write(struct ds_jsonw *w, const char *key_name, const char *key
   ds_jsonw_object_end(w);
 }
 
-/* ---- reading samples ---- */
-
-/* Begins the snapshot, counts the samples the range may hold (an upper
- * bound: whole chunks), reserves the memory of their values (and times when
- * want_ts) and sets f->v up in it.  Answers the request itself and returns
- * false on failure. */
-static bool fetch_begin(struct query_http_req *req, struct fetch *f, const int32_t *keys,
-                        size_t nkeys, int64_t start, int64_t end, bool want_ts, int *rc)
-{
-  *rc = DS_OK;
-  PGresult *res = PQexec(f->db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-    *rc = query_db_fail(req, f->db, res);
-    PQclear(res);
-    return false;
-  }
-  PQclear(res);
-  f->in_tx = true;
-  struct ds_buf kb;
-  ds_buf_init(&kb, 16 * (nkeys + 2));
-  if ((*rc = ds_db_int32_array(&kb, keys, nkeys)) != DS_OK) {
-    ds_buf_cleanup(&kb);
-    return false;
-  }
-  uint64_t s = ts_param(start, true), e = ts_param(end, false);
-  const char *vals[3] = {kb.data, (const char *)&s, (const char *)&e};
-  int lens[3] = {0, 8, 8}, fmts[3] = {0, 1, 1};
-  res = PQexecParams(
-      f->db,
-      /* One subquery with device_id in both arms: Citus runs it whole on
-       * each shard (one snapshot), as ds_store_samples. */
-      "SELECT coalesce(sum(n), 0)::bigint FROM ("
-      " SELECT device_id, sum(n) AS n FROM sample_chunks"
-      "  WHERE device_id = ANY ($1::int4[]) AND first_ts < $3 AND last_ts >= $2 GROUP BY device_id"
-      " UNION ALL SELECT device_id, count(*) FROM samples_recent"
-      "  WHERE device_id = ANY ($1::int4[]) AND ts >= $2 AND ts < $3 GROUP BY device_id) q",
-      3, (const Oid[]){0, 1184, 1184}, vals, lens, fmts, 0);
-  ds_buf_cleanup(&kb);
-  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-    *rc = query_db_fail(req, f->db, res);
-    PQclear(res);
-    return false;
-  }
-  long long n = 0;
-  bool ok = query_params_int(PQgetvalue(res, 0, 0), 0, INT64_MAX, &n) == DS_OK;
-  PQclear(res);
-  if (!ok) {
-    *rc = query_http_error(req, 500, "internal", "bad sample count");
-    return false;
-  }
-  if (n > req->cfg->max_samples) {
-    char d[160];
-    snprintf(d, sizeof d, "the range holds %lld samples, more than QUERY_MAX_SAMPLES (%lld)", n,
-             req->cfg->max_samples);
-    *rc = query_http_error(req, 413, "too_large", d);
-    return false;
-  }
-  size_t cap = (size_t)n, bytes = cap * (want_ts ? 4 : 3) * sizeof(double);
-  struct query_budget *b = query_server_budget(req->server);
-  if (query_budget_acquire(b, bytes, BUDGET_WAIT_MS) != DS_OK) {
-    *rc = query_http_error(req, 503, "busy", "too many large requests at once; retry later");
-    return false;
-  }
-  f->reserved = bytes;
-  if ((f->block = query_budget_block_get(b, bytes)) == NULL) {
-    *rc = query_http_error(req, 503, "busy", "out of memory; retry later");
-    return false;
-  }
-  /* One block: x, y, z and ts after each other. */
-  double *x = f->block;
-  ds_values_init_fixed(&f->v, x, x + cap, x + 2 * cap, want_ts ? (int64_t *)(x + 3 * cap) : NULL,
-                       cap);
-  return true;
-}
-
-/* Appends the samples of keys; answers and returns false on failure. */
-static bool fetch_keys(struct query_http_req *req, struct fetch *f, const int32_t *keys,
-                       size_t nkeys, int64_t start, int64_t end, bool want_ts, int *rc)
-{
-  char err[DS_ERRLEN] = "";
-  int frc = ds_store_fetch_cached(f->db, query_db_stmts(req), query_server_chunk_cache(req->server),
-                                  keys, nkeys, start, end, want_ts, &f->v, err);
-  if (frc == DS_OK)
-    return true;
-  if (frc == DS_EDB)
-    *rc = query_db_fail(req, f->db, NULL);
-  else if (frc == DS_ERANGE)
-    *rc = query_http_error(req, 413, "too_large", err);
-  else
-    *rc = frc;
-  return false;
-}
-
 /* The device named by {id}: DS_OK with *key, else answers 400/404/503. */
 static bool device_key(struct query_http_req *req, PGconn *db, int32_t *key, const char **name,
                        int *rc)
@@ -244,21 +111,20 @@ static int device_stats(struct query_http_req *req, int64_t start, int64_t end)
   const char *name;
   if (!device_key(req, db, &key, &name, &rc))
     return rc;
-  struct fetch f = {.db = db};
-  if (fetch_begin(req, &f, &key, 1, start, end, false, &rc) &&
-      fetch_keys(req, &f, &key, 1, start, end, false, &rc)) {
-    if (f.v.n == 0) {
+  struct query_fetch f = {.db = db};
+  struct ds_stats st;
+  if (query_fetch_begin(req, &f, &rc) &&
+      query_fetch_stats(req, &f, &key, 1, start, end, &st, &rc)) {
+    if (st.count == 0) {
       rc = query_http_error(req, 404, "not_found", "no samples in the range");
     } else {
-      struct ds_stats st;
-      ds_values_stats(&f.v, &st);
       struct ds_jsonw w;
       query_http_json_begin(req, &w);
       query_stats_write(&w, "device_id", name, start, end, &st);
       rc = query_http_json_end(req, &w);
     }
   }
-  fetch_end(req, &f);
+  query_fetch_end(req, &f);
   return rc;
 }
 
@@ -336,10 +202,11 @@ int query_stats_device_series(struct query_http_req *req)
   const char *name;
   if (!device_key(req, db, &key, &name, &rc))
     return rc;
-  struct fetch f = {.db = db};
+  struct query_fetch f = {.db = db};
   /* values and times: the buckets are computed in their memory. */
-  if (!fetch_begin(req, &f, &key, 1, start, end, true, &rc) ||
-      !fetch_keys(req, &f, &key, 1, start, end, true, &rc))
+  if (!query_fetch_begin(req, &f, &rc) ||
+      !query_fetch_alloc(req, &f, &key, 1, start, end, true, &rc) ||
+      !query_fetch_keys(req, &f, &key, 1, start, end, true, &rc))
     goto out;
   int64_t lo = start, hi = end;
   if (f.v.n > 0 && (lo == DS_TIME_NONE || hi == DS_TIME_NONE)) {
@@ -389,7 +256,7 @@ int query_stats_device_series(struct query_http_req *req)
     rc = query_http_json_end(req, &w);
   }
 out:
-  fetch_end(req, &f);
+  query_fetch_end(req, &f);
   return rc;
 }
 
@@ -504,25 +371,47 @@ static bool user_devices(struct query_http_req *req, PGconn *db, long long uid, 
   return true;
 }
 
-/* Reads the devices' samples one device at a time into the same arrays,
- * so each device is a slice: device i's start at offs[i], offs[nd] is the
- * end.  Answers and returns false on failure. */
-static bool fetch_each(struct query_http_req *req, struct fetch *f, const int32_t *keys, size_t nd,
-                       int64_t start, int64_t end, size_t *offs, int *rc)
+/* The statistics of each device (st[0..nd)) and of all together
+ * (st[nd]) from one read into memory, each device a slice of the same
+ * arrays.  Answers and returns false on failure. */
+static bool user_stats_memory(struct query_http_req *req, struct query_fetch *f,
+                              const int32_t *keys, size_t nd, int64_t start, int64_t end,
+                              struct ds_stats *st, int *rc)
 {
+  if (!query_fetch_alloc(req, f, keys, nd, start, end, false, rc))
+    return false;
   for (size_t i = 0; i < nd; i++) {
-    offs[i] = f->v.n;
-    if (!fetch_keys(req, f, &keys[i], 1, start, end, false, rc))
+    size_t o = f->v.n;
+    if (!query_fetch_keys(req, f, &keys[i], 1, start, end, false, rc))
       return false;
+    size_t cnt = f->v.n - o;
+    st[i] = (struct ds_stats){.count = cnt};
+    ds_axis_compute(f->v.x + o, cnt, &st[i].x);
+    ds_axis_compute(f->v.y + o, cnt, &st[i].y);
+    ds_axis_compute(f->v.z + o, cnt, &st[i].z);
   }
-  offs[nd] = f->v.n;
+  /* The total is over the union of the samples, its median a true one
+   * (the slices were only reordered within themselves). */
+  ds_values_stats(&f->v, &st[nd]);
+  query_fetch_free(req, f);
   return true;
+}
+
+/* As user_stats_memory when the samples do not fit in the budget: each
+ * device, then all together, in memory or in passes. */
+static bool user_stats_each(struct query_http_req *req, struct query_fetch *f, const int32_t *keys,
+                            size_t nd, int64_t start, int64_t end, struct ds_stats *st, int *rc)
+{
+  for (size_t i = 0; i < nd; i++)
+    if (!query_fetch_stats(req, f, &keys[i], 1, start, end, &st[i], rc))
+      return false;
+  return query_fetch_stats(req, f, keys, nd, start, end, &st[nd], rc);
 }
 
 /* {"user_id": N, "name": "...", "devices": [<each device>], "total": <all
  * together>}; names from the rows of user_devices. */
 static int user_json(struct query_http_req *req, long long uid, PGresult *names, size_t nd,
-                     const size_t *offs, struct ds_values *v, int64_t start, int64_t end)
+                     const struct ds_stats *st, int64_t start, int64_t end)
 {
   struct ds_jsonw w;
   query_http_json_begin(req, &w);
@@ -532,21 +421,11 @@ static int user_json(struct query_http_req *req, long long uid, PGresult *names,
   ds_jsonw_strn(&w, PQgetvalue(names, 0, 3), (size_t)PQgetlength(names, 0, 3));
   ds_jsonw_key(&w, "devices");
   ds_jsonw_array_begin(&w);
-  for (size_t i = 0; i < nd; i++) {
-    size_t o = offs[i], cnt = offs[i + 1] - offs[i];
-    struct ds_stats st = {.count = cnt};
-    ds_axis_compute(v->x + o, cnt, &st.x);
-    ds_axis_compute(v->y + o, cnt, &st.y);
-    ds_axis_compute(v->z + o, cnt, &st.z);
-    query_stats_write(&w, "device_id", PQgetvalue(names, (int)i, 2), start, end, &st);
-  }
+  for (size_t i = 0; i < nd; i++)
+    query_stats_write(&w, "device_id", PQgetvalue(names, (int)i, 2), start, end, &st[i]);
   ds_jsonw_array_end(&w);
-  /* The total is over the union of the samples, its median a true one
-   * (the per-device statistics above are done with their slices). */
-  struct ds_stats total;
-  ds_values_stats(v, &total);
   ds_jsonw_key(&w, "total");
-  query_stats_write(&w, NULL, NULL, start, end, &total);
+  query_stats_write(&w, NULL, NULL, start, end, &st[nd]);
   ds_jsonw_object_end(&w);
   return query_http_json_end(req, &w);
 }
@@ -564,27 +443,32 @@ int query_stats_user_data(struct query_http_req *req)
   if (db == NULL)
     return DS_OK;
   int rc = DS_OK;
-  struct fetch f = {.db = db};
+  struct query_fetch f = {.db = db};
   PGresult *res = NULL;
   int32_t *keys = NULL;
-  size_t *offs = NULL, nd = 0;
+  struct ds_stats *st = NULL;
+  size_t nd = 0;
+  bool fits;
   if (!user_devices(req, db, uid, &res, &keys, &nd, &rc))
     goto out;
-  if ((offs = malloc((nd + 1) * sizeof *offs)) == NULL) {
+  if ((st = calloc(nd + 1, sizeof *st)) == NULL) {
     rc = DS_ENOMEM;
     goto out;
   }
-  if (!fetch_begin(req, &f, keys, nd, start, end, false, &rc) ||
-      !fetch_each(req, &f, keys, nd, start, end, offs, &rc))
+  if (!query_fetch_begin(req, &f, &rc) ||
+      !query_fetch_fits(req, &f, keys, nd, start, end, &fits, &rc))
     goto out;
-  if (f.v.n == 0)
+  if (fits ? !user_stats_memory(req, &f, keys, nd, start, end, st, &rc)
+           : !user_stats_each(req, &f, keys, nd, start, end, st, &rc))
+    goto out;
+  if (st[nd].count == 0)
     rc = query_http_error(req, 404, "not_found", "no samples in the range");
   else
-    rc = user_json(req, uid, res, nd, offs, &f.v, start, end);
+    rc = user_json(req, uid, res, nd, st, start, end);
 out:
-  fetch_end(req, &f);
+  query_fetch_end(req, &f);
   PQclear(res);
   free(keys);
-  free(offs);
+  free(st);
   return rc;
 }

@@ -31,13 +31,21 @@ struct ds_store_stmts {
 /* Forgets every prepared statement (for a new connection). */
 void ds_store_stmts_reset(struct ds_store_stmts *st);
 
-/* Columns of samples; ts is filled only when asked for. */
+/* Columns of samples; ts is filled only when asked for.  In flush mode
+ * (ds_values_set_flush) the arrays are a window: when the next values do
+ * not fit, the fetch hands the window to the flush function and starts it
+ * over, so any number of samples pass through cap of memory. */
 struct ds_values {
   double *x, *y, *z;
   int64_t *ts; /* Unix microseconds, or NULL */
   size_t n, cap;
-  size_t max; /* hard limit on n; DS_ERANGE past it */
-  bool fixed; /* the arrays are the caller's (ds_values_init_fixed) */
+  size_t max;     /* hard limit on flushed + n; DS_ERANGE past it */
+  size_t flushed; /* values handed to flush so far */
+  bool fixed;     /* the arrays are the caller's (ds_values_init_fixed) */
+  /* The window's n values (the caller empties nothing: the fetch does);
+   * DS_OK or an error, which ends the fetch with it. */
+  int (*flush)(void *arg, const struct ds_values *v);
+  void *flush_arg;
 };
 
 void ds_values_init(struct ds_values *v, size_t max);
@@ -46,7 +54,13 @@ void ds_values_init(struct ds_values *v, size_t max);
  * freed.  ts may be NULL (then a fetch with want_ts fails with DS_ERANGE). */
 void ds_values_init_fixed(struct ds_values *v, double *x, double *y, double *z, int64_t *ts,
                           size_t cap);
+/* Flush mode for fixed arrays (cap >= 1), with at most max values in all:
+ * see struct ds_values.  The last window is the caller's to flush after
+ * the fetch (v->n values). */
+void ds_values_set_flush(struct ds_values *v, size_t max,
+                         int (*flush)(void *arg, const struct ds_values *v), void *arg);
 void ds_values_cleanup(struct ds_values *v);
+/* Empties v (flushed values too). */
 void ds_values_reset(struct ds_values *v);
 
 /* Looks up a device's integer key by name: DS_OK, DS_ENOTFOUND or DS_EDB.
