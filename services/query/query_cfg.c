@@ -49,14 +49,16 @@ const struct ds_cfg_var query_cfg_vars[] = {
      "largest request body in bytes (413 past it)", F(body_max)},
     {"QUERY_MEM_BUDGET_MB", DS_CFG_INT, "32", 1, 65536, false, false,
      "memory shared by concurrent statistics requests for sample values; requests wait for "
-     "their share",
+     "their share; statistics over more samples than it holds are computed in passes in a "
+     "working set of 9 MiB (a copy of the samples in an unlinked file under $TMPDIR, 24 bytes "
+     "each); a series past it is refused (413)",
      F(mem_budget_mb)},
     {"QUERY_CHUNK_CACHE_MB", DS_CFG_INT, "16", 0, 65536, false, false,
      "memory for decoded sample chunks kept between requests, so short ranges inside "
      "compacted chunks are not transferred again (0: no cache)",
      F(chunk_cache_mb)},
     {"QUERY_MAX_SAMPLES", DS_CFG_INT, "20000000", 1, 1000000000, false, false,
-     "most samples one request may read (413 past it)", F(max_samples)},
+     "most samples in the range of one request (413 past it)", F(max_samples)},
     {"QUERY_SERIES_MAX_BUCKETS", DS_CFG_INT, "10000", 1, 1000000, false, false,
      "most buckets a series request may span (400 past it)", F(series_max_buckets)},
     {"QUERY_PUBLISH_TIMEOUT_MS", DS_CFG_INT, "5000", 100, 60000, false, false,
