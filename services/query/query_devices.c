@@ -97,12 +97,13 @@ static void device_json(struct ds_jsonw *w, PGresult *res, int i)
 
 int query_devices_list(struct query_http_req *req)
 {
-  long long limit = 0;
+  long long limit;
+  char err[DS_ERRLEN];
   const char *ls = query_http_query_param(req, "limit");
   const char *after = query_http_query_param(req, "after");
   const char *match = query_http_query_param(req, "match");
-  if (ls != NULL && query_params_int(ls, 1, DEVICES_PAGE_MAX, &limit) != DS_OK)
-    return query_http_error(req, 400, "bad_request", "limit: an integer from 1 to 10000");
+  if (query_params_limit(req, 0, DEVICES_PAGE_MAX, &limit, err) != DS_OK)
+    return query_http_error(req, 400, "bad_request", err);
   if (after != NULL && !ds_device_id_valid(after, strlen(after)))
     return query_http_error(req, 400, "bad_device_id",
                             "after: a device id, 1-64 of A-Z a-z 0-9 _ . -");

@@ -75,13 +75,10 @@ static int rejected_json(struct ds_jsonw *w, PGresult *res, int i, struct ds_buf
 
 int query_ops_rejected(struct query_http_req *req)
 {
-  long long limit = 100;
-  const char *ls = query_http_query_param(req, "limit");
-  if (ls != NULL && query_params_int(ls, 1, req->cfg->rejected_max, &limit) != DS_OK) {
-    char d[96];
-    snprintf(d, sizeof d, "limit: an integer from 1 to %lld", req->cfg->rejected_max);
-    return query_http_error(req, 400, "bad_request", d);
-  }
+  long long limit;
+  char err[DS_ERRLEN];
+  if (query_params_limit(req, 100, req->cfg->rejected_max, &limit, err) != DS_OK)
+    return query_http_error(req, 400, "bad_request", err);
   PGconn *db = query_db_conn(req);
   if (db == NULL)
     return DS_OK;

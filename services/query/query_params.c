@@ -93,3 +93,15 @@ int query_params_buckets(int64_t start_us, int64_t end_us, int64_t interval_us, 
   *n = b1 - b0 + 1;
   return DS_OK;
 }
+
+int query_params_limit(const struct query_http_req *req, long long def, long long max,
+                       long long *limit, char err[DS_ERRLEN])
+{
+  const char *s = query_http_query_param(req, "limit");
+  *limit = def;
+  if (s != NULL && query_params_int(s, 1, max, limit) != DS_OK) {
+    snprintf(err, DS_ERRLEN, "limit: an integer from 1 to %lld", max);
+    return DS_EINVAL;
+  }
+  return DS_OK;
+}

@@ -19,6 +19,11 @@ DS_MUSTCHECK int query_params_range(const struct query_http_req *req, int64_t *s
  * leading '+').  DS_EINVAL otherwise. */
 DS_MUSTCHECK int query_params_int(const char *s, long long min, long long max, long long *out);
 
+/* The "limit" query parameter: def when absent, else a decimal integer
+ * in [1, max] into *limit.  DS_EINVAL with the detail of a 400 in err. */
+DS_MUSTCHECK int query_params_limit(const struct query_http_req *req, long long def, long long max,
+                                    long long *limit, char err[DS_ERRLEN]);
+
 /* The buckets of a series: interval-aligned (multiples of interval_us since
  * the Unix epoch) buckets covering [start, end).  *first gets the start of
  * the first bucket and *n how many; DS_ERANGE when more than max_buckets. */

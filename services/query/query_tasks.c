@@ -53,13 +53,10 @@ int query_tasks_get(struct query_http_req *req)
 
 int query_tasks_list(struct query_http_req *req)
 {
-  long long limit = TASKS_LIST_DEFAULT;
-  const char *ls = query_http_query_param(req, "limit");
-  if (ls != NULL && query_params_int(ls, 1, TASKS_LIST_MAX, &limit) != DS_OK) {
-    char d[64];
-    snprintf(d, sizeof d, "limit: an integer from 1 to %d", TASKS_LIST_MAX);
-    return query_http_error(req, 400, "bad_request", d);
-  }
+  long long limit;
+  char err[DS_ERRLEN];
+  if (query_params_limit(req, TASKS_LIST_DEFAULT, TASKS_LIST_MAX, &limit, err) != DS_OK)
+    return query_http_error(req, 400, "bad_request", err);
   PGconn *db = query_db_conn(req);
   if (db == NULL)
     return DS_OK;

@@ -50,9 +50,21 @@ static void test_routes_documented(void)
     CU_ASSERT(ok);
     if (!ok)
       fprintf(stderr, "not documented: %s %s\n", query_routes[i].method, query_routes[i].pattern);
-    /* Write routes declare the bearer token. */
+    /* Write routes declare the bearer token; read routes the optional
+     * read token (API_READ_TOKEN) and its 401. */
+    struct json_object *sec = NULL, *resp = NULL;
     if (ok && (query_routes[i].flags & QUERY_HTTP_ROUTE_WRITE))
       CU_ASSERT(json_object_object_get_ex(op, "security", NULL));
+    if (ok && (query_routes[i].flags & QUERY_HTTP_ROUTE_READ)) {
+      bool read_ok = json_object_object_get_ex(op, "security", &sec) &&
+                     strstr(json_object_to_json_string(sec), "readBearer") != NULL &&
+                     json_object_object_get_ex(op, "responses", &resp) &&
+                     json_object_object_get_ex(resp, "401", NULL);
+      CU_ASSERT(read_ok);
+      if (!read_ok)
+        fprintf(stderr, "read token not documented: %s %s\n", query_routes[i].method,
+                query_routes[i].pattern);
+    }
   }
   json_object_put(doc);
 }

@@ -116,6 +116,33 @@ static const struct interval_case interval_cases[] = {
     {"1w", DS_EINVAL, 0},       {"99999999999999999999d", DS_EINVAL, 0},
 };
 
+static void test_limit(void)
+{
+  static const struct {
+    const char *v; /* NULL: absent */
+    int rc;
+    long long want;
+  } cases[] = {
+      {NULL, DS_OK, 42},   {"1", DS_OK, 1},      {"500", DS_OK, 500}, {"501", DS_EINVAL, 0},
+      {"0", DS_EINVAL, 0}, {"-1", DS_EINVAL, 0}, {"", DS_EINVAL, 0},  {"1e3", DS_EINVAL, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct query_http_req req;
+    memset(&req, 0, sizeof req);
+    if (cases[i].v != NULL)
+      req.query[req.n_query++] = (struct query_http_kv){"limit", cases[i].v};
+    long long lim = -7;
+    char err[DS_ERRLEN] = "";
+    int rc = query_params_limit(&req, 42, 500, &lim, err);
+    CU_ASSERT_EQUAL(rc, cases[i].rc);
+    if (rc == DS_OK) {
+      CU_ASSERT_EQUAL(lim, cases[i].want);
+    } else {
+      CU_ASSERT_STRING_EQUAL(err, "limit: an integer from 1 to 500");
+    }
+  }
+}
+
 static void test_interval(void)
 {
   for (size_t i = 0; i < sizeof interval_cases / sizeof interval_cases[0]; i++) {
@@ -159,7 +186,7 @@ static void test_buckets(void)
 
 static const struct ds_test_case tests[] = {
     {"time ranges", test_range},      {"integers", test_int}, {"intervals", test_interval},
-    {"series buckets", test_buckets}, {NULL, NULL},
+    {"series buckets", test_buckets}, {"limit", test_limit},  {NULL, NULL},
 };
 
 DS_TEST_MAIN("query_params", tests)
