@@ -9,18 +9,15 @@
  * HTTP cache), with the series request's own time (the API's share).
  * Prints one JSON line. */
 import path from "node:path";
-import { createRequire } from "node:module";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumOf } from "./lib.mjs";
 import { fileURLToPath } from "node:url";
 
 const [base, device, start, end] = process.argv.slice(2);
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const require = createRequire(path.join(SRC, "web", "package.json"));
-const { chromium } = require("playwright-core");
+const chromium = chromiumOf(SRC);
 
-const args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 /* launch() gives the browser a fresh temporary profile (--user-data-dir). */
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args });
+const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
 const url = `${base}/#/device/${encodeURIComponent(device)}?range=custom&start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}`;
 const out = { first_load_bytes: 0, first_load_files: 0, chart_ms: [], series_ms: [], buckets: 0, samples: 0 };
 try {

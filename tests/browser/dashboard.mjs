@@ -9,25 +9,17 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { createRequire } from "node:module";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, check, chromiumOf, run, sleep } from "./lib.mjs";
 
 const SRC = process.env.DS_SOURCE_DIR;
 const BUILD = process.env.DS_BUILD_DIR;
 const BASE = process.env.DS_TEST_HTTP_URL;
 const TOKEN = process.env.DS_TEST_API_TOKEN;
 const STACKCTL = process.env.DS_TEST_STACKCTL;
-const require = createRequire(path.join(SRC, "web", "package.json"));
-const { chromium } = require("playwright-core");
+const chromium = chromiumOf(SRC);
 const ART = path.join(BUILD, "artifacts", "browser");
 fs.mkdirSync(ART, { recursive: true });
 
-let passed = 0, failed = 0;
-function check(ok, what) {
-  if (ok) { passed++; console.log("ok   " + what); }
-  else { failed++; console.log("FAIL " + what); }
-  return ok;
-}
-function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 async function until(what, fn, ms = 30000) {
   const t0 = Date.now();
   let last;
@@ -353,10 +345,9 @@ async function main() {
   await transport();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ds-chromium-"));
   const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: "/usr/bin/chromium",
+    executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
+    args: CHROMIUM_ARGS,
   });
   try {
     await desktop(ctx, uid);
@@ -379,11 +370,4 @@ async function main() {
   console.log(`screenshots in ${ART}`);
 }
 
-try {
-  await main();
-} catch (e) {
-  failed++;
-  console.log("FAIL " + (e.stack || e));
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+await run(main);

@@ -8,6 +8,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { check, run, sleep } from "../browser/lib.mjs";
 
 const SRC = process.env.DS_SOURCE_DIR;
 const BASE = process.env.DS_TEST_HTTP_URL;
@@ -15,13 +16,6 @@ const TOKEN = process.env.DS_TEST_API_TOKEN;
 const DB = process.env.DS_TEST_DATABASE_URL;
 const FILE = path.join(SRC, "deploy", "grafana", "devicestats.json");
 
-let passed = 0, failed = 0;
-function check(ok, what) {
-  if (ok) { passed++; console.log("ok   " + what); }
-  else { failed++; console.log("FAIL " + what); }
-  return ok;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function get(p, base = BASE) {
   const r = await fetch(base + p);
   const t = await r.text();
@@ -141,11 +135,4 @@ async function main() {
   }
 }
 
-try {
-  await main();
-} catch (e) {
-  failed++;
-  console.log("FAIL " + (e.stack || e));
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+await run(main);
