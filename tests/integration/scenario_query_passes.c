@@ -23,33 +23,6 @@
 
 static const char *token;
 
-static int free_port(void)
-{
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-      getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-    port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
-
-static bool start_extra(const char *name, const char *env, char *url, size_t url_len)
-{
-  int port = free_port();
-  char args[512];
-  snprintf(args, sizeof args, "start-extra query %s HTTP_PORT=%d %s", name, port, env);
-  if (stackctl(args) != 0) {
-    CHECK(false, "stackctl %s failed", args);
-    return false;
-  }
-  snprintf(url, url_len, "http://127.0.0.1:%d", port);
-  return true;
-}
-
 /* Sample i's values: exact in binary, so every sum is exact in any order;
  * x with many repeats, y spread over a narrow band, z over a wide one. */
 static double vx(long i)
