@@ -202,11 +202,12 @@ ds_pg_running() {
   ds_pg_as "$DS_PG_BINDIR/pg_ctl" -D "$1/pg/data" status >/dev/null 2>&1 </dev/null
 }
 
-# ds_psql_admin B PORT [psql args]: psql as the superuser over the socket.
+# ds_psql_admin B PORT [psql args]: psql as the superuser over the socket
+# (with the session options DS_PG_ADMIN_OPTIONS when set, not PGOPTIONS).
 ds_psql_admin() {
   local b=$1 port=$2; shift 2
-  env -u PGPASSWORD -u PGSERVICE -u PGOPTIONS -u PGSSLMODE "$DS_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
-    -h "$b/pg/sock" -p "$port" -U postgres "$@"
+  env -u PGPASSWORD -u PGSERVICE -u PGOPTIONS -u PGSSLMODE ${DS_PG_ADMIN_OPTIONS:+"PGOPTIONS=$DS_PG_ADMIN_OPTIONS"} \
+    "$DS_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$b/pg/sock" -p "$port" -U postgres "$@"
 }
 
 # ds_pg_ensure_db B PORT PASSWORD: creates the role devicestats (with that
