@@ -17,6 +17,9 @@
 # (check), DS_COMPOSE_MQTT_PORT, _MQTT_TLS_PORT, _HTTP_PORT,
 # _INGEST_ADMIN_PORT, _AGGREGATOR_ADMIN_PORT, _PG_PORT (free ports),
 # DS_COMPOSE_BUILDKIT (auto: once per recipe; 1: every run; 0: never),
+# DS_COMPOSE_CITUS=0 (leave the Citus variant out; only: the Citus variant
+# alone, after the builds), CITUS_SOURCE (the Citus
+# tarball; default ../shared/vendor/citus-13.2.2.tar.gz as scripts/lib/citus.sh),
 # DS_COMPOSE_KEEP=1 (leave the stack up; no down -v), DS_CACHE_DIR
 # (/var/cache/devicestats).
 set -uo pipefail
@@ -103,7 +106,8 @@ AGGREGATOR_ADMIN_PORT=$AGGREGATOR_ADMIN_PORT
 PGPORT=$PG_PORT
 DS_IMAGE_TAG=${DS_IMAGE_TAG:-check}
 ENV
-dc() { "${DC_CMD[@]}" --env-file "$W/env" -p "$PROJECT" -f "$SRC/deploy/compose.yaml" "$@"; }
+DC_FILES=(-f "$SRC/deploy/compose.yaml")
+dc() { "${DC_CMD[@]}" --env-file "$W/env" -p "$PROJECT" "${DC_FILES[@]}" "$@"; }
 # Secrets that must never reach an image: canaries where secrets live
 # (a run directory, deploy/.env when there is none) and this run's own.
 canary=canary-$(ds_gen_secret)
@@ -143,10 +147,41 @@ fi
 t=$(date +%s)
 # UP before up: a failed up -d (a one-shot service exiting 1) leaves
 # containers that the exit's down -v must remove.
-UP=1
-if check "up -d" dc up -d; then
+if [ "${DS_COMPOSE_CITUS:-1}" = only ]; then
+  ds_log "DS_COMPOSE_CITUS=only: the plain stack is not started"
+elif UP=1 && check "up -d" dc up -d; then
   check "every service healthy, migrate exited 0" wait_healthy 240
   ds_log "up to healthy: $(($(date +%s) - t)) s"
   run_checks
+fi
+
+# ------------------------------------------------------ the Citus variant
+# deploy/compose.citus.yaml over the same file: postgres becomes a Citus
+# coordinator with two workers; its image builds Citus from the tarball
+# staged in vendor/citus/ (gitignored).
+if [ "${DS_COMPOSE_CITUS:-1}" = 0 ]; then
+  ds_log "the Citus variant left out (DS_COMPOSE_CITUS=0)"
+elif ! tarball=$(citus_tarball); then
+  echo "SKIP  Citus variant: no Citus tarball (CITUS_SOURCE, or ../shared/vendor/citus-13.2.2.tar.gz)"
+else
+  mkdir -p "$SRC/vendor/citus"
+  cp "$tarball" "$SRC/vendor/citus/"
+  for f in "$(dirname "$tarball")"/citus-13.2.2-*.patch; do [ -f "$f" ] && cp "$f" "$SRC/vendor/citus/"; done
+  CITUS_PASSWORD=$(ds_gen_secret)
+  echo "CITUS_PASSWORD=$CITUS_PASSWORD" >>"$W/env"
+  SECRETS+=("$CITUS_PASSWORD")
+  DC_FILES+=(-f "$SRC/deploy/compose.citus.yaml")
+  HEALTHY_SERVICES+=(citus-worker-1 citus-worker-2)
+  DEV=$DEV-citus
+  t=$(date +%s)
+  if check "Citus: build (the coordinator's and workers' image with Citus)" build_with 0; then
+    ds_log "Citus build: $(($(date +%s) - t)) s"
+    t=$(date +%s)
+    if UP=1 && check "Citus: up -d" dc up -d; then
+      check "Citus: every service healthy (coordinator, 2 workers), migrate exited 0" wait_healthy 300
+      ds_log "Citus up to healthy: $(($(date +%s) - t)) s"
+      run_citus_checks
+    fi
+  fi
 fi
 exit 0
