@@ -29,6 +29,11 @@ fi
 mkdir -p "$B"
 chmod 755 "$B"
 ds_pg_prepare "$B"
+# The healthcheck passes only once B/pg/ready exists, made just before the
+# server starts for good: pg_isready alone passed during the phase below
+# (the same port on 127.0.0.1), and migrate, or a coordinator adding this
+# worker, then met a server about to stop.
+rm -f "$B/pg/ready"
 if ! ds_pg_initialized "$B"; then
   ds_pg_init "$B"
   echo "host all all all scram-sha-256" | ds_pg_as sh -c 'cat >>"$1"' _ "$B/pg/data/pg_hba.conf"
@@ -78,6 +83,7 @@ SQL
 fi
 unset CITUS_PASSWORD
 ds_pg_stop "$B"
+touch "$B/pg/ready"
 # devicestats.conf (from ds_pg_start) holds the port and socket; listen on
 # the container's network too.  setpriv execs (runuser would stay as PID 1
 # without passing docker's stop signal on).
