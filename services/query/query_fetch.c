@@ -147,24 +147,26 @@ static size_t budget_bytes(struct query_http_req *req)
   return b != NULL ? b->max : SIZE_MAX;
 }
 
-bool query_fetch_fits(struct query_http_req *req, struct query_fetch *f, const int32_t *keys,
-                      size_t nkeys, int64_t start, int64_t end, bool *fits, int *rc)
+bool query_fetch_count(struct query_http_req *req, struct query_fetch *f, const int32_t *keys,
+                       size_t nkeys, int64_t start, int64_t end, size_t *most, int *rc)
 {
   long long lo, hi;
   if (!count_bounds(req, f, keys, nkeys, start, end, &lo, &hi, rc))
     return false;
-  *fits = (size_t)hi <= budget_bytes(req) / (3 * sizeof(double));
+  *most = (size_t)hi;
   return true;
 }
 
-bool query_fetch_alloc(struct query_http_req *req, struct query_fetch *f, const int32_t *keys,
-                       size_t nkeys, int64_t start, int64_t end, bool want_ts, int *rc)
+bool query_fetch_fits(struct query_http_req *req, size_t most)
 {
-  long long lo, hi;
-  if (!count_bounds(req, f, keys, nkeys, start, end, &lo, &hi, rc))
-    return false;
+  return most <= budget_bytes(req) / (3 * sizeof(double));
+}
+
+bool query_fetch_alloc(struct query_http_req *req, struct query_fetch *f, size_t most, bool want_ts,
+                       int *rc)
+{
   size_t per = (want_ts ? 4 : 3) * sizeof(double);
-  size_t cap = (size_t)hi, max = (size_t)req->cfg->max_samples;
+  size_t cap = most, max = (size_t)req->cfg->max_samples;
   if (want_ts && cap > budget_bytes(req) / per) {
     /* Times are for buckets, which need every sample in memory: as many
      * as the budget holds, the exact count decides (below). */
@@ -218,8 +220,7 @@ bool query_fetch_keys(struct query_http_req *req, struct query_fetch *f, const i
  * or written, the later passes read the database again. */
 struct passes {
   struct query_fetch *f;
-  int fd; /* the spill file, or -1 */
-  bool spilling;
+  int fd; /* the spill file (written in pass 1, read after), or -1 */
 };
 
 static int spill_open(void)
@@ -273,7 +274,6 @@ static void spill_stop(struct passes *p)
   if (p->fd >= 0)
     close(p->fd);
   p->fd = -1;
-  p->spilling = false;
 }
 
 static void sel_add(struct query_fetch *f, const struct ds_values *v)
@@ -289,7 +289,7 @@ static int flush_first(void *arg, const struct ds_values *v)
 {
   struct passes *p = arg;
   sel_add(p->f, v);
-  if (p->spilling && v->n > 0) {
+  if (p->fd >= 0 && v->n > 0) {
     uint64_t n = v->n;
     size_t len = v->n * sizeof(double);
     if (!write_all(p->fd, &n, sizeof n) || !write_all(p->fd, v->x, len) ||
@@ -367,13 +367,10 @@ static bool stats_in_passes(struct query_http_req *req, struct query_fetch *f, c
   if (m != NULL)
     atomic_fetch_add(&m->multipass_requests, 1);
   struct passes p = {.f = f, .fd = spill_open()};
-  p.spilling = p.fd >= 0;
   bool ok = false;
   for (int pass = 0; pass < QUERY_FETCH_PASSES_MAX && !ok; pass++) {
     if (!one_pass(req, &p, pass, keys, nkeys, start, end, rc))
       break;
-    if (pass == 0 && p.spilling)
-      p.spilling = false; /* the file is complete */
     if (m != NULL)
       atomic_fetch_add(&m->multipass_passes, 1);
     bool done = true, changed = false;
@@ -400,19 +397,13 @@ static bool stats_in_passes(struct query_http_req *req, struct query_fetch *f, c
 bool query_fetch_stats(struct query_http_req *req, struct query_fetch *f, const int32_t *keys,
                        size_t nkeys, int64_t start, int64_t end, struct ds_stats *out, int *rc)
 {
-  long long lo, hi;
-  if (!count_bounds(req, f, keys, nkeys, start, end, &lo, &hi, rc))
+  size_t most;
+  if (!query_fetch_count(req, f, keys, nkeys, start, end, &most, rc))
     return false;
   bool ok;
-  if ((size_t)hi <= budget_bytes(req) / (3 * sizeof(double))) {
-    size_t cap = (size_t)hi;
-    ok = take(req, f, cap * 3 * sizeof(double), rc);
-    if (ok) {
-      double *x = f->block;
-      ds_values_init_fixed(&f->v, x, x + cap, x + 2 * cap, NULL, cap);
-      f->v.max = (size_t)req->cfg->max_samples;
-      ok = query_fetch_keys(req, f, keys, nkeys, start, end, false, rc);
-    }
+  if (query_fetch_fits(req, most)) {
+    ok = query_fetch_alloc(req, f, most, false, rc) &&
+         query_fetch_keys(req, f, keys, nkeys, start, end, false, rc);
     if (ok)
       ds_values_stats(&f->v, out);
   } else {

@@ -40,19 +40,22 @@ struct query_fetch {
  * false on failure (*rc the handler's return value). */
 bool query_fetch_begin(struct query_http_req *req, struct query_fetch *f, int *rc);
 
-/* Whether the samples of keys in [start, end) fit in the budget at once
- * (counting chunks the range covers partly whole), in *fits.  Answers 413
- * past QUERY_MAX_SAMPLES.  Answers and returns false on failure. */
-bool query_fetch_fits(struct query_http_req *req, struct query_fetch *f, const int32_t *keys,
-                      size_t nkeys, int64_t start, int64_t end, bool *fits, int *rc);
+/* The most samples of keys in [start, end) (chunks the range covers
+ * partly counted whole) into *most: answers 413 when surely past
+ * QUERY_MAX_SAMPLES (the exact count is checked as they are read).
+ * Answers and returns false on failure. */
+bool query_fetch_count(struct query_http_req *req, struct query_fetch *f, const int32_t *keys,
+                       size_t nkeys, int64_t start, int64_t end, size_t *most, int *rc);
 
-/* Counts the samples of keys in [start, end) and makes f->v ready for
- * them in memory (with times when want_ts): answers 413 past
- * QUERY_MAX_SAMPLES, or when times are wanted for more samples than the
- * budget holds; 503 when the budget stays taken.  Answers and returns
- * false on failure. */
-bool query_fetch_alloc(struct query_http_req *req, struct query_fetch *f, const int32_t *keys,
-                       size_t nkeys, int64_t start, int64_t end, bool want_ts, int *rc);
+/* Whether most samples' values fit in the budget at once. */
+bool query_fetch_fits(struct query_http_req *req, size_t most);
+
+/* Makes f->v ready in memory for most samples (of query_fetch_count), with
+ * times when want_ts: answers 413 when times are wanted for more samples
+ * than the budget holds and they turn out to be more; 503 when the budget
+ * stays taken.  Answers and returns false on failure. */
+bool query_fetch_alloc(struct query_http_req *req, struct query_fetch *f, size_t most, bool want_ts,
+                       int *rc);
 
 /* Appends the samples of keys to f->v; answers and returns false on
  * failure. */

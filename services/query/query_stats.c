@@ -203,9 +203,11 @@ int query_stats_device_series(struct query_http_req *req)
   if (!device_key(req, db, &key, &name, &rc))
     return rc;
   struct query_fetch f = {.db = db};
+  size_t most;
   /* values and times: the buckets are computed in their memory. */
   if (!query_fetch_begin(req, &f, &rc) ||
-      !query_fetch_alloc(req, &f, &key, 1, start, end, true, &rc) ||
+      !query_fetch_count(req, &f, &key, 1, start, end, &most, &rc) ||
+      !query_fetch_alloc(req, &f, most, true, &rc) ||
       !query_fetch_keys(req, &f, &key, 1, start, end, true, &rc))
     goto out;
   int64_t lo = start, hi = end;
@@ -376,9 +378,9 @@ static bool user_devices(struct query_http_req *req, PGconn *db, long long uid, 
  * arrays.  Answers and returns false on failure. */
 static bool user_stats_memory(struct query_http_req *req, struct query_fetch *f,
                               const int32_t *keys, size_t nd, int64_t start, int64_t end,
-                              struct ds_stats *st, int *rc)
+                              size_t most, struct ds_stats *st, int *rc)
 {
-  if (!query_fetch_alloc(req, f, keys, nd, start, end, false, rc))
+  if (!query_fetch_alloc(req, f, most, false, rc))
     return false;
   for (size_t i = 0; i < nd; i++) {
     size_t o = f->v.n;
@@ -447,8 +449,7 @@ int query_stats_user_data(struct query_http_req *req)
   PGresult *res = NULL;
   int32_t *keys = NULL;
   struct ds_stats *st = NULL;
-  size_t nd = 0;
-  bool fits;
+  size_t nd = 0, most;
   if (!user_devices(req, db, uid, &res, &keys, &nd, &rc))
     goto out;
   if ((st = calloc(nd + 1, sizeof *st)) == NULL) {
@@ -456,10 +457,10 @@ int query_stats_user_data(struct query_http_req *req)
     goto out;
   }
   if (!query_fetch_begin(req, &f, &rc) ||
-      !query_fetch_fits(req, &f, keys, nd, start, end, &fits, &rc))
+      !query_fetch_count(req, &f, keys, nd, start, end, &most, &rc))
     goto out;
-  if (fits ? !user_stats_memory(req, &f, keys, nd, start, end, st, &rc)
-           : !user_stats_each(req, &f, keys, nd, start, end, st, &rc))
+  if (query_fetch_fits(req, most) ? !user_stats_memory(req, &f, keys, nd, start, end, most, st, &rc)
+                                  : !user_stats_each(req, &f, keys, nd, start, end, st, &rc))
     goto out;
   if (st[nd].count == 0)
     rc = query_http_error(req, 404, "not_found", "no samples in the range");
