@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store_chunk.h"
+#include "store_stmt.h"
 #include "ds/buf.h"
 #include "ds/db.h"
 
@@ -24,39 +25,6 @@ static const char fetch_sql[] = "SELECT device_id, last_ts, n, x, y, z FROM ("
                                 " SELECT device_id, ts, 1, ARRAY[x], ARRAY[y], ARRAY[z]"
                                 " FROM samples_recent WHERE device_id = ANY ($1::int4[])) q"
                                 " ORDER BY device_id";
-
-/* Makes room in v for extra more values (the growth rule of store.c's
- * values_reserve: doubling from 1024, capped at v->max). */
-static int reserve(struct ds_values *v, size_t extra)
-{
-  if (extra > v->max || v->n > v->max - extra)
-    return DS_ERANGE;
-  size_t need = v->n + extra;
-  if (need <= v->cap)
-    return DS_OK;
-  if (v->fixed)
-    return DS_ERANGE;
-  size_t cap = v->cap < 1024 ? 1024 : v->cap * 2;
-  if (cap < need)
-    cap = need;
-  if (cap > v->max)
-    cap = v->max;
-  double **axes[3] = {&v->x, &v->y, &v->z};
-  for (int a = 0; a < 3; a++) {
-    double *p = realloc(*axes[a], cap * sizeof(double));
-    if (p == NULL)
-      return DS_ENOMEM;
-    *axes[a] = p;
-  }
-  if (v->ts != NULL) {
-    int64_t *t = realloc(v->ts, cap * sizeof(int64_t));
-    if (t == NULL)
-      return DS_ENOMEM;
-    v->ts = t;
-  }
-  v->cap = cap;
-  return DS_OK;
-}
 
 /* The state of one fetch: the device being read and what it got so far. */
 struct cursor {
@@ -112,7 +80,7 @@ static int add_row(PGresult *res, struct cursor *cur, struct ds_values *v, ds_st
     return rc;
   if (cur->vrc != DS_OK)
     return DS_OK;
-  if ((cur->vrc = reserve(v, n)) != DS_OK) {
+  if ((cur->vrc = ds_store_values_reserve(v, n, false)) != DS_OK) {
     ds_values_reset(v);
     return DS_OK;
   }

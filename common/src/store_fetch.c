@@ -32,7 +32,7 @@ static int grow_array(void **p, size_t elem, size_t cap)
  * arrays, or in flush mode hands the values so far to the flush function
  * (extra <= cap there: callers add at most cap values at a time).
  * DS_ERANGE past max, counting the values flushed. */
-static int values_reserve(struct ds_values *v, size_t extra, bool want_ts)
+int ds_store_values_reserve(struct ds_values *v, size_t extra, bool want_ts)
 {
   if (extra > v->max || v->flushed > v->max - extra || v->n > v->max - extra - v->flushed)
     return DS_ERANGE;
@@ -71,10 +71,10 @@ static int values_reserve(struct ds_values *v, size_t extra, bool want_ts)
   return DS_OK;
 }
 
-/* values_reserve with the reason in err. */
+/* ds_store_values_reserve with the reason in err. */
 static int reserve(struct ds_values *v, size_t extra, bool want_ts, char err[DS_ERRLEN])
 {
-  int rc = values_reserve(v, extra, want_ts);
+  int rc = ds_store_values_reserve(v, extra, want_ts);
   if (rc == DS_ERANGE)
     snprintf(err, DS_ERRLEN, "too many samples");
   else if (rc == DS_ENOMEM)
